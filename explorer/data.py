@@ -1,0 +1,219 @@
+"""Datasets: 2D point sets, the bundled 8x8 digits, and user images.
+
+Everything comes back as torch tensors scaled to about [-1, 1]: points (N, 2),
+images (N, C, H, W). Every random draw takes an explicit torch.Generator.
+Each registered dataset states its kind ("points", "image" or "categorical") so
+the UI and the samplers can dispatch on it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from explorer.limits import (
+    MAX_IMAGE_SIDE,
+    MAX_IMAGES,
+    MAX_NOISE,
+    MAX_POINTS,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_PIXELS,
+    MIN_IMAGE_SIDE,
+    check_float,
+    check_int,
+)
+
+SPIRAL_T_MIN, SPIRAL_T_MAX = 1.5 * math.pi, 4.5 * math.pi
+SPIRAL_SCALE, SPIRAL_SHIFT = 1.0 / (4.0 * math.pi), -1.0 / 8.0
+
+
+@dataclass(frozen=True)
+class PointSet:
+    """Points (N, 2) and a colour coordinate (N,) in [0, 1] that follows each point."""
+
+    x: torch.Tensor
+    color: torch.Tensor
+
+
+def _uniform(n: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def spiral_curve(theta: torch.Tensor) -> torch.Tensor:
+    """The normalised spiral: (theta cos theta, theta sin theta) / (4 pi) - 1/8, shape (M, 2)."""
+    xy = torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=-1)
+    return xy * SPIRAL_SCALE + SPIRAL_SHIFT
+
+
+def spiral(n: int, generator: torch.Generator) -> PointSet:
+    """x = t cos t, y = t sin t with t uniform on [1.5 pi, 4.5 pi], normalised to [-1, 1]."""
+    u = _uniform(n, generator)
+    return PointSet(spiral_curve(SPIRAL_T_MIN + (SPIRAL_T_MAX - SPIRAL_T_MIN) * u), u)
+
+
+def swiss_roll(n: int, generator: torch.Generator) -> PointSet:
+    """A filled roll: the spiral's curve, sampled uniformly by area in a band of radial
+    half-width 0.06 around it, so it reads as a ribbon rather than a line."""
+    # arc length of r = theta grows as theta^2 / 2 (for large theta): invert it
+    u = _uniform(n, generator)
+    theta = torch.sqrt(SPIRAL_T_MIN**2 + (SPIRAL_T_MAX**2 - SPIRAL_T_MIN**2) * u)
+    radial = (2 * _uniform(n, generator) - 1) * 0.06 / SPIRAL_SCALE
+    direction = torch.stack([torch.cos(theta), torch.sin(theta)], dim=-1)
+    xy = (theta + radial)[:, None] * direction * SPIRAL_SCALE + SPIRAL_SHIFT
+    return PointSet(xy, u)
+
+
+def two_moons(n: int, generator: torch.Generator) -> PointSet:
+    """Two interleaved half circles (the classic 'moons'), centred and scaled to [-1, 1]."""
+    upper = _uniform(n, generator) < 0.5
+    angle = math.pi * _uniform(n, generator)
+    x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
+    y = torch.where(upper, torch.sin(angle), 0.5 - torch.sin(angle))
+    xy = torch.stack([(x - 0.5) / 1.5, (y - 0.25) / 1.5], dim=-1)
+    color = torch.where(upper, angle / math.pi * 0.5, 0.5 + angle / math.pi * 0.5)
+    return PointSet(xy, color)
+
+
+def eight_gaussians(n: int, generator: torch.Generator) -> PointSet:
+    """Eight N(c_k, 0.05^2 I) blobs with centres c_k evenly spaced on the circle of radius 0.8."""
+    k = torch.randint(0, 8, (n,), generator=generator)
+    angle = k.double() * (2 * math.pi / 8)
+    centres = 0.8 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+    xy = centres + 0.05 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    return PointSet(xy, k.double() / 7)
+
+
+def checkerboard(n: int, generator: torch.Generator) -> PointSet:
+    """Uniform on the 8 dark squares of a 4x4 board covering [-1, 1]^2."""
+    cell = torch.randint(0, 8, (n,), generator=generator)
+    row = cell // 2
+    col = 2 * (cell % 2) + (row % 2)  # dark squares: (row + col) even
+    offset = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    xy = (torch.stack([col, row], dim=-1).double() + offset) * 0.5 - 1.0
+    return PointSet(xy, cell.double() / 7)
+
+
+def rings(n: int, generator: torch.Generator) -> PointSet:
+    """Three concentric circles of radius 1/3, 2/3 and 1, points in proportion to length."""
+    radius_index = torch.multinomial(torch.tensor([1.0, 2.0, 3.0]), n, True, generator=generator)
+    angle = 2 * math.pi * _uniform(n, generator)
+    radius = (radius_index.double() + 1) / 3
+    xy = radius[:, None] * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+    return PointSet(xy, radius_index.double() / 2)
+
+
+POINT_SETS: dict[str, Callable[[int, torch.Generator], PointSet]] = {
+    "spiral": spiral,
+    "swiss_roll": swiss_roll,
+    "two_moons": two_moons,
+    "eight_gaussians": eight_gaussians,
+    "checkerboard": checkerboard,
+    "rings": rings,
+}
+
+
+def make_points(name: str, n: int, noise: float, generator: torch.Generator) -> PointSet:
+    """n points of the named set plus N(0, noise^2 I) jitter, as float32 (N, 2)."""
+    if name not in POINT_SETS:
+        raise ValueError(f"unknown point set {name!r}; choose from {sorted(POINT_SETS)}")
+    n = check_int("number of points", n, 1, MAX_POINTS)
+    noise = check_float("noise", noise, 0.0, MAX_NOISE)
+    points = POINT_SETS[name](n, generator)
+    x = points.x + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    return PointSet(x.float(), points.color.float())
+
+
+@lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # ships inside scikit-learn: no download
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+
+
+def digits_levels() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits at their native 17 grey levels: (1797, 1, 8, 8) int64 in 0..16, labels."""
+    images, labels = _digits_arrays()
+    return torch.from_numpy(images).long().unsqueeze(1), torch.from_numpy(labels)
+
+
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits as (1797, 1, 8, 8) float32 in [-1, 1], and their labels (1797,)."""
+    levels, labels = digits_levels()
+    return levels.float() / 16.0 * 2.0 - 1.0, labels
+
+
+def sample_digits(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n digits drawn without replacement: (n, 1, 8, 8) in [-1, 1] and labels (n,)."""
+    n = check_int("number of images", n, 1, MAX_IMAGES)
+    images, labels = digits()
+    index = torch.randperm(images.shape[0], generator=generator)[:n]
+    return images[index], labels[index]
+
+
+def load_image(path: str | os.PathLike, size: int, grey: bool = False) -> torch.Tensor:
+    """Read an image file (any format Pillow reads), centre-crop it to a square, resize to
+    size x size, and return (1, C, size, size) in [-1, 1] with C = 1 (grey) or 3 (RGB)."""
+    size = check_int("image size", size, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError("no image was uploaded (the file is missing)")
+    n_bytes = path.stat().st_size
+    if n_bytes == 0:
+        raise ValueError("the uploaded file is empty")
+    if n_bytes > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the uploaded file is {n_bytes / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size  # read from the header, before any pixel is decoded
+            if width * height > MAX_UPLOAD_PIXELS:
+                raise ValueError(
+                    f"the image is {width}x{height} pixels; the limit is {MAX_UPLOAD_PIXELS:,} pixels"
+                )
+            if width == 0 or height == 0:
+                raise ValueError("the image has no pixels")
+            image = ImageOps.exif_transpose(image).convert("L" if grey else "RGB")
+            image = ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        raise ValueError("the uploaded file is not an image Pillow can read") from None
+    except OSError as error:
+        raise ValueError(f"the uploaded image could not be decoded ({error})") from None
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    array = array[None] if grey else array.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the UI and the samplers need to know about a dataset before loading it."""
+
+    name: str
+    kind: str  # "points" | "image" | "categorical"
+    label: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "spiral": DatasetInfo("spiral", "points", "Spiral"),
+    "swiss_roll": DatasetInfo("swiss_roll", "points", "Swiss roll"),
+    "two_moons": DatasetInfo("two_moons", "points", "Two moons"),
+    "eight_gaussians": DatasetInfo("eight_gaussians", "points", "Eight Gaussians"),
+    "checkerboard": DatasetInfo("checkerboard", "points", "Checkerboard"),
+    "rings": DatasetInfo("rings", "points", "Concentric rings"),
+    "digits": DatasetInfo("digits", "image", "Digits (8x8, scikit-learn)"),
+    "upload": DatasetInfo("upload", "image", "Your image (upload)"),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for `name`, or a ValueError listing the choices."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
+    return DATASETS[name]

@@ -1,0 +1,42 @@
+"""The Gradio interface: one module per tab, assembled by build_demo()."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
+from explorer.ui import forward_tab  # noqa: E402
+from explorer.ui.common import OUTPUT_DIR  # noqa: E402
+
+TITLE = "Diffusion explorer"
+CSS = """
+.gradio-container {max-width: 1400px !important}
+#fwd-info p {font-size: 0.95em; margin: 0}
+"""
+
+
+def build_demo() -> gr.Blocks:
+    """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
+    with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(f"# {TITLE}\nSee how diffusion models noise data and generate it back.")
+        with gr.Tabs():
+            with gr.Tab("Forward noising", id="forward"):
+                forward_refresh = forward_tab.build()
+        demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Arguments for demo.launch() shared by app.py and the tests."""
+    return dict(
+        theme=gr.themes.Soft(primary_hue="indigo"),
+        css=CSS,
+        max_file_size=MAX_UPLOAD_BYTES,
+        allowed_paths=[str(OUTPUT_DIR)],
+        show_error=True,
+    )

@@ -1,0 +1,68 @@
+"""What every tab shares: turning core errors into UI messages, and the output folder."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+log = logging.getLogger("explorer.ui")
+
+OUTPUT_DIR = Path(tempfile.gettempdir()) / "diffusion-explorer"
+OUTPUT_MAX_AGE_S = 3600  # exported files older than this are removed when a new one is made
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a ValueError from the core as a gr.Error with its message; log anything else
+    and show a short message instead of a traceback. Works for plain and generator handlers."""
+
+    def translate(error: Exception) -> gr.Error:
+        if isinstance(error, ValueError):
+            return gr.Error(str(error), print_exception=False)
+        log.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(f"Something went wrong ({type(error).__name__}); the details are in the server log.")
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001 - every error becomes a UI message
+                raise translate(error) from None
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - every error becomes a UI message
+            raise translate(error) from None
+
+    return wrapper
+
+
+def new_output_path(stem: str, suffix: str) -> Path:
+    """A fresh file path in the app's output folder; stale exports are pruned first."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - OUTPUT_MAX_AGE_S
+    for old in OUTPUT_DIR.iterdir():
+        try:
+            if old.is_file() and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass  # another request removed it first
+    return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"

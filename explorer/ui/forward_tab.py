@@ -1,0 +1,193 @@
+"""The Forward noising tab: watch q(x_t | x0) turn data into N(0, I).
+
+Layout and wiring only; every number comes from explorer.forward.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gradio as gr
+
+from explorer import data, render
+from explorer.forward import MODES, POINT_LIM, ForwardSettings, export_forward_gif, forward_process, parse_steps
+from explorer.limits import (
+    MAX_GIF_FPS,
+    MAX_GIF_FRAMES,
+    MAX_GIF_SIZE,
+    MAX_IMAGE_SIDE,
+    MAX_IMAGES,
+    MAX_POINTS,
+    MAX_T,
+    MIN_GIF_SIZE,
+    MIN_IMAGE_SIDE,
+    MIN_T,
+)
+from explorer.schedules import SCHEDULES, make_schedule
+from explorer.ui.common import new_output_path, user_errors
+
+DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
+MODE_CHOICES = [("closed-form shortcut q(x_t | x_0)", "shortcut"), ("step-by-step chain q(x_t | x_(t-1))", "chain")]
+STRIP_FRAME_SIZE = 200
+IMAGE_PANEL_SIZE = 460
+assert {value for _, value in MODE_CHOICES} == set(MODES)
+
+
+def make_settings(
+    dataset: str, upload: str | None, image_size: float, grey: bool, n_points: float, n_images: float,
+    noise: float, seed: float, schedule: str, T: float, zero_snr: bool, mode: str,
+) -> ForwardSettings:  # fmt: skip
+    """The tab's inputs as core settings (numbers are checked by ForwardSettings.validated)."""
+    return ForwardSettings(
+        dataset=dataset, n_points=n_points, n_images=n_images, noise=noise, seed=seed,
+        schedule=schedule, T=T, zero_terminal_snr=bool(zero_snr), mode=mode,
+        image_path=upload if dataset == "upload" else None, image_size=image_size, grey=bool(grey),
+    )  # fmt: skip
+
+
+def describe(process: Any, step: int) -> str:
+    """A one-line reading of q(x_t | x_0) at this step, in the paper's symbols."""
+    signal, noise, log_snr = process.scales(step)
+    if step == 0:
+        return f"**t = 0 of {process.T}**: the data x₀ itself."
+    snr = "−∞" if log_snr == -math.inf else f"{log_snr:.2f}"
+    return (
+        f"**t = {step} of {process.T}** · q(x_t | x₀) = N({signal:.3f}·x₀, {noise**2:.3f}·I) · "
+        f"√ᾱ_t = {signal:.3f} · √(1−ᾱ_t) = {noise:.3f} · log-SNR = {snr}"
+    )
+
+
+def view_outputs(settings: ForwardSettings, step: float, compare: list[str]) -> tuple[Any, ...]:
+    """Everything that depends on t: the data panel, the schedule curves, the histogram."""
+    process = forward_process(settings)
+    step = process.check_step(step)
+    x = process.x_at(step).numpy()
+    points = process.kind == "points"
+    if points:
+        title = f"{data.DATASETS[settings.dataset].label} at t = {step}"
+        panel = gr.Plot(render.points_figure(x, process.color, POINT_LIM, title), visible=True)
+        image = gr.Image(visible=False)
+    else:
+        panel = gr.Plot(visible=False)
+        image = gr.Image(process.frame(step, IMAGE_PANEL_SIZE), visible=True)
+    schedules = [process.schedule] + [
+        make_schedule(name, process.T, settings.zero_terminal_snr) for name in compare if name != settings.schedule
+    ]
+    hist = process.histogram(step)
+    hist_fig = render.histogram_figure(
+        hist.edges, hist.density, hist.grid, hist.exact, hist.standard, f"Histogram of {hist.label} at t = {step}"
+    )
+    return panel, image, render.schedule_figure(schedules, step), hist_fig, describe(process, step)
+
+
+@user_errors
+def on_step(*args: Any) -> tuple[Any, ...]:
+    """The slider moved: redraw what depends on t."""
+    *inputs, step, compare = args
+    return view_outputs(make_settings(*inputs).validated(), step, compare or [])
+
+
+@user_errors
+def on_settings(*args: Any) -> tuple[Any, ...]:
+    """A setting changed: rebuild x0 (memoised per setting), clamp t to the new T, redraw all."""
+    *inputs, step, compare, strip_text = args
+    settings = make_settings(*inputs).validated()
+    process = forward_process(settings)
+    step = min(process.check_step(min(float(step), settings.T)) if step is not None else 0, settings.T)
+    strip = process.strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+    slider = gr.Slider(maximum=settings.T, value=step)
+    return (slider, *view_outputs(settings, step, compare or []), strip)
+
+
+@user_errors
+def on_strip(*args: Any) -> Any:
+    """Only the strip's t values changed."""
+    *inputs, strip_text = args
+    settings = make_settings(*inputs).validated()
+    return forward_process(settings).strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+
+
+@user_errors
+def on_export(*args: Any) -> tuple[str, Any]:
+    """Write the GIF into the output folder; show it (a path keeps it animated) and offer it."""
+    *inputs, n_frames, fps, size = args
+    settings = make_settings(*inputs).validated()
+    path = str(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", ".gif")))
+    return path, gr.DownloadButton(value=path, visible=True)
+
+
+def on_dataset(dataset: str) -> tuple[Any, ...]:
+    """Show the controls that apply to the chosen dataset's kind."""
+    kind = data.dataset_info(dataset).kind
+    upload = dataset == "upload"
+    return (
+        gr.Group(visible=upload),
+        gr.Slider(visible=kind == "points"),
+        gr.Slider(visible=kind == "points"),
+        gr.Slider(visible=dataset == "digits"),
+    )
+
+
+def build() -> dict:
+    """Lay out the Forward tab inside the current Blocks context and wire its events."""
+    gr.Markdown(
+        "Diffusion's forward process adds Gaussian noise step by step: "
+        "q(x_t | x_(t-1)) = N(√(1−β_t) x_(t-1), β_t I), which in closed form is "
+        "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Move **t** and watch the data dissolve into N(0, I)."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            dataset = gr.Dropdown(DATASET_CHOICES, value="spiral", label="Dataset", elem_id="fwd-dataset")
+            with gr.Group(visible=False) as upload_group:
+                upload = gr.File(label="Image", file_types=["image"], type="filepath", elem_id="fwd-upload")
+                image_size = gr.Slider(MIN_IMAGE_SIDE, MAX_IMAGE_SIDE, 64, step=1, label="Resolution (pixels)")
+                grey = gr.Checkbox(False, label="Greyscale")
+            n_points = gr.Slider(100, MAX_POINTS, 2000, step=100, label="Points", elem_id="fwd-n-points")
+            noise = gr.Slider(0.0, 0.2, 0.0, step=0.005, label="Data noise (std)")
+            n_images = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Images", visible=False)
+            seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="fwd-seed")
+            schedule = gr.Dropdown(sorted(SCHEDULES), value="cosine", label="Schedule", elem_id="fwd-schedule")
+            T = gr.Number(1000, precision=0, label=f"T (steps, {MIN_T} to {MAX_T})", elem_id="fwd-T")
+            zero_snr = gr.Checkbox(False, label="Rescale to zero terminal SNR (Lin et al. 2024)")
+            mode = gr.Radio(MODE_CHOICES, value="shortcut", label="How x_t is reached", elem_id="fwd-mode")
+            compare = gr.CheckboxGroup(sorted(SCHEDULES), value=["linear"], label="Overlay schedules")
+        with gr.Column(scale=3):
+            step = gr.Slider(0, 1000, 0, step=1, label="t", elem_id="fwd-t")
+            info = gr.Markdown(elem_id="fwd-info")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    points_plot = gr.Plot(label="x_t", elem_id="fwd-points")
+                    image_panel = gr.Image(label="x_t", visible=False, elem_id="fwd-image", buttons=["download"])
+                with gr.Column(scale=2):
+                    schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
+                    hist_plot = gr.Plot(label="histogram", elem_id="fwd-hist")
+            strip_text = gr.Textbox(
+                "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
+            )
+            strip = gr.Image(label="Frames", elem_id="fwd-strip", buttons=["download"])
+            with gr.Accordion("Export GIF", open=True):
+                with gr.Row():
+                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")
+                    fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second", elem_id="fwd-gif-fps")
+                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size")
+                export = gr.Button("Export GIF", variant="primary", elem_id="fwd-export")
+                gif = gr.Image(label="Forward process", elem_id="fwd-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="fwd-download")
+
+    settings_inputs = [dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode]
+    view = [points_plot, image_panel, schedule_plot, hist_plot, info]
+    hidden = dict(show_progress="hidden", trigger_mode="always_last")
+
+    dataset.change(on_dataset, dataset, [upload_group, n_points, noise, n_images], api_visibility="private")
+    refresh = dict(fn=on_settings, inputs=[*settings_inputs, step, compare, strip_text], outputs=[step, *view, strip])
+    gr.on(
+        [dataset.change, upload.change, image_size.release, grey.change, n_points.release, n_images.release,
+         noise.release, seed.submit, seed.blur, schedule.change, T.submit, T.blur, zero_snr.change, mode.change,
+         compare.change],
+        api_name="forward_view", **refresh, **hidden,
+    )  # fmt: skip
+    step.change(on_step, [*settings_inputs, step, compare], view, api_name="forward_step", **hidden)
+    strip_text.submit(on_strip, [*settings_inputs, strip_text], strip, api_name="forward_strip")
+    export.click(on_export, [*settings_inputs, n_frames, fps, size], [gif, download], api_name="export_gif")
+    return refresh
