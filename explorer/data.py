@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -172,17 +173,22 @@ def load_image(path: str | os.PathLike, size: int, grey: bool = False) -> torch.
     if n_bytes > MAX_UPLOAD_BYTES:
         raise ValueError(f"the uploaded file is {n_bytes / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check below
+            image_file = Image.open(path)
+        with image_file as image:
             width, height = image.size  # read from the header, before any pixel is decoded
             if width * height > MAX_UPLOAD_PIXELS:
-                raise ValueError(
-                    f"the image is {width}x{height} pixels; the limit is {MAX_UPLOAD_PIXELS:,} pixels"
-                )
+                raise ValueError(f"the image is {width}x{height} pixels; the limit is {MAX_UPLOAD_PIXELS:,} pixels")
             if width == 0 or height == 0:
                 raise ValueError("the image has no pixels")
             image = ImageOps.exif_transpose(image).convert("L" if grey else "RGB")
             image = ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow refuses headers over 2 x its own limit
+        raise ValueError(
+            f"the image has more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; the limit is {MAX_UPLOAD_PIXELS:,} pixels"
+        ) from None
+    except UnidentifiedImageError:
         raise ValueError("the uploaded file is not an image Pillow can read") from None
     except OSError as error:
         raise ValueError(f"the uploaded image could not be decoded ({error})") from None

@@ -25,9 +25,7 @@ def shared_palette(frames: list[np.ndarray]) -> Image.Image:
     """A 'P' image whose palette fits a mosaic of up to 8 frames spread over the animation."""
     picks = np.linspace(0, len(frames) - 1, min(len(frames), PALETTE_SAMPLE_FRAMES))
     mosaic = np.concatenate([frames[int(i)] for i in picks.round()], axis=0)
-    return Image.fromarray(mosaic).quantize(
-        colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
-    )
+    return Image.fromarray(mosaic).quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
 
 
 def write_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> Path:
@@ -36,9 +34,7 @@ def write_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> 
         raise ValueError(f"a GIF needs between 1 and {MAX_GIF_FRAMES} frames, got {len(frames)}")
     fps = check_float("fps", fps, 1, MAX_GIF_FPS)
     palette = shared_palette(frames)
-    images = [
-        Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames
-    ]
+    images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(suffix=".gif", dir=path.parent)

@@ -194,9 +194,7 @@ def forward_process(settings: ForwardSettings) -> ForwardProcess:
     return ForwardProcess(settings)
 
 
-def export_forward_gif(
-    settings: ForwardSettings, n_frames: int, fps: float, size: int, path: str | Path
-) -> Path:
+def export_forward_gif(settings: ForwardSettings, n_frames: int, fps: float, size: int, path: str | Path) -> Path:
     """The whole forward process from data to noise as a looping GIF (tab and CLI share it)."""
     return write_gif(forward_process(settings).animation(n_frames, size), path, fps)
 

@@ -111,9 +111,7 @@ def image_grid(images: np.ndarray, side: int, gap: int = 2) -> np.ndarray:
     return canvas
 
 
-def render_images(
-    images: np.ndarray, size: int, caption: str = "", progress: float | None = None
-) -> np.ndarray:
+def render_images(images: np.ndarray, size: int, caption: str = "", progress: float | None = None) -> np.ndarray:
     """A captioned frame (size, size, 3) holding the grid of (N, C, H, W) images."""
     band, bar = _layout(size)
     canvas = np.empty((size, size, 3), dtype=np.uint8)

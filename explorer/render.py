@@ -109,9 +109,7 @@ def histogram_figure(
     )  # fmt: skip
     if exact is not None:
         fig.add_trace(go.Scatter(x=grid, y=exact, name="exact q(x_t)", line=dict(color="#4f46e5")))
-    fig.add_trace(
-        go.Scatter(x=grid, y=standard, name="N(0, 1)", line=dict(color="#e11d48", dash="dash"))
-    )
+    fig.add_trace(go.Scatter(x=grid, y=standard, name="N(0, 1)", line=dict(color="#e11d48", dash="dash")))
     top = 1.2 * max(float(density.max()), float(standard.max()))
     fig.update_layout(
         title=dict(text=title, x=0.02),

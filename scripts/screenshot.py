@@ -1,33 +1,59 @@
-"""Take the README screenshot of the running app in headless Chromium.
+"""Take the README screenshot of the app in headless Chromium (Debian's /usr/bin/chromium).
 
-Usage: python scripts/screenshot.py [URL] [OUT.png]   (the app must already be running)
+    python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
+    python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
 """
 
+import argparse
+import os
+import socket
 import sys
+from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-def main() -> None:
-    url = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:7860/"
-    out = sys.argv[2] if len(sys.argv) > 2 else "assets/screenshot.png"
+def photograph(url: str, out: str, step: int = 150) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+        page = browser.new_page(viewport={"width": 1400, "height": 1040})
         page.goto(url)
         page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
-        number = page.locator("#fwd-t input[type=number]")
-        number.fill("300")
-        number.press("Enter")
-        page.wait_for_function(
-            "() => document.querySelector('#fwd-info')?.innerText.includes('t = 300')", timeout=30_000
-        )
+        box = page.locator("#fwd-t input[type=number]")
+        box.fill(str(step))
+        box.press("Enter")
+        page.wait_for_function(f"() => document.querySelector('#fwd-info')?.innerText.includes('t = {step} of')")
         page.wait_for_timeout(1500)
-        page.screenshot(path=out, full_page=False)
+        page.screenshot(path=out)
         browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", default="assets/screenshot.png")
+    parser.add_argument("--url", help="photograph an app that is already running here")
+    parser.add_argument("--serve", action="store_true", help="start the app on a spare port first")
+    args = parser.parse_args()
+    if args.url:
+        photograph(args.url, args.out)
+        return
+    from explorer.ui import build_demo, launch_kwargs
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_demo()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    try:
+        photograph(demo.local_url, args.out)
+    finally:
+        demo.close()
 
 
 if __name__ == "__main__":

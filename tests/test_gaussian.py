@@ -47,7 +47,9 @@ def test_posterior_matches_bayes_rule_on_a_grid(index):
     x0, xt = 0.6, -0.4
     a, ab_prev = s.alphas[index].item(), s.alpha_bar_prev[index].item()
     grid = np.linspace(-8, 8, 400_001)
-    log_w = -((xt - math.sqrt(a) * grid) ** 2) / (2 * (1 - a)) - (grid - math.sqrt(ab_prev) * x0) ** 2 / (2 * (1 - ab_prev))
+    log_w = -((xt - math.sqrt(a) * grid) ** 2) / (2 * (1 - a)) - (grid - math.sqrt(ab_prev) * x0) ** 2 / (
+        2 * (1 - ab_prev)
+    )
     w = np.exp(log_w - log_w.max())
     w /= w.sum()
     bayes_mean = (w * grid).sum()

@@ -7,7 +7,12 @@ import torch
 
 from explorer.schedules import MAX_BETA, SCHEDULES, extract, make_schedule
 
-DIFFUSERS_NAME = {"linear": "linear", "scaled_linear": "scaled_linear", "sigmoid": "sigmoid", "cosine": "squaredcos_cap_v2"}
+DIFFUSERS_NAME = {
+    "linear": "linear",
+    "scaled_linear": "scaled_linear",
+    "sigmoid": "sigmoid",
+    "cosine": "squaredcos_cap_v2",
+}
 DIFFUSERS_RANGE = {  # (beta_start, beta_end) at T = 1000, rescaled by 1000 / T as ours are
     "linear": (1e-4, 0.02), "sigmoid": (1e-4, 0.02), "scaled_linear": (0.00085, 0.012), "cosine": (1e-4, 0.02),
 }  # fmt: skip

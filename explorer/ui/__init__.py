@@ -23,9 +23,8 @@ def build_demo() -> gr.Blocks:
     """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nSee how diffusion models noise data and generate it back.")
-        with gr.Tabs():
-            with gr.Tab("Forward noising", id="forward"):
-                forward_refresh = forward_tab.build()
+        with gr.Tabs(), gr.Tab("Forward noising", id="forward"):
+            forward_refresh = forward_tab.build()
         demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo

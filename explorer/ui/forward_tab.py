@@ -28,10 +28,10 @@ from explorer.schedules import SCHEDULES, make_schedule
 from explorer.ui.common import new_output_path, user_errors
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
-MODE_CHOICES = [("closed-form shortcut q(x_t | x_0)", "shortcut"), ("step-by-step chain q(x_t | x_(t-1))", "chain")]
+MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
+MODE_CHOICES = [(MODE_LABELS[mode], mode) for mode in MODES]
 STRIP_FRAME_SIZE = 200
 IMAGE_PANEL_SIZE = 460
-assert {value for _, value in MODE_CHOICES} == set(MODES)
 
 
 def make_settings(
@@ -170,7 +170,9 @@ def build() -> dict:
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second", elem_id="fwd-gif-fps")
-                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size")
+                    size = gr.Slider(
+                        MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size"
+                    )
                 export = gr.Button("Export GIF", variant="primary", elem_id="fwd-export")
                 gif = gr.Image(label="Forward process", elem_id="fwd-gif", buttons=["download"])
                 download = gr.DownloadButton("Download GIF", visible=False, elem_id="fwd-download")

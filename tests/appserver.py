@@ -1,0 +1,25 @@
+"""Launch the Blocks in-process on a free port for app and browser tests."""
+
+import contextlib
+import socket
+from collections.abc import Iterator
+
+from explorer.ui import build_demo, launch_kwargs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app() -> Iterator[str]:
+    demo = build_demo()
+    demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs()
+    )
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

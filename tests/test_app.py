@@ -1,0 +1,136 @@
+"""The running app through gradio_client: every Forward endpoint, and bad input as messages."""
+
+import json
+
+import imageio.v3 as iio
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from tests.appserver import running_app
+from tests.images import write_huge_png_header, write_png
+
+# dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode
+SPIRAL = ["spiral", None, 64, False, 2000, 16, 0.0, 0, "cosine", 1000, False, "shortcut"]
+
+
+def settings(**change):
+    names = ["dataset", "upload", "image_size", "grey", "n_points", "n_images", "noise", "seed", "schedule", "T",
+             "zero_snr", "mode"]  # fmt: skip
+    values = dict(zip(names, SPIRAL, strict=True)) | change
+    return [values[name] for name in names]
+
+
+@pytest.fixture(scope="module")
+def url():
+    with running_app() as local_url:
+        yield local_url
+
+
+@pytest.fixture(scope="module")
+def client(url):
+    return Client(url, download_files=False, verbose=False)
+
+
+def value(output):
+    """A component update ({'__type__': 'update', 'value': ...}) or a plain value."""
+    if isinstance(output, dict) and output.get("__type__") == "update":
+        return output.get("value")
+    return output
+
+
+def plot_data(plot: dict) -> list:
+    return json.loads(value(plot)["plot"])["data"]
+
+
+def test_view_and_step(client):
+    slider, points, image, schedule, hist, info, strip = client.predict(
+        *settings(), 0, ["linear"], "", api_name="/forward_view"
+    )
+    assert value(slider) == 0 and slider["maximum"] == 1000
+    assert "t = 0 of 1000" in info
+    assert plot_data(points)[0]["type"] == "scattergl"
+    names = {trace.get("name") for trace in plot_data(schedule)}
+    assert {"cosine", "linear"} <= names
+    assert strip is not None
+    points2, _, _, _, info2 = client.predict(*settings(), 500, [], api_name="/forward_step")
+    assert "t = 500 of 1000" in info2 and "N(0.6" in info2 or "N(0.7" in info2
+    assert plot_data(points2)[0]["x"] != plot_data(points)[0]["x"], "the points moved"
+
+
+def test_changing_T_clamps_the_slider(url):
+    client = Client(url, download_files=False, verbose=False)  # its own session: the slider's range changes
+    slider, *_ = client.predict(*settings(T=100), 500, [], "", api_name="/forward_view")
+    assert value(slider) == 100 and slider["maximum"] == 100
+    with pytest.raises(AppError, match="greater than maximum value 100"):
+        client.predict(*settings(T=100), 500, [], api_name="/forward_step")
+
+
+def test_digits_and_chain(client):
+    _, points, image, *_ = client.predict(
+        *settings(dataset="digits", mode="chain"), 300, [], "", api_name="/forward_view"
+    )
+    assert value(image)["path"].endswith((".png", ".webp"))
+
+
+def test_upload(client, tmp_path):
+    png = write_png(tmp_path / "photo.png", 90, 60)
+    _, _, image, *_ = client.predict(
+        *settings(dataset="upload", upload=handle_file(str(png)), image_size=32), 100, [], "", api_name="/forward_view"
+    )
+    assert value(image)["path"]
+
+
+def test_strip_endpoint(client):
+    strip = client.predict(*settings(), "0, 500, 1000", api_name="/forward_strip")
+    assert strip["path"]
+
+
+def test_export_gif(client):
+    gif, download = client.predict(*settings(n_points=500), 9, 10, 160, api_name="/export_gif")
+    assert gif["path"].endswith(".gif") and value(download)["path"].endswith(".gif")
+    assert iio.imread(gif["path"], index=None).shape == (9, 160, 160, 3)
+
+
+@pytest.mark.parametrize(
+    "change, step, message",
+    [(dict(T=0), 0, "T must be between 2 and 4000"), (dict(T=10**7), 0, "T must be between 2 and 4000"),
+     (dict(dataset="upload"), 0, "choose an image file")],
+)  # fmt: skip
+def test_bad_input_is_a_clear_message(client, change, step, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*settings(**change), step, [], "", api_name="/forward_view")
+
+
+def raw_call(url: str, api_name: str, body: str) -> str:
+    """POST a hand-written JSON body (NaN is not JSON, so gradio_client cannot send it) and
+    return the event stream's text."""
+    import httpx
+
+    base = url.rstrip("/") + "/gradio_api/call/" + api_name
+    event = httpx.post(base, content=body, headers={"Content-Type": "application/json"}, timeout=30).json()
+    return httpx.get(f"{base}/{event['event_id']}", timeout=60).text
+
+
+@pytest.mark.parametrize("index, message", [(12, "t must be a whole number"), (6, "noise must be a finite number")])
+def test_nan_through_the_api_is_a_clear_message(url, index, message):
+    values = [*settings(), 0, []]
+    values[index] = float("nan")
+    stream = raw_call(url, "forward_step", json.dumps({"data": values}))  # json writes NaN
+    assert "event: error" in stream and message in stream
+
+
+def test_bad_uploads_are_clear_messages(client, tmp_path):
+    text = tmp_path / "letter.png"
+    text.write_text("Dear diffusion model, ...")
+    bomb = write_huge_png_header(tmp_path / "huge.png")
+    for path, message in [(text, "not an image"), (bomb, "the limit is 16,777,216 pixels")]:
+        with pytest.raises(AppError, match=message):
+            client.predict(
+                *settings(dataset="upload", upload=handle_file(str(path))), 0, [], "", api_name="/forward_view"
+            )
+
+
+def test_bad_gif_request(client):
+    with pytest.raises(AppError, match="greater than maximum value 200"):  # the slider refuses it
+        client.predict(*settings(), 100000, 10, 160, api_name="/export_gif")

@@ -1,0 +1,85 @@
+"""A real browser (Debian's chromium via Playwright) drives the Forward tab end to end.
+
+Skips on a machine without /usr/bin/chromium, except in CI (CI=true), where that fails.
+"""
+
+import io
+import os
+import shutil
+
+import imageio.v3 as iio
+import pytest
+
+from tests.appserver import running_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+
+if not shutil.which(CHROMIUM):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
+    pytest.skip("no chromium on this machine", allow_module_level=True)
+
+sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+
+
+@pytest.fixture(scope="module")
+def page():
+    with running_app() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(url)
+        page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
+        yield page
+        browser.close()
+
+
+def first_points(page) -> list:
+    return page.evaluate("Array.from(document.querySelector('#fwd-points .js-plotly-plot')._fullData[0].x).slice(0, 8)")
+
+
+def set_number(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_slider_moves_the_points(page):
+    page.wait_for_function("() => document.querySelector('#fwd-info')?.innerText.includes('t = 0 of 1000')")
+    before = first_points(page)
+    set_number(page, "fwd-t", "500")
+    page.wait_for_function("() => document.querySelector('#fwd-info')?.innerText.includes('t = 500 of 1000')")
+    page.wait_for_function(
+        f"() => Array.from(document.querySelector('#fwd-points .js-plotly-plot')._fullData[0].x)[0] !== {before[0]}"
+    )
+    assert first_points(page) != before
+    page.locator("#fwd-t input[type=range]").press("ArrowRight")  # the slider itself, by keyboard
+    page.wait_for_function("() => document.querySelector('#fwd-info')?.innerText.includes('t = 501 of 1000')")
+    assert page.errors == []
+
+
+def test_export_gif_in_the_browser(page):
+    set_number(page, "fwd-gif-frames", "10")
+    set_number(page, "fwd-gif-size", "192")
+    page.locator("#fwd-export").click()
+    image = page.locator("#fwd-gif img")
+    image.wait_for(timeout=60_000)
+    src = image.get_attribute("src")
+    assert ".gif" in src
+    frames = iio.imread(io.BytesIO(page.request.get(src).body()), index=None, extension=".gif")
+    assert frames.shape == (10, 192, 192, 3)
+    assert page.locator("#fwd-download").is_visible()
+    assert page.errors == []
+
+
+def test_bad_T_shows_a_message_not_a_trace(page):
+    box = page.locator("#fwd-T input")
+    box.fill("0")
+    box.press("Enter")
+    toast = page.get_by_text("T must be between 2 and 4000").first
+    toast.wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+    assert page.errors == []

@@ -1,0 +1,52 @@
+"""The command line: the contract's forward command, help, and one-line errors."""
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import pytest
+
+from explorer.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_commands():
+    result = run("--help")
+    assert result.returncode == 0 and "forward" in result.stdout
+
+
+def test_forward_writes_the_gif(tmp_path):
+    out = tmp_path / "forward.gif"
+    result = run("forward", "--dataset", "spiral", "--schedule", "cosine", "--T", "1000", "--frames", "12",
+                 "--size", "160", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert iio.imread(out, index=None).shape == (12, 160, 160, 3)
+
+
+def test_forward_digits_chain_in_process(tmp_path, capsys):
+    out = tmp_path / "d.gif"
+    assert main(["forward", "--dataset", "digits", "--mode", "chain", "--T", "50", "--frames", "5", "--size", "96",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "wrote" in capsys.readouterr().out
+    assert iio.imread(out, index=None).shape == (5, 96, 96, 3)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--T", "0"], "T must be between 2 and 4000"), (["--T", "10000000"], "T must be between"),
+     (["--frames", "1"], "frames must be between"), (["--dataset", "upload"], "needs --image"),
+     (["--dataset", "upload", "--image", "/etc/hostname"], "not an image"),
+     (["--noise", "nan"], "noise must be a finite number")],
+)  # fmt: skip
+def test_bad_arguments_exit_with_one_line(args, message, tmp_path, capsys):
+    assert main(["forward", "--out", str(tmp_path / "x.gif"), *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_argparse_errors_are_one_line_no_traceback():
+    result = run("forward", "--schedule", "wavy")
+    assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
