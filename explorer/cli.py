@@ -6,9 +6,11 @@ Bad arguments exit non-zero with a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from explorer import data
 from explorer.forward import MODES, ForwardSettings, export_forward_gif
@@ -52,7 +54,35 @@ def add_forward(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_forward)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_forward]
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def cmd_bench(args: argparse.Namespace) -> str:
+    """Run every script in benchmarks/ (or the one named) and let each print its table."""
+    scripts = sorted(p for p in BENCHMARKS.glob("*.py") if p.name not in ("__init__.py", "common.py"))
+    if args.only:
+        scripts = [p for p in scripts if p.stem == args.only]
+        if not scripts:
+            raise ValueError(f"no benchmark named {args.only!r} in {BENCHMARKS}")
+    if not scripts:
+        raise ValueError(f"no benchmark scripts found in {BENCHMARKS}")
+    failed = []
+    for script in scripts:
+        print(f"== {script.stem}", flush=True)
+        if subprocess.run([sys.executable, str(script)], cwd=BENCHMARKS.parent).returncode != 0:
+            failed.append(script.stem)
+    if failed:
+        raise ValueError(f"benchmarks failed: {', '.join(failed)}")
+    return f"ran {len(scripts)} benchmark(s); results in {BENCHMARKS / 'results'}"
+
+
+def add_bench(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("bench", help="run the benchmarks in benchmarks/ and print their tables")
+    p.add_argument("--only", help="run one benchmark, by script name (e.g. forward)")
+    p.set_defaults(run=cmd_bench)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_forward, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """Take the README screenshot of the app in headless Chromium (Debian's /usr/bin/chromium).
 
-    python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
-    python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
+python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
+python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
 """
 
 import argparse

@@ -50,3 +50,8 @@ def test_bad_arguments_exit_with_one_line(args, message, tmp_path, capsys):
 def test_argparse_errors_are_one_line_no_traceback():
     result = run("forward", "--schedule", "wavy")
     assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_unknown_name_is_one_line(capsys):
+    assert main(["bench", "--only", "nope"]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: no benchmark named 'nope'")

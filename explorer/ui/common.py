@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.components.plot import PlotData
+
+from explorer.render import Figure, to_json
 
 log = logging.getLogger("explorer.ui")
 
@@ -66,3 +69,8 @@ def new_output_path(stem: str, suffix: str) -> Path:
         except OSError:
             pass  # another request removed it first
     return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def plot_value(fig: Figure) -> PlotData:
+    """A plotly figure dict as gr.Plot's serialised value (skips graph-object validation)."""
+    return PlotData(type="plotly", plot=to_json(fig))

@@ -25,7 +25,7 @@ from explorer.limits import (
     MIN_T,
 )
 from explorer.schedules import SCHEDULES, make_schedule
-from explorer.ui.common import new_output_path, user_errors
+from explorer.ui.common import new_output_path, plot_value, user_errors
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
@@ -66,11 +66,11 @@ def view_outputs(settings: ForwardSettings, step: float, compare: list[str]) -> 
     points = process.kind == "points"
     if points:
         title = f"{data.DATASETS[settings.dataset].label} at t = {step}"
-        panel = gr.Plot(render.points_figure(x, process.color, POINT_LIM, title), visible=True)
-        image = gr.Image(visible=False)
-    else:
-        panel = gr.Plot(visible=False)
-        image = gr.Image(process.frame(step, IMAGE_PANEL_SIZE), visible=True)
+        panel = gr.update(value=plot_value(render.points_figure(x, process.color, POINT_LIM, title)), visible=True)
+        image = gr.update(visible=False)
+    else:  # gr.update, not gr.Image(...): a component built with a value encodes it in its own format
+        panel = gr.update(visible=False)
+        image = gr.update(value=process.frame(step, IMAGE_PANEL_SIZE), visible=True)
     schedules = [process.schedule] + [
         make_schedule(name, process.T, settings.zero_terminal_snr) for name in compare if name != settings.schedule
     ]
@@ -78,7 +78,8 @@ def view_outputs(settings: ForwardSettings, step: float, compare: list[str]) -> 
     hist_fig = render.histogram_figure(
         hist.edges, hist.density, hist.grid, hist.exact, hist.standard, f"Histogram of {hist.label} at t = {step}"
     )
-    return panel, image, render.schedule_figure(schedules, step), hist_fig, describe(process, step)
+    schedule_fig = render.schedule_figure(schedules, step)
+    return panel, image, plot_value(schedule_fig), plot_value(hist_fig), describe(process, step)
 
 
 @user_errors
@@ -96,7 +97,7 @@ def on_settings(*args: Any) -> tuple[Any, ...]:
     process = forward_process(settings)
     step = min(process.check_step(min(float(step), settings.T)) if step is not None else 0, settings.T)
     strip = process.strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
-    slider = gr.Slider(maximum=settings.T, value=step)
+    slider = gr.update(maximum=settings.T, value=step)
     return (slider, *view_outputs(settings, step, compare or []), strip)
 
 
@@ -114,7 +115,7 @@ def on_export(*args: Any) -> tuple[str, Any]:
     *inputs, n_frames, fps, size = args
     settings = make_settings(*inputs).validated()
     path = str(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", ".gif")))
-    return path, gr.DownloadButton(value=path, visible=True)
+    return path, gr.update(value=path, visible=True)
 
 
 def on_dataset(dataset: str) -> tuple[Any, ...]:
@@ -122,10 +123,10 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
     kind = data.dataset_info(dataset).kind
     upload = dataset == "upload"
     return (
-        gr.Group(visible=upload),
-        gr.Slider(visible=kind == "points"),
-        gr.Slider(visible=kind == "points"),
-        gr.Slider(visible=dataset == "digits"),
+        gr.update(visible=upload),
+        gr.update(visible=kind == "points"),
+        gr.update(visible=kind == "points"),
+        gr.update(visible=dataset == "digits"),
     )
 
 
@@ -158,14 +159,16 @@ def build() -> dict:
             with gr.Row():
                 with gr.Column(scale=3):
                     points_plot = gr.Plot(label="x_t", elem_id="fwd-points")
-                    image_panel = gr.Image(label="x_t", visible=False, elem_id="fwd-image", buttons=["download"])
+                    image_panel = gr.Image(
+                        label="x_t", visible=False, elem_id="fwd-image", buttons=["download"], format="png"
+                    )
                 with gr.Column(scale=2):
                     schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
                     hist_plot = gr.Plot(label="histogram", elem_id="fwd-hist")
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
-            strip = gr.Image(label="Frames", elem_id="fwd-strip", buttons=["download"])
+            strip = gr.Image(label="Frames", elem_id="fwd-strip", buttons=["download"], format="png")
             with gr.Accordion("Export GIF", open=True):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")
