@@ -93,7 +93,7 @@ def schedule_figure(schedules: list[NoiseSchedule], step: int) -> Figure:
         )  # fmt: skip
     cursor = dict(type="line", x0=step, x1=step, y0=0, y1=1, yref="paper", line=dict(color="#9ca3af", width=1))
     layout = _layout(
-        "solid √ᾱ (signal) · dashed √(1−ᾱ) (noise) · dotted log-SNR",
+        "√ᾱ solid · √(1−ᾱ) dashed · log-SNR dotted",
         340,
         xaxis=dict(_AXIS, title=dict(text="t"), range=[0, main.T]),
         yaxis=dict(_AXIS, title=dict(text="scale"), range=[0, 1.02]),

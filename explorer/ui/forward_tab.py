@@ -160,7 +160,12 @@ def build() -> dict:
                 with gr.Column(scale=3):
                     points_plot = gr.Plot(label="x_t", elem_id="fwd-points")
                     image_panel = gr.Image(
-                        label="x_t", visible=False, elem_id="fwd-image", buttons=["download"], format="png"
+                        label="x_t",
+                        show_label=False,
+                        visible=False,
+                        elem_id="fwd-image",
+                        buttons=["download"],
+                        format="png",
                     )
                 with gr.Column(scale=2):
                     schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
@@ -168,7 +173,7 @@ def build() -> dict:
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
-            strip = gr.Image(label="Frames", elem_id="fwd-strip", buttons=["download"], format="png")
+            strip = gr.Image(label="Frames", show_label=False, elem_id="fwd-strip", buttons=["download"], format="png")
             with gr.Accordion("Export GIF", open=True):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")
