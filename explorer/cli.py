@@ -54,6 +54,152 @@ def add_forward(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_forward)
 
 
+def cmd_train(args: argparse.Namespace) -> str:
+    """Train a point model in the foreground, printing progress, and save it to --out."""
+    import threading
+
+    from explorer.training import Progress, TrainConfig, Trainer, evaluate_points, run_training
+
+    config = TrainConfig(
+        dataset=args.dataset, n_data=args.n_data, noise=args.noise, width=args.width, depth=args.depth,
+        schedule=args.schedule, T=args.T, prediction=args.prediction, steps=args.steps, batch=args.batch,
+        lr=args.lr, warmup=args.warmup, seed=args.seed, checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    out = Path(args.out)
+    trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
+    if args.resume:
+        trainer.resume()
+    progress, lock, stop = Progress(), threading.Lock(), threading.Event()
+    reporter = threading.Thread(target=_report_progress, args=(progress, lock, stop), daemon=True)
+    reporter.start()
+    try:
+        run_training(trainer, progress, stop, lock, evaluate=lambda t: evaluate_points(t, args.eval_n))
+    except KeyboardInterrupt:
+        stop.set()
+        trainer.save()
+        raise
+    finally:
+        stop.set()
+        reporter.join()
+    if progress.status == "failed":
+        raise ValueError(progress.message)
+    return progress.message
+
+
+def _report_progress(progress, lock, stop) -> None:
+    while not stop.wait(2.0):
+        with lock:
+            if progress.status == "running":
+                line = f"step {progress.step}/{progress.total}  loss {progress.smoothed:.4f}  "
+                line += f"{progress.steps_per_s:.0f} steps/s  eta {progress.eta_s:.0f} s  [{progress.device}]"
+                print(line, flush=True)
+
+
+def add_train(commands: argparse._SubParsersAction) -> None:
+    from explorer.training import TrainConfig
+
+    d = TrainConfig()
+    p = commands.add_parser("train", help="train a denoiser for a point set and save a checkpoint")
+    p.add_argument("--dataset", default=d.dataset, choices=sorted(data.POINT_SETS))
+    p.add_argument("--out", required=True, help="checkpoint folder, e.g. checkpoints/NAME")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch", type=int, default=d.batch)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup", type=int, default=d.warmup)
+    p.add_argument("--width", type=int, default=d.width)
+    p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--schedule", default=d.schedule, choices=sorted(SCHEDULES))
+    p.add_argument("--T", type=int, default=d.T)
+    p.add_argument("--prediction", default=d.prediction, choices=["eps", "x0", "v"])
+    p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set")
+    p.add_argument("--noise", type=float, default=d.noise)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--eval-n", type=int, default=2000, help="samples drawn to measure quality at the end")
+    p.set_defaults(run=cmd_train)
+
+
+def cmd_models(args: argparse.Namespace) -> str:
+    """List the registry: one model a line, by the name --model takes."""
+    from explorer.checkpoints import find_checkpoints, model_roots, read_config
+
+    lines = []
+    for name, folder in sorted(find_checkpoints(model_roots()).items()):
+        try:
+            c = read_config(folder)
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in c.get("metrics", {}).items())
+            fields = [name, c["dataset"], c["model"], c["prediction"], f"steps={c['steps']}", metrics]
+            lines.append("\t".join(fields))
+        except ValueError as error:
+            lines.append(f"{name}\tunreadable: {error}")
+    return "\n".join(lines) if lines else "no models found in " + ", ".join(map(str, model_roots()))
+
+
+def add_models(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("models", help="list the models that --model can name")
+    p.set_defaults(run=cmd_models)
+
+
+def cmd_sample(args: argparse.Namespace) -> str:
+    """Sample N points from a model and save them as .npy (and the reverse process as a GIF)."""
+    import numpy as np
+    import torch
+
+    from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
+    from explorer.device import pick_device
+    from explorer.limits import MAX_POINTS, check_int
+    from explorer.samplers import ddpm_steps
+    from explorer.schedules import make_schedule
+
+    n = check_int("--n", args.n, 1, MAX_POINTS)
+    seed = check_int("--seed", args.seed, 0, 2**31 - 1)
+    device = pick_device(args.device)
+    loaded = load_checkpoint(resolve_model(args.model, model_roots()), device)
+    s = loaded.config["schedule"]
+    schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x_T = torch.randn(n, loaded.config["hyper"]["dim"], generator=gen, device=device)
+    keep = set(np.linspace(schedule.T - 1, -1, args.frames).round().astype(int).tolist()) if args.gif else set()
+    snapshots, final = [(schedule.T, x_T.cpu())], None
+    for step in ddpm_steps(loaded.model, schedule, x_T, gen, loaded.config["prediction"], args.variance):
+        final = step
+        if step.t_prev in keep:
+            snapshots.append((step.t_prev + 1, step.x.cpu()))
+    samples = final.x.cpu().numpy()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, samples)
+    message = f"wrote {args.out} {samples.shape}"
+    if args.gif:
+        from explorer.export import write_gif
+        from explorer.forward import POINT_LIM
+        from explorer.frames import render_points
+
+        color = np.linspace(0, 1, n)
+        pictures = [render_points(x.numpy(), color, args.size, POINT_LIM, f"DDPM  t = {t} / {schedule.T}",
+                                  1 - t / schedule.T) for t, x in snapshots]  # fmt: skip
+        write_gif(pictures, args.gif, args.fps)
+        message += f" and {args.gif} ({len(pictures)} frames)"
+    return message
+
+
+def add_sample(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("sample", help="draw samples from a trained model")
+    p.add_argument("--model", required=True, help="a name from `python -m explorer models`")
+    p.add_argument("--sampler", default="ddpm", choices=["ddpm"], help="(DDIM and the ODE/SDE solvers come next)")
+    p.add_argument("--variance", default="beta_tilde", choices=["beta", "beta_tilde"], help="DDPM's sigma_t^2")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--out", default="samples.npy")
+    p.add_argument("--gif", help="also write the reverse process as a GIF")
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--fps", type=float, default=12)
+    p.add_argument("--size", type=int, default=384)
+    p.set_defaults(run=cmd_sample)
+
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -82,7 +228,9 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_bench)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_forward, add_bench]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_forward, add_train, add_models, add_sample, add_bench,
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,3 +55,35 @@ def test_argparse_errors_are_one_line_no_traceback():
 def test_bench_unknown_name_is_one_line(capsys):
     assert main(["bench", "--only", "nope"]) == 1
     assert capsys.readouterr().err.strip().startswith("error: no benchmark named 'nope'")
+
+
+def test_train_models_sample(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "models"))
+    out = tmp_path / "models" / "tiny-spiral"
+    assert main(["train", "--dataset", "spiral", "--steps", "30", "--width", "16", "--depth", "1", "--batch", "64",
+                 "--T", "50", "--n-data", "500", "--eval-n", "200", "--out", str(out)]) == 0  # fmt: skip
+    assert "spiral_distance_ddpm" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    assert any(line.startswith("tiny-spiral\tspiral") for line in capsys.readouterr().out.splitlines())
+    samples, gif = tmp_path / "s.npy", tmp_path / "r.gif"
+    assert main(["sample", "--model", "tiny-spiral", "--n", "300", "--seed", "1", "--out", str(samples),
+                 "--gif", str(gif), "--frames", "6", "--size", "96"]) == 0  # fmt: skip
+    x = np.load(samples)
+    assert x.shape == (300, 2) and np.isfinite(x).all()
+    assert iio.imread(gif, index=None).shape == (6, 96, 96, 3)
+    again = tmp_path / "s2.npy"
+    assert main(["sample", "--model", "tiny-spiral", "--n", "300", "--seed", "1", "--out", str(again)]) == 0
+    assert np.array_equal(np.load(again), x), "a seed reproduces the same samples"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--model", "../../etc/passwd"], "bad model name"), (["--model", "/etc/passwd"], "bad model name"),
+     (["--model", "nosuchmodel"], "no model named 'nosuchmodel'"), (["--model", "x", "--n", "-5"], "--n must be")],
+)  # fmt: skip
+def test_sample_bad_arguments(args, message, capsys):
+    assert main(["sample", *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -1,0 +1,182 @@
+"""Checkpoints: safetensors weights beside a JSON config; nothing is ever unpickled.
+
+A checkpoint is a folder NAME/ holding `model.safetensors` (the EMA weights used for
+sampling, and optionally `train.safetensors` with the raw weights and optimiser state
+for resuming) and `config.json` (model, hyper-parameters, schedule, dataset, prediction,
+steps, seed, command, metrics, library versions, and the SHA-256 of each weights file).
+Every file is written to a temporary name and renamed, config last, so a crash leaves
+the previous checkpoint whole. Loading validates the config and the hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from explorer.models import PREDICTIONS, build_model
+from explorer.schedules import SCHEDULES
+
+FORMAT = "diffusion-explorer/1"
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+MODELS_ENV = "EXPLORER_MODELS_DIR"  # where the app and `train` without a path keep new models
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+REQUIRED = {"format": str, "model": str, "hyper": dict, "schedule": dict, "dataset": str, "prediction": str,
+            "steps": int, "seed": int, "files": dict}  # fmt: skip
+
+
+def check_name(name: str) -> str:
+    """A checkpoint name is one plain path component: letters, digits, '_', '-', '.'."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ValueError(f"bad model name {name!r}: use letters, digits, '_', '-' and '.', no path separators")
+    return name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Call write(tmp_path), then rename tmp over path (atomic on one file system)."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def save_checkpoint(
+    folder: str | os.PathLike,
+    weights: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    extra_files: dict[str, dict[str, torch.Tensor]] | None = None,
+) -> Path:
+    """Write weights (and extra tensor files, e.g. train.safetensors) and config.json atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {WEIGHTS: weights, **(extra_files or {})}
+    hashes = {}
+    for filename, tensors in files.items():
+        contiguous = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        _atomic_write(folder / filename, lambda tmp, c=contiguous: save_file(c, tmp))
+        hashes[filename] = _sha256(folder / filename)
+    full = {"format": FORMAT, **config, "files": hashes, "versions": library_versions()}
+    _atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2) + "\n"))
+    return folder
+
+
+def _validate_config(config: Any, where: Path) -> dict[str, Any]:
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{where} is not a diffusion-explorer checkpoint (format {FORMAT!r} expected)")
+    for key, kind in REQUIRED.items():
+        if not isinstance(config.get(key), kind):
+            raise ValueError(f"{where}: config field {key!r} is missing or not a {kind.__name__}")
+    if config["prediction"] not in PREDICTIONS:
+        raise ValueError(f"{where}: unknown prediction {config['prediction']!r}")
+    if config["schedule"].get("name") not in SCHEDULES:
+        raise ValueError(f"{where}: unknown schedule {config['schedule'].get('name')!r}")
+    return config
+
+
+def read_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """The validated config.json of a checkpoint folder."""
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / CONFIG).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no checkpoint at {folder} ({CONFIG} is missing)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{folder / CONFIG} is not valid JSON ({error})") from None
+    return _validate_config(config, folder)
+
+
+def load_tensors(folder: Path, filename: str, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A tensor file of the checkpoint, after checking its SHA-256 against the config."""
+    path = folder / filename
+    expected = config["files"].get(filename)
+    if expected is None or not path.is_file():
+        raise ValueError(f"{path} is missing")
+    if _sha256(path) != expected:
+        raise ValueError(f"{path} does not match its recorded hash: truncated or modified")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path} is not a readable safetensors file ({error})") from None
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint, in eval mode, with its config."""
+
+    name: str
+    model: torch.nn.Module
+    config: dict[str, Any]
+
+
+def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the model named in config.json and load its (EMA) weights strictly."""
+    folder = Path(folder)
+    config = read_config(folder)
+    model = build_model(config["model"], config["hyper"])
+    weights = load_tensors(folder, WEIGHTS, config)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ValueError(f"{folder / WEIGHTS} does not fit model {config['model']!r}: {first}") from None
+    return LoadedModel(folder.name, model.to(device).eval(), config)
+
+
+def user_models_dir() -> Path:
+    """Models trained by this user: $EXPLORER_MODELS_DIR or ~/.cache/diffusion-explorer/models."""
+    return Path(os.environ.get(MODELS_ENV) or Path.home() / ".cache" / "diffusion-explorer" / "models")
+
+
+def model_roots() -> list[Path]:
+    """Where the registry looks, in order: the shipped checkpoints, then the user's."""
+    return [SHIPPED_DIR, user_models_dir()]
+
+
+def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
+    """Checkpoint folders (those holding a config.json) under each root, by folder name;
+    a later root's model shadows an earlier one of the same name."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        if root.is_dir():
+            for config in sorted(root.glob(f"*/{CONFIG}")):
+                found[config.parent.name] = config.parent
+    return found
+
+
+def resolve_model(name: str, roots: Iterable[Path]) -> Path:
+    """The folder of the checkpoint called `name` (a plain name, never a path)."""
+    check_name(name)
+    found = find_checkpoints(roots)
+    if name not in found:
+        raise ValueError(f"no model named {name!r}; available: {sorted(found) or 'none'}")
+    return found[name]

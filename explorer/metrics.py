@@ -1,0 +1,53 @@
+"""Sample-quality figures for points.
+
+mean distance to the spiral: the nearest point on the true curve is found by a dense
+search over the curve parameter followed by Newton steps on the squared distance.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from explorer.data import SPIRAL_SCALE, SPIRAL_SHIFT, SPIRAL_T_MAX, SPIRAL_T_MIN, spiral_curve
+
+SEARCH_POINTS = 2048
+NEWTON_STEPS = 6
+
+
+def spiral_distance(points: torch.Tensor) -> torch.Tensor:
+    """Distance (N,) from each point (N, 2) to the normalised spiral curve."""
+    p = points.double()
+    theta_grid = torch.linspace(SPIRAL_T_MIN, SPIRAL_T_MAX, SEARCH_POINTS, dtype=torch.float64)
+    curve = spiral_curve(theta_grid)  # (M, 2)
+    theta = theta_grid[torch.cdist(p, curve).argmin(dim=1)]  # (N,) coarse guess
+    for _ in range(NEWTON_STEPS):  # minimise f(theta) = |gamma(theta) - p|^2 / 2
+        c, s = torch.cos(theta), torch.sin(theta)
+        gamma = torch.stack([theta * c, theta * s], -1) * SPIRAL_SCALE + SPIRAL_SHIFT
+        d1 = torch.stack([c - theta * s, s + theta * c], -1) * SPIRAL_SCALE  # gamma'
+        d2 = torch.stack([-2 * s - theta * c, 2 * c - theta * s], -1) * SPIRAL_SCALE  # gamma''
+        r = gamma - p
+        grad = (r * d1).sum(-1)
+        hess = (d1 * d1).sum(-1) + (r * d2).sum(-1)
+        step = torch.where(hess > 1e-12, grad / hess.clamp(min=1e-12), torch.zeros_like(grad))
+        theta = (theta - step).clamp(SPIRAL_T_MIN, SPIRAL_T_MAX)
+    return torch.linalg.norm(spiral_curve(theta) - p, dim=1)
+
+
+def mean_spiral_distance(points: torch.Tensor) -> float:
+    """The spiral metric: mean distance of samples to the curve (N(0, I) scores about 0.515)."""
+    return float(spiral_distance(points).mean())
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, projections: int = 256) -> float:
+    """Sliced 1-Wasserstein distance between point sets a (N, D) and b (M, D): the mean over
+    random unit directions of W1 between the projected 1-D samples, compared at common
+    quantile levels (so N and M may differ)."""
+    n = min(a.shape[0], b.shape[0])
+    directions = torch.randn(a.shape[1], projections, generator=generator, dtype=torch.float64)
+    directions /= torch.linalg.norm(directions, dim=0, keepdim=True)
+    qa = torch.sort(a.double() @ directions, dim=0).values
+    qb = torch.sort(b.double() @ directions, dim=0).values
+    levels = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    ia = (levels * a.shape[0]).long().clamp(max=a.shape[0] - 1)
+    ib = (levels * b.shape[0]).long().clamp(max=b.shape[0] - 1)
+    return float((qa[ia] - qb[ib]).abs().mean())

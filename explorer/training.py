@@ -1,0 +1,307 @@
+"""Training denoisers with L_simple, in the foreground (CLI) or a background thread (UI).
+
+Ho et al. 2020, eq. 14: L_simple = E_{t, x0, eps} |target - model(x_t, t)|^2 with
+x_t = q_sample(x0, t, eps) and target eps, x0 or v. AdamW with linear warm-up and cosine
+decay, gradient clipping, EMA weights (used for sampling), bf16 autocast on CUDA.
+A non-finite loss stops the run and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer import data
+from explorer.checkpoints import load_tensors, read_config, save_checkpoint
+from explorer.device import pick_device
+from explorer.gaussian import q_sample, v_from_eps_x0
+from explorer.limits import MAX_T, MIN_T, check_float, check_int
+from explorer.models import PREDICTIONS, build_model, count_parameters
+from explorer.schedules import make_schedule
+
+MAX_TRAIN_STEPS = 200_000
+MAX_BATCH = 8192
+TRAIN_FILE = "train.safetensors"
+LOSS_HISTORY = 2000  # points kept for the loss curve (older ones are thinned)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (recorded in the checkpoint)."""
+
+    dataset: str = "spiral"
+    n_data: int = 10_000
+    noise: float = 0.0
+    model: str = "mlp"
+    width: int = 128
+    depth: int = 3
+    schedule: str = "linear"
+    T: int = 1000
+    prediction: str = "eps"
+    steps: int = 6000
+    batch: int = 1024
+    lr: float = 2e-3
+    warmup: int = 200
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+
+    def validated(self) -> TrainConfig:
+        if data.dataset_info(self.dataset).kind != "points":
+            raise ValueError(f"training on {self.dataset!r} is not supported yet; choose a point set")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {self.prediction!r}; choose from {list(PREDICTIONS)}")
+        make_schedule(self.schedule, self.T)
+        return replace(
+            self,
+            n_data=check_int("training points", self.n_data, 16, data.MAX_POINTS * 10),
+            width=check_int("width", self.width, 8, 1024),
+            depth=check_int("depth", self.depth, 1, 16),
+            T=check_int("T", self.T, MIN_T, MAX_T),
+            steps=check_int("steps", self.steps, 1, MAX_TRAIN_STEPS),
+            batch=check_int("batch", self.batch, 1, MAX_BATCH),
+            lr=check_float("learning rate", self.lr, 1e-6, 1.0),
+            warmup=check_int("warm-up steps", self.warmup, 0, MAX_TRAIN_STEPS),
+            ema_decay=check_float("EMA decay", self.ema_decay, 0.0, 0.99999),
+            grad_clip=check_float("gradient clip", self.grad_clip, 0.0, 1e6),
+            seed=check_int("seed", self.seed, 0, 2**31 - 1),
+            checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
+        )
+
+    def hyper(self) -> dict[str, Any]:
+        return {"dim": 2, "width": self.width, "depth": self.depth}
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up to lr, then cosine decay to 0 at the last step."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def training_target(
+    prediction: str, schedule: Any, t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
+    """What the network is trained to output for L_simple."""
+    if prediction == "eps":
+        return eps
+    if prediction == "x0":
+        return x0
+    return v_from_eps_x0(schedule, t, eps, x0)
+
+
+@dataclass
+class Progress:
+    """A snapshot of a run, safe to read from another thread."""
+
+    status: str = "idle"  # idle | running | done | cancelled | failed
+    step: int = 0
+    total: int = 0
+    loss: float = math.nan
+    smoothed: float = math.nan
+    steps_per_s: float = 0.0
+    eta_s: float = math.nan
+    device: str = ""
+    message: str = ""
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    checkpoint: str = ""
+
+
+class Trainer:
+    """One run: model, EMA copy, optimiser, data and schedule, advanced step by step."""
+
+    def __init__(self, config: TrainConfig, out: str | Path, device: str | None = None, command: str = ""):
+        self.config = config = config.validated()
+        self.out, self.command = Path(out), command
+        self.device = pick_device(device)
+        self.schedule = make_schedule(config.schedule, config.T)
+        gen = torch.Generator().manual_seed(config.seed)
+        self.x_data = data.make_points(config.dataset, config.n_data, config.noise, gen).x.to(self.device)
+        torch.manual_seed(config.seed)  # parameter initialisation
+        self.model = build_model(config.model, config.hyper()).to(self.device)
+        self.ema = build_model(config.model, config.hyper()).to(self.device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0, foreach=True)
+        self.ema_params, self.params = list(self.ema.parameters()), list(self.model.parameters())
+        self.gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.step = 0
+
+    def loss(self) -> torch.Tensor:
+        """L_simple on one batch (eq. 14)."""
+        c = self.config
+        idx = torch.randint(0, self.x_data.shape[0], (c.batch,), generator=self.gen, device=self.device)
+        x0 = self.x_data[idx]
+        t = torch.randint(0, c.T, (c.batch,), generator=self.gen, device=self.device)
+        eps = torch.randn(x0.shape, generator=self.gen, device=self.device)
+        xt = q_sample(self.schedule, x0, t, eps)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            out = self.model(xt, t)
+        return (out.float() - training_target(c.prediction, self.schedule, t, x0, eps)).pow(2).mean()
+
+    def train_step(self) -> float:
+        """One optimiser step and EMA update; returns the loss (not applied if non-finite)."""
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(self.config, self.step)
+        loss = self.loss()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
+        self.opt.step()
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))  # EMA warm-up
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema_params, self.params, 1 - decay)
+        self.step += 1
+        return value
+
+    def save(self, metrics: dict[str, float] | None = None) -> Path:
+        """Atomically write EMA weights, resume state and config at the current step."""
+        c = self.config
+        train_state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        for i, state in self.opt.state_dict()["state"].items():
+            for key, value in state.items():
+                train_state[f"optim.{i}.{key}"] = torch.as_tensor(value)
+        train_state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
+        config = {
+            "model": c.model, "hyper": c.hyper(), "dataset": c.dataset, "prediction": c.prediction,
+            "schedule": {"name": c.schedule, "T": c.T, "zero_terminal_snr": False},
+            "steps": self.step, "seed": c.seed, "train": asdict(c), "command": self.command,
+            "metrics": metrics or {}, "parameters": count_parameters(self.model), "device": str(self.device),
+        }  # fmt: skip
+        return save_checkpoint(self.out, self.ema.state_dict(), config, {TRAIN_FILE: train_state})
+
+    def resume(self) -> None:
+        """Continue from the checkpoint in `out` (same config required)."""
+        saved = read_config(self.out)
+        if saved.get("train") != asdict(self.config):
+            raise ValueError(f"{self.out} was trained with other settings; start a new run or use the same ones")
+        state = load_tensors(self.out, TRAIN_FILE, saved)
+        ema = load_tensors(self.out, "model.safetensors", saved)
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        self.ema.load_state_dict(ema)
+        opt_state = self.opt.state_dict()
+        for key, value in state.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(index), {})[name] = value.to(self.device)
+        self.opt.load_state_dict(opt_state)
+        self.gen.set_state(state["rng"])
+        self.step = saved["steps"]
+
+
+def run_training(
+    trainer: Trainer,
+    progress: Progress,
+    stop: threading.Event,
+    lock: threading.Lock,
+    evaluate: Callable[[Trainer], dict[str, float]] | None = None,
+) -> Progress:
+    """Train to the configured step count, updating `progress` under `lock`; checkpoint
+    periodically, on cancel and at the end. Returns the final progress."""
+    c = trainer.config
+    start, start_step, smoothed = time.perf_counter(), trainer.step, math.nan
+    with lock:
+        progress.status, progress.total, progress.device = "running", c.steps, str(trainer.device)
+    last_good = None
+    while trainer.step < c.steps and not stop.is_set():
+        loss = trainer.train_step()
+        if not math.isfinite(loss):
+            kept = f"the last good checkpoint (step {last_good}) is kept" if last_good else "no checkpoint was written"
+            with lock:
+                progress.status = "failed"
+                progress.message = f"the loss became {loss} at step {trainer.step + 1}; training stopped and {kept}"
+            return progress
+        smoothed = loss if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * loss
+        if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
+            trainer.save()
+            last_good = trainer.step
+        elapsed = time.perf_counter() - start
+        rate = (trainer.step - start_step) / max(elapsed, 1e-9)
+        with lock:
+            progress.step, progress.loss, progress.smoothed = trainer.step, loss, smoothed
+            progress.steps_per_s, progress.eta_s = rate, (c.steps - trainer.step) / max(rate, 1e-9)
+            progress.losses.append((trainer.step, loss))
+            if len(progress.losses) > LOSS_HISTORY:
+                progress.losses[:] = progress.losses[::2]
+    metrics = evaluate(trainer) if evaluate and not stop.is_set() else {}
+    path = trainer.save(metrics)
+    with lock:
+        progress.checkpoint = str(path)
+        progress.status = "cancelled" if stop.is_set() else "done"
+        progress.message = f"saved {path} at step {trainer.step}" + (
+            "".join(f"; {k} = {v:.4f}" for k, v in metrics.items())
+        )
+    return progress
+
+
+class TrainingJob:
+    """A Trainer running in a daemon thread; any thread may read snapshot() or cancel()."""
+
+    def __init__(self, trainer: Trainer, evaluate: Callable[[Trainer], dict[str, float]] | None = None):
+        self.trainer, self._evaluate = trainer, evaluate
+        self._progress, self._lock, self._stop = (
+            Progress(total=trainer.config.steps),
+            threading.Lock(),
+            threading.Event(),
+        )
+        self._thread = threading.Thread(target=self._run, name=f"train-{trainer.out.name}", daemon=True)
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate)
+        except Exception as error:  # noqa: BLE001 - the job reports, the thread must not die silently
+            with self._lock:
+                self._progress.status = "failed"
+                self._progress.message = f"{type(error).__name__}: {error}"
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def snapshot(self) -> Progress:
+        with self._lock:
+            return replace(self._progress, losses=list(self._progress.losses))
+
+
+def evaluate_points(trainer: Trainer, n: int) -> dict[str, float]:
+    """Quality of the EMA model's DDPM-T samples, measured when a run ends: the sliced
+    Wasserstein distance to held-out data (and that of a second held-out set, the floor
+    set by the sample size), and for the spiral the mean distance to the curve."""
+    from explorer.metrics import mean_spiral_distance, sliced_wasserstein
+    from explorer.samplers import ddpm_steps, last
+
+    if n <= 0:
+        return {}
+    c = trainer.config
+    gen = torch.Generator(device=trainer.device).manual_seed(c.seed + 2)
+    x_T = torch.randn(n, 2, generator=gen, device=trainer.device)
+    samples = last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, c.prediction)).x.cpu()
+    held_out = torch.Generator().manual_seed(c.seed + 3)
+    reference = data.make_points(c.dataset, n, c.noise, held_out).x
+    floor = data.make_points(c.dataset, n, c.noise, held_out).x
+    metrics = {
+        "sliced_wasserstein_ddpm": sliced_wasserstein(samples, reference, torch.Generator().manual_seed(0)),
+        "sliced_wasserstein_floor": sliced_wasserstein(floor, reference, torch.Generator().manual_seed(0)),
+    }
+    if c.dataset == "spiral":
+        metrics["spiral_distance_ddpm"] = mean_spiral_distance(samples)
+    return metrics

@@ -1,0 +1,38 @@
+"""Point metrics against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from explorer import data, metrics
+
+
+def test_spiral_distance_on_and_off_the_curve(generator):
+    on = data.make_points("spiral", 2000, 0.0, generator).x
+    assert metrics.mean_spiral_distance(on) < 1e-6
+    # step delta along the normal at theta = 3 pi (the arms are about 0.5 apart there)
+    theta = torch.tensor([3 * math.pi], dtype=torch.float64)
+    point = data.spiral_curve(theta)
+    tangent = torch.stack(
+        [torch.cos(theta) - theta * torch.sin(theta), torch.sin(theta) + theta * torch.cos(theta)], -1
+    )
+    normal = torch.stack([-tangent[:, 1], tangent[:, 0]], -1) / torch.linalg.norm(tangent)
+    for delta in [0.01, 0.05, 0.1]:
+        assert metrics.spiral_distance(point + delta * normal).item() == pytest.approx(delta, rel=1e-6)
+
+
+def test_spiral_distance_of_pure_noise_matches_the_anchor(generator):
+    # ANCHORS.md: N(0, I) points score about 0.515
+    score = metrics.mean_spiral_distance(torch.randn(100_000, 2, generator=generator))
+    assert score == pytest.approx(0.515, abs=0.005)
+
+
+def test_sliced_wasserstein_of_a_shift(generator):
+    """For b = a + delta, every projection's W1 is |delta . u|; over random 2-D directions
+    E|cos| = 2/pi."""
+    a = torch.randn(5000, 2, generator=generator)
+    shift = torch.tensor([0.5, 0.0])
+    sw = metrics.sliced_wasserstein(a, a + shift, torch.Generator().manual_seed(1), projections=20_000)
+    assert sw == pytest.approx(0.5 * 2 / math.pi, rel=0.02)
+    assert metrics.sliced_wasserstein(a, a, generator) == 0.0

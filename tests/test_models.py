@@ -1,0 +1,46 @@
+"""The time-conditioned MLP: shapes, the embedding, and real dependence on t."""
+
+import math
+
+import pytest
+import torch
+
+from explorer.models import MLPConfig, TimeMLP, build_model, count_parameters, model_hyper, sinusoidal_embedding
+
+
+def test_sinusoidal_embedding_values():
+    emb = sinusoidal_embedding(torch.tensor([0, 10]), 8)
+    assert emb.shape == (2, 8)
+    torch.testing.assert_close(emb[0], torch.tensor([0.0] * 4 + [1.0] * 4))
+    freqs = [math.exp(-math.log(10_000) * i / 4) for i in range(4)]
+    torch.testing.assert_close(emb[1, :4], torch.tensor([math.sin(10 * f) for f in freqs]))
+    torch.testing.assert_close(emb[1, 4:], torch.tensor([math.cos(10 * f) for f in freqs]))
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    m = TimeMLP(MLPConfig(width=32, depth=2))
+    with torch.no_grad():  # move off the identity initialisation so every path carries signal
+        for p in m.parameters():
+            p.normal_(0, 0.3)
+    return m
+
+
+def test_shapes_and_time_conditioning(model):
+    x = torch.randn(5, 2)
+    out = model(x, torch.full((5,), 10))
+    assert out.shape == (5, 2)
+    assert not torch.allclose(out, model(x, torch.full((5,), 900))), "the output depends on t"
+    torch.testing.assert_close(model(x, torch.tensor(10)), out)  # a shared 0-d t is the same as a batch of t's
+    mixed = model(x, torch.tensor([10, 900, 10, 900, 10]))
+    torch.testing.assert_close(mixed[0], out[0])
+
+
+def test_registry_rebuilds_from_hyper(model):
+    rebuilt = build_model("mlp", model_hyper(model))
+    assert count_parameters(rebuilt) == count_parameters(model)
+    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+        build_model("transformer", {})
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        build_model("mlp", {"heads": 4})

@@ -1,0 +1,92 @@
+"""The trainer: the loss falls, resume is exact, cancel and NaN keep a loadable checkpoint."""
+
+import math
+
+import pytest
+import torch
+
+from explorer.checkpoints import load_checkpoint, read_config
+from explorer.training import TrainConfig, Trainer, TrainingJob, learning_rate
+
+SMALL = TrainConfig(width=32, depth=2, steps=300, batch=256, n_data=2000, checkpoint_every=100, T=200)
+
+
+def test_a_few_hundred_steps_lower_the_loss(tmp_path):
+    trainer = Trainer(SMALL, tmp_path / "m", device="cpu")
+    losses = [trainer.train_step() for _ in range(300)]
+    first, final = sum(losses[:30]) / 30, sum(losses[-30:]) / 30
+    assert final < 0.75 * first, (first, final)
+
+
+def test_learning_rate_schedule():
+    c = TrainConfig(lr=1e-3, warmup=10, steps=110)
+    assert learning_rate(c, 0) == pytest.approx(1e-4)
+    assert learning_rate(c, 9) == pytest.approx(1e-3)
+    assert learning_rate(c, 60) == pytest.approx(0.5e-3)
+    assert learning_rate(c, 110) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = Trainer(SMALL, tmp_path / "a", device="cpu")
+    for _ in range(40):
+        straight.train_step()
+    first = Trainer(SMALL, tmp_path / "b", device="cpu")
+    for _ in range(20):
+        first.train_step()
+    first.save()
+    resumed = Trainer(SMALL, tmp_path / "b", device="cpu")
+    resumed.resume()
+    assert resumed.step == 20
+    for _ in range(20):
+        resumed.train_step()
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    trainer = Trainer(SMALL, tmp_path / "m", device="cpu")
+    trainer.train_step()
+    trainer.save()
+    other = Trainer(TrainConfig(**{**SMALL.__dict__, "lr": 1e-4}), tmp_path / "m", device="cpu")
+    with pytest.raises(ValueError, match="other settings"):
+        other.resume()
+
+
+def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
+    job = TrainingJob(Trainer(TrainConfig(**{**SMALL.__dict__, "steps": 100_000}), tmp_path / "c", device="cpu"))
+    job.start()
+    for _ in range(200):
+        if job.snapshot().step >= 5:
+            break
+        job.join(0.05)
+    job.cancel()
+    job.join(30)
+    snap = job.snapshot()
+    assert snap.status == "cancelled" and snap.step >= 5 and snap.losses
+    loaded = load_checkpoint(tmp_path / "c")
+    assert loaded.config["steps"] == snap.step
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = Trainer(SMALL, tmp_path / "n", device="cpu")
+    real_loss = trainer.loss
+    trainer.loss = lambda: real_loss() * (math.nan if trainer.step >= 150 else 1.0)
+    job = TrainingJob(trainer).start()
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "failed"
+    assert "nan at step 151" in snap.message and "step 100" in snap.message
+    assert read_config(tmp_path / "n")["steps"] == 100
+    load_checkpoint(tmp_path / "n")
+
+
+def test_bad_settings_are_refused(tmp_path):
+    cases = [
+        ({"steps": 0}, "steps"),
+        ({"lr": float("nan")}, "learning rate"),
+        ({"dataset": "digits"}, "not supported yet"),
+        ({"prediction": "score"}, "prediction"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ValueError, match=message):
+            Trainer(TrainConfig(**{**SMALL.__dict__, **change}), tmp_path / "x", device="cpu")
