@@ -46,15 +46,65 @@ def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
     return dict(_TEMPLATE_LAYOUT, title=dict(text=title, x=0.02), height=height, margin=_MARGIN, **extra)
 
 
-def points_figure(x: np.ndarray, color: np.ndarray, lim: float, title: str) -> Figure:
-    """A WebGL scatter of (N, 2) points on fixed square axes [-lim, lim]^2."""
-    trace = dict(
-        type="scattergl", x=typed(x[:, 0]), y=typed(x[:, 1]), mode="markers", hoverinfo="skip",
-        marker=dict(size=3, color=typed(color), colorscale=VIRIDIS, cmin=0, cmax=1, opacity=0.75),
+def points_figure(
+    x: np.ndarray,
+    color: np.ndarray,
+    lim: float,
+    title: str,
+    paths: np.ndarray | None = None,
+    overlay: np.ndarray | None = None,
+    overlay_name: str = "",
+    height: int = 460,
+) -> Figure:
+    """A WebGL scatter of (N, 2) points on fixed square axes [-lim, lim]^2, optionally with
+    the paths (P, K, 2) of a few points drawn as lines and a second point set overlaid."""
+    traces = []
+    if overlay is not None:  # beneath the samples, so both stay visible where they coincide
+        marker = dict(size=4, color="#fda4af", opacity=0.7)
+        traces.append(dict(type="scattergl", x=typed(overlay[:, 0]), y=typed(overlay[:, 1]), mode="markers",
+                           name=overlay_name, hoverinfo="skip", marker=marker))  # fmt: skip
+    traces.append(
+        dict(
+            type="scattergl", x=typed(x[:, 0]), y=typed(x[:, 1]), mode="markers", hoverinfo="skip", name="samples",
+            marker=dict(size=3, color=typed(color), colorscale=VIRIDIS, cmin=0, cmax=1, opacity=0.75),
+            showlegend=False,
+        )
     )  # fmt: skip
+    for i, path in enumerate(paths if paths is not None else []):
+        traces.append(dict(type="scatter", x=typed(path[:, 0]), y=typed(path[:, 1]), mode="lines", hoverinfo="skip",
+                           line=dict(color="#111827", width=1), opacity=0.35, name="paths", showlegend=i == 0,
+                           legendgroup="paths"))  # fmt: skip
     axis = dict(_AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
-    layout = _layout(title, 460, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1), uirevision="points")
-    return {"data": [trace], "layout": layout}
+    layout = _layout(
+        title, height, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1), uirevision="points",
+        legend=dict(orientation="h", y=-0.08),
+    )  # fmt: skip
+    return {"data": traces, "layout": layout}
+
+
+def curves_figure(
+    x: np.ndarray,
+    curves: dict[str, np.ndarray],
+    title: str,
+    x_title: str,
+    y_title: str,
+    marker_x: float | None = None,
+    reversed_x: bool = False,
+    height: int = 300,
+) -> Figure:
+    """Line curves sharing one x axis, with an optional vertical cursor at marker_x."""
+    traces = []
+    for i, (name, y) in enumerate(curves.items()):
+        line = dict(color=SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)], dash="dash" if i else "solid")
+        traces.append(dict(type="scatter", mode="lines", x=typed(x), y=typed(y), name=name, line=line))
+    shapes = []
+    if marker_x is not None:
+        shapes.append(dict(type="line", x0=marker_x, x1=marker_x, y0=0, y1=1, yref="paper",
+                           line=dict(color="#9ca3af", width=1)))  # fmt: skip
+    xaxis = dict(_AXIS, title=dict(text=x_title), autorange="reversed" if reversed_x else True)
+    layout = _layout(title, height, xaxis=xaxis, yaxis=dict(_AXIS, title=dict(text=y_title), rangemode="tozero"),
+                     shapes=shapes, legend=dict(orientation="h", y=-0.25), uirevision=title)  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 def _display_log_snr(schedule: NoiseSchedule) -> np.ndarray:

@@ -114,6 +114,8 @@ class Progress:
     message: str = ""
     losses: list[tuple[int, float]] = field(default_factory=list)
     checkpoint: str = ""
+    preview: Any = None  # (n, 2) numpy samples from the EMA model
+    preview_step: int = 0
 
 
 class Trainer:
@@ -202,12 +204,22 @@ class Trainer:
         self.step = saved["steps"]
 
 
+def preview_samples(trainer: Trainer, n: int = 256) -> Any:
+    """A few DDPM samples from the EMA model, for watching the model learn (numpy (n, 2))."""
+    from explorer.samplers import ddpm_steps, last
+
+    gen = torch.Generator(device=trainer.device).manual_seed(trainer.config.seed + 4)
+    x_T = torch.randn(n, 2, generator=gen, device=trainer.device)
+    return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, trainer.config.prediction)).x.cpu().numpy()
+
+
 def run_training(
     trainer: Trainer,
     progress: Progress,
     stop: threading.Event,
     lock: threading.Lock,
     evaluate: Callable[[Trainer], dict[str, float]] | None = None,
+    preview_every: int = 0,
 ) -> Progress:
     """Train to the configured step count, updating `progress` under `lock`; checkpoint
     periodically, on cancel and at the end. Returns the final progress."""
@@ -228,6 +240,10 @@ def run_training(
         if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
             trainer.save()
             last_good = trainer.step
+        if preview_every and (trainer.step % preview_every == 0 or trainer.step == 1):
+            samples = preview_samples(trainer)
+            with lock:
+                progress.preview, progress.preview_step = samples, trainer.step
         elapsed = time.perf_counter() - start
         rate = (trainer.step - start_step) / max(elapsed, 1e-9)
         with lock:
@@ -250,8 +266,13 @@ def run_training(
 class TrainingJob:
     """A Trainer running in a daemon thread; any thread may read snapshot() or cancel()."""
 
-    def __init__(self, trainer: Trainer, evaluate: Callable[[Trainer], dict[str, float]] | None = None):
-        self.trainer, self._evaluate = trainer, evaluate
+    def __init__(
+        self,
+        trainer: Trainer,
+        evaluate: Callable[[Trainer], dict[str, float]] | None = None,
+        preview_every: int = 0,
+    ):
+        self.trainer, self._evaluate, self._preview_every = trainer, evaluate, preview_every
         self._progress, self._lock, self._stop = (
             Progress(total=trainer.config.steps),
             threading.Lock(),
@@ -265,7 +286,7 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate)
+            run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate, self._preview_every)
         except Exception as error:  # noqa: BLE001 - the job reports, the thread must not die silently
             with self._lock:
                 self._progress.status = "failed"
@@ -273,6 +294,10 @@ class TrainingJob:
 
     def cancel(self) -> None:
         self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)

@@ -25,7 +25,9 @@ sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
 
 @pytest.fixture(scope="module")
-def page():
+def page(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
     with running_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -35,6 +37,7 @@ def page():
         page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
         yield page
         browser.close()
+    monkeypatch.undo()
 
 
 def first_points(page) -> list:
@@ -82,4 +85,52 @@ def test_bad_T_shows_a_message_not_a_trace(page):
     toast = page.get_by_text("T must be between 2 and 4000").first
     toast.wait_for(timeout=30_000)
     assert "Traceback" not in page.content()
+    assert page.errors == []
+
+
+def wait_text(page, elem_id: str, text: str, timeout: int = 60_000) -> None:
+    page.wait_for_function(f"() => document.querySelector('#{elem_id}')?.innerText.includes({text!r})", timeout=timeout)
+
+
+def plot_x(page, elem_id: str, trace: int = 0) -> list:
+    page.wait_for_function(f"() => document.querySelector('#{elem_id} .js-plotly-plot')?._fullData?.length > {trace}")
+    return page.evaluate(
+        f"Array.from(document.querySelector('#{elem_id} .js-plotly-plot')._fullData[{trace}].x).slice(0, 8)"
+    )
+
+
+def test_reverse_tab_samples_scrubs_and_exports(page):
+    page.get_by_role("tab", name="Reverse denoising").click()
+    set_number(page, "rev-n", "300")
+    page.locator("#rev-sample").click()
+    wait_text(page, "rev-info", "t = 0 of 1000")
+    final = plot_x(page, "rev-xt")
+    set_number(page, "rev-t", "600")
+    wait_text(page, "rev-info", "t = 600 of 1000")
+    page.wait_for_function(
+        f"() => Array.from(document.querySelector('#rev-xt .js-plotly-plot')._fullData[0].x)[0] !== {final[0]}"
+    )
+    page.get_by_text("Export GIF").last.click()
+    set_number(page, "rev-gif-frames", "5")
+    page.locator("#rev-export").click()
+    image = page.locator("#rev-gif img")
+    image.wait_for(timeout=60_000)
+    frames = iio.imread(io.BytesIO(page.request.get(image.get_attribute("src")).body()), index=None, extension=".gif")
+    assert frames.shape[0] == 5
+    assert page.errors == []
+
+
+def test_training_panel_start_watch_cancel(page):
+    page.get_by_role("tab", name="Train").click()
+    set_number(page, "train-steps", "100000")
+    page.locator("#train-name textarea, #train-name input").first.fill("browser-job")
+    page.locator("#train-start").click()
+    wait_text(page, "train-status", "running")
+    page.locator("#train-loss .js-plotly-plot").first.wait_for(timeout=30_000)
+    count = page.evaluate("document.querySelector('#train-loss .js-plotly-plot')._fullData[0].x.length")
+    page.wait_for_function(
+        f"() => document.querySelector('#train-loss .js-plotly-plot')._fullData[0].x.length > {count}", timeout=30_000
+    )  # the loss curve moves
+    page.locator("#train-cancel").click()
+    wait_text(page, "train-status", "cancelled")
     assert page.errors == []

@@ -9,7 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
-from explorer.ui import forward_tab  # noqa: E402
+from explorer.ui import forward_tab, reverse_tab, training_tab  # noqa: E402
 from explorer.ui.common import OUTPUT_DIR  # noqa: E402
 
 TITLE = "Diffusion explorer"
@@ -23,8 +23,16 @@ def build_demo() -> gr.Blocks:
     """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nSee how diffusion models noise data and generate it back.")
-        with gr.Tabs(), gr.Tab("Forward noising", id="forward"):
-            forward_refresh = forward_tab.build()
+        with gr.Tabs():
+            with gr.Tab("Forward noising", id="forward"):
+                forward_refresh = forward_tab.build()
+            with gr.Tab("Reverse denoising", id="reverse") as reverse:
+                reverse_picker = reverse_tab.build()
+            with gr.Tab("Train", id="train"):
+                training_tab.build()
+        # a model trained meanwhile shows up in the picker when the tab is opened
+        reverse.select(reverse_tab.refresh_models, reverse_picker["model"], reverse_picker["model"],
+                       api_visibility="private")  # fmt: skip
         demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo

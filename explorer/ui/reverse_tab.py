@@ -1,0 +1,161 @@
+"""The Reverse denoising tab: noise turning into data, with the model's running x0 guess.
+
+Layout and wiring only; every number comes from explorer.reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from explorer import render
+from explorer.checkpoints import find_checkpoints, model_roots
+from explorer.export import write_gif
+from explorer.forward import POINT_LIM
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
+from explorer.reverse import ReverseSettings, animation, optimal_reference, path_indices, point_colors, run_reverse
+from explorer.ui.common import new_output_path, plot_value, user_errors
+
+VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
+PLAY_INTERVAL_S = 0.1
+PLAY_FRAMES = 50  # a play-through visits about this many recorded steps
+
+
+def model_choices() -> list[str]:
+    """Models that sample points (images arrive with the UNet)."""
+    return sorted(find_checkpoints(model_roots()))
+
+
+def default_model() -> str | None:
+    names = model_choices()
+    return next((n for n in names if "spiral" in n), names[0] if names else None)
+
+
+def refresh_models(current: str | None) -> Any:
+    """The picker with the registry as it is now (keeping the current choice)."""
+    names = model_choices()
+    return gr.update(choices=names, value=current if current in names else default_model())
+
+
+def make_settings(model: str | None, n: float, seed: float, variance: str, ideal: bool) -> ReverseSettings:
+    if not model:
+        raise ValueError("choose a model first (train one in the Training panel, or use a shipped one)")
+    return ReverseSettings(model=model, n=int(n), seed=int(seed) if seed is not None else 0,
+                           variance=variance, ideal=bool(ideal))  # fmt: skip
+
+
+def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
+    """The two synchronised panels, the distance curve and the reading at step t."""
+    run = run_reverse(settings)
+    k = run.frame_index(step)
+    t = run.steps[k]
+    color = point_colors(run)
+    paths = run.xs[: k + 1, path_indices(run.xs.shape[1])].transpose(1, 0, 2)  # (P, k+1, 2): T down to t
+    left = render.points_figure(run.xs[k], color, POINT_LIM, f"x_t at t = {t}", paths=paths, height=420)
+    overlay = run.ideal_x0s[k] if overlay_ideal and run.ideal_x0s is not None else None
+    right = render.points_figure(run.x0s[k], color, POINT_LIM, f"x̂₀ made at t = {t}", overlay=overlay,
+                                 overlay_name="ideal x̂₀ (training set)", height=420)  # fmt: skip
+    curve = gr.update(visible=False)
+    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run"
+    if run.distances is not None:
+        curves = {
+            "mean distance of x_t to the spiral": run.distances,
+            "optimal: straight slide": optimal_reference(run),
+        }
+        fig = render.curves_figure(
+            run.steps, curves, "Distance to the spiral", "t", "mean distance", marker_x=t, reversed_x=True
+        )
+        curve = gr.update(value=plot_value(fig), visible=True)
+        reading += f" · distance to the spiral {run.distances[k]:.4f} (final {run.distances[-1]:.4f})"
+    return plot_value(left), plot_value(right), curve, reading
+
+
+@user_errors
+def on_sample(model: str | None, n: float, seed: float, variance: str, ideal: bool, overlay: bool) -> tuple[Any, ...]:
+    """Run the sampler (memoised per setting) and show its final step."""
+    settings = make_settings(model, n, seed, variance, ideal)
+    run = run_reverse(settings)
+    stride = max(1, run.steps[0] - run.steps[1])
+    slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
+    return (slider, *view(settings, 0, overlay))
+
+
+@user_errors
+def on_step(model: str | None, n: float, seed: float, variance: str, ideal: bool, overlay: bool, step: float):
+    return view(make_settings(model, n, seed, variance, ideal), step, overlay)
+
+
+@user_errors
+def on_play(model: str | None, n: float, seed: float, variance: str, ideal: bool, step: float) -> tuple[Any, Any]:
+    """Start playing from t = T (or from the current t if mid-way)."""
+    run = run_reverse(make_settings(model, n, seed, variance, ideal))
+    start = run.T if step is None or step <= 0 else step
+    return gr.update(value=start), gr.Timer(active=True)
+
+
+@user_errors
+def on_tick(model, n, seed, variance, ideal, overlay, step) -> tuple[Any, ...]:
+    """Advance towards t = 0 and draw that frame; stop the timer there."""
+    settings = make_settings(model, n, seed, variance, ideal)
+    run = run_reverse(settings)
+    nxt = run.steps[run.frame_index(max(0, int(step) - max(1, run.T // PLAY_FRAMES)))]
+    return gr.update(value=nxt), gr.Timer(active=nxt > 0), *view(settings, nxt, overlay)
+
+
+@user_errors
+def on_export(model, n, seed, variance, ideal, n_frames, fps, size) -> tuple[str, Any]:
+    run = run_reverse(make_settings(model, n, seed, variance, ideal))
+    path = str(write_gif(animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
+    return path, gr.update(value=path, visible=True)
+
+
+def build() -> dict:
+    """Lay out the Reverse tab and wire its events; returns the refresh for the model list."""
+    gr.Markdown(
+        "DDPM generates by running the chain backwards: from x_T ~ N(0, I), each step predicts the noise, "
+        "forms the model's guess x̂₀, and samples x_(t-1) ~ N(μ̃_t(x_t, x̂₀), σ_t² I) (Ho et al. 2020, Algorithm 2)."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            model = gr.Dropdown(
+                model_choices(), value=default_model(), label="Model", elem_id="rev-model", allow_custom_value=True
+            )  # the core checks names; the list can lag behind models trained meanwhile
+            n = gr.Slider(100, MAX_POINTS, 1000, step=100, label="Samples", elem_id="rev-n")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
+            variance = gr.Radio(VARIANCE_CHOICES, value="beta_tilde", label="σ_t²", elem_id="rev-variance")
+            ideal = gr.Checkbox(False, label="Sample with the ideal denoiser (it memorises the training set)")
+            overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
+            sample = gr.Button("Sample", variant="primary", elem_id="rev-sample")
+        with gr.Column(scale=3):
+            with gr.Row():
+                step = gr.Slider(0, 1000, 0, step=5, label="t", elem_id="rev-t", scale=5)
+                play = gr.Button("▶ Play", elem_id="rev-play", scale=1, min_width=80)
+                pause = gr.Button("⏸ Pause", elem_id="rev-pause", scale=1, min_width=80)
+            info = gr.Markdown(elem_id="rev-info")
+            with gr.Row():
+                xt_plot = gr.Plot(label="x_t", elem_id="rev-xt")
+                x0_plot = gr.Plot(label="x̂₀", elem_id="rev-x0")
+            curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
+            with gr.Accordion("Export GIF", open=False):
+                with gr.Row():
+                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
+                    fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
+                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
+                export = gr.Button("Export GIF", elem_id="rev-export")
+                gif = gr.Image(label="Reverse process", elem_id="rev-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="rev-download")
+    timer = gr.Timer(PLAY_INTERVAL_S, active=False)
+
+    settings = [model, n, seed, variance, ideal]
+    panels = [xt_plot, x0_plot, curve, info]
+    hidden = dict(show_progress="hidden", trigger_mode="always_last")
+    sample.click(on_sample, [*settings, overlay], [step, *panels], api_name="reverse_sample")
+    # .input (user moves only): programmatic moves (sample, play) draw their own frames
+    step.input(on_step, [*settings, overlay, step], panels, api_name="reverse_step", **hidden)
+    overlay.change(on_step, [*settings, overlay, step], panels, api_visibility="private", **hidden)
+    play.click(on_play, [*settings, step], [step, timer], api_visibility="private")
+    pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
+    timer.tick(on_tick, [*settings, overlay, step], [step, timer, *panels], api_visibility="private", **hidden)
+    export.click(on_export, [*settings, n_frames, fps, size], [gif, download], api_name="reverse_gif")
+    return dict(model=model)

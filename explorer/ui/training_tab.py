@@ -1,0 +1,130 @@
+"""The Training panel: train a point model in the background and watch it learn.
+
+One job at a time runs in a background thread (module-level, shared by every session, as
+Gradio's State must not hold models); a gr.Timer polls its snapshot. Finished models are
+saved under the user's models folder and appear in every model picker.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from explorer import data, render
+from explorer.checkpoints import check_name, user_models_dir
+from explorer.forward import POINT_LIM
+from explorer.models import PREDICTIONS
+from explorer.schedules import SCHEDULES
+from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TrainConfig, Trainer, TrainingJob, evaluate_points
+from explorer.ui.common import plot_value, user_errors
+
+MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
+               "large (width 256, depth 4)": (256, 4)}  # fmt: skip
+POLL_S = 1.0
+PREVIEW_EVERY = 500
+EVAL_SAMPLES = 1000
+
+
+class JobSlot:
+    """The one training job of this app process, guarded by a lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.job: TrainingJob | None = None
+
+    def start(self, config: TrainConfig, name: str, resume: bool) -> TrainingJob:
+        with self.lock:
+            if self.job is not None and self.job.running:
+                raise ValueError("a training job is already running; cancel it or wait for it to finish")
+            out = user_models_dir() / check_name(name)
+            if (out / "config.json").exists() and not resume:
+                raise ValueError(f"a model called {name!r} exists already: pick another name, or tick Resume")
+            trainer = Trainer(config, out, command=f"app training panel (name {name})")
+            if resume:
+                trainer.resume()
+            self.job = TrainingJob(trainer, lambda t: evaluate_points(t, EVAL_SAMPLES), PREVIEW_EVERY).start()
+            return self.job
+
+
+SLOT = JobSlot()
+
+
+@user_errors
+def on_start(dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume) -> str:
+    width, depth = MODEL_SIZES[size]
+    config = TrainConfig(dataset=dataset, width=width, depth=depth, schedule=schedule, T=T, prediction=prediction,
+                         steps=steps, batch=batch, lr=lr, seed=seed)  # fmt: skip
+    job = SLOT.start(config, (name or "").strip(), bool(resume))
+    return f"started **{job.trainer.out.name}** on {job.trainer.device}"
+
+
+def on_cancel() -> str:
+    job = SLOT.job
+    if job is None or not job.running:
+        gr.Warning("no training job is running")
+        return "no job running"
+    job.cancel()
+    return "cancelling: the current weights will be saved"
+
+
+def on_poll() -> tuple[Any, ...]:
+    """Refresh the progress, the loss curve and the preview from the job's snapshot."""
+    job = SLOT.job
+    if job is None:
+        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip()
+    p = job.snapshot()
+    eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
+    text = (f"**{job.trainer.out.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
+            f"{p.steps_per_s:.0f} steps/s · ETA {eta} · device {p.device}")  # fmt: skip
+    if p.message:
+        text += f"\n\n{p.message}"
+    loss = gr.skip()
+    if p.losses:
+        steps, values = np.array(p.losses).T
+        loss = plot_value(render.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
+    preview = gr.skip()
+    if p.preview is not None:
+        fig = render.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
+                                   f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
+        preview = plot_value(fig)
+    return text, loss, preview
+
+
+def build() -> None:
+    """Lay out the Training tab and wire its events."""
+    gr.Markdown(
+        "Train a small denoiser on a point set with L_simple (Ho et al. 2020, eq. 14). Training runs in the "
+        "background: keep exploring the other tabs. The finished model appears in every model picker."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            dataset = gr.Dropdown(sorted(data.POINT_SETS), value="spiral", label="Dataset", elem_id="train-dataset")
+            size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
+            schedule = gr.Dropdown(sorted(SCHEDULES), value="linear", label="Schedule")
+            T = gr.Number(1000, precision=0, label="T")
+            prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
+            steps = gr.Number(
+                3000, precision=0, minimum=1, maximum=MAX_TRAIN_STEPS, label="Steps", elem_id="train-steps"
+            )
+            batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
+            lr = gr.Number(2e-3, label="Learning rate")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+            name = gr.Textbox("my-spiral", label="Model name", elem_id="train-name")
+            resume = gr.Checkbox(False, label="Resume the model of this name from its last checkpoint")
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="train-start")
+                cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+        with gr.Column(scale=3):
+            status = gr.Markdown("No job yet: choose settings and press **Start**.", elem_id="train-status")
+            with gr.Row():
+                loss = gr.Plot(label="loss", elem_id="train-loss")
+                preview = gr.Plot(label="preview", elem_id="train-preview")
+    timer = gr.Timer(POLL_S)
+    inputs = [dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume]
+    start.click(on_start, inputs, status, api_name="train_start", concurrency_id="train", concurrency_limit=1)
+    cancel.click(on_cancel, None, status, api_name="train_cancel")
+    timer.tick(on_poll, None, [status, loss, preview], api_visibility="private", show_progress="hidden",
+               concurrency_limit=None)  # fmt: skip

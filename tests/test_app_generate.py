@@ -1,0 +1,83 @@
+"""The Reverse and Train tabs through gradio_client, with the app in-process."""
+
+import json
+import time
+
+import imageio.v3 as iio
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from explorer.ui import training_tab
+from tests.appserver import running_app
+
+# model, n, seed, variance, ideal
+SPIRAL = ["spiral-mlp", 300, 0, "beta_tilde", False]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    models = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_MODELS_DIR", str(models))
+        with running_app() as url:
+            yield Client(url, download_files=False, verbose=False)
+
+
+def update_value(output):
+    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
+def test_sample_scrub_and_export(client):
+    slider, xt, x0, curve, info = client.predict(*SPIRAL, True, api_name="/reverse_sample")
+    assert update_value(slider) == 0 and "t = 0 of 1000" in info and "1000 model evaluations" in info
+    final = float(info.split("distance to the spiral ")[1].split(" ")[0])
+    assert final < 0.03, "the shipped spiral model lands on the spiral"
+    names = [trace.get("name") for trace in json.loads(x0["plot"])["data"]]
+    assert "ideal x̂₀ (training set)" in names
+    _, _, _, info_mid = client.predict(*SPIRAL, True, 500, api_name="/reverse_step")
+    mid = float(info_mid.split("distance to the spiral ")[1].split(" ")[0])
+    assert "t = 500 of 1000" in info_mid and mid > final
+    gif, download = client.predict(*SPIRAL, 6, 10, 128, api_name="/reverse_gif")
+    assert iio.imread(gif["path"], index=None).shape == (6, 128, 2 * 128 + 6, 3)
+
+
+def test_bad_reverse_requests(client):
+    for args, message in [(["../../etc/passwd", 300, 0, "beta_tilde", False], "bad model name"),
+                          (["nosuch", 300, 0, "beta_tilde", False], "no model named 'nosuch'"),
+                          ([None, 300, 0, "beta_tilde", False], "choose a model first")]:  # fmt: skip
+        with pytest.raises(AppError, match=message):
+            client.predict(*args, True, api_name="/reverse_sample")
+
+
+def test_train_in_the_background_then_sample_the_new_model(client):
+    # dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume
+    args = ["two_moons", "small (width 64, depth 2)", "linear", 100, "eps", 150, 256, 2e-3, 0, "tiny-moons", False]
+    status = client.predict(*args, api_name="/train_start")
+    assert "started **tiny-moons**" in status
+    with pytest.raises(AppError, match="already running|exists already"):
+        client.predict(*args, api_name="/train_start")
+    job = training_tab.SLOT.job
+    job.join(120)
+    snap = job.snapshot()
+    assert snap.status == "done" and snap.step == 150 and snap.losses
+    assert snap.preview is not None and snap.preview.shape == (256, 2)
+    _, _, _, _, info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, api_name="/reverse_sample")
+    assert "t = 0 of 100" in info
+    with pytest.raises(AppError, match="exists already"):
+        client.predict(*args, api_name="/train_start")
+
+
+def test_cancel_keeps_the_model(client):
+    args = ["rings", "small (width 64, depth 2)", "linear", 100, "eps", 100_000, 64, 2e-3, 0, "cancelled-rings", False]
+    client.predict(*args, api_name="/train_start")
+    job = training_tab.SLOT.job
+    deadline = time.time() + 60
+    while job.snapshot().step < 10 and time.time() < deadline:
+        time.sleep(0.1)
+    assert "cancelling" in client.predict(api_name="/train_cancel")
+    job.join(60)
+    snap = job.snapshot()
+    assert snap.status == "cancelled" and (job.trainer.out / "model.safetensors").exists()
+    with pytest.raises(AppError, match="less than minimum value 1"):  # the Number field refuses it
+        client.predict(*args[:5], 0, *args[6:9], "x", False, api_name="/train_start")
