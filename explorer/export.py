@@ -44,6 +44,7 @@ def write_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> 
             tmp, format="GIF", save_all=True, append_images=images[1:],
             duration=round(1000 / fps), loop=0, optimize=False,
         )  # fmt: skip
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
