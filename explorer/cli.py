@@ -58,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> str:
     """Train a point model in the foreground, printing progress, and save it to --out."""
     import threading
 
-    from explorer.training import Progress, TrainConfig, Trainer, evaluate_points, run_training
+    from explorer.training import Progress, TrainConfig, Trainer, evaluate_model, run_training
 
     config = TrainConfig(
         dataset=args.dataset, n_data=args.n_data, noise=args.noise, width=args.width, depth=args.depth,
@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> str:
     reporter = threading.Thread(target=_report_progress, args=(progress, lock, stop), daemon=True)
     reporter.start()
     try:
-        run_training(trainer, progress, stop, lock, evaluate=lambda t: evaluate_points(t, args.eval_n))
+        run_training(trainer, progress, stop, lock, evaluate=lambda t: evaluate_model(t, args.eval_n))
     except KeyboardInterrupt:
         stop.set()
         trainer.save()
@@ -99,15 +99,17 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     from explorer.training import TrainConfig
 
     d = TrainConfig()
-    p = commands.add_parser("train", help="train a denoiser for a point set and save a checkpoint")
-    p.add_argument("--dataset", default=d.dataset, choices=sorted(data.POINT_SETS))
+    from explorer.training import TRAINABLE
+
+    p = commands.add_parser("train", help="train a denoiser (points or digits) and save a checkpoint")
+    p.add_argument("--dataset", default=d.dataset, choices=sorted(TRAINABLE))
     p.add_argument("--out", required=True, help="checkpoint folder, e.g. checkpoints/NAME")
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--warmup", type=int, default=d.warmup)
-    p.add_argument("--width", type=int, default=d.width)
-    p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--width", type=int, help="MLP width or UNet base channels (default 128 / 32)")
+    p.add_argument("--depth", type=int, help="MLP blocks or UNet blocks per level (default 3 / 1)")
     p.add_argument("--schedule", default=d.schedule, choices=sorted(SCHEDULES))
     p.add_argument("--T", type=int, default=d.T)
     p.add_argument("--prediction", default=d.prediction, choices=["eps", "x0", "v"])
@@ -117,7 +119,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--eval-n", type=int, default=2000, help="samples drawn to measure quality at the end")
+    p.add_argument("--eval-n", type=int, default=1000, help="samples drawn to measure quality at the end")
     p.set_defaults(run=cmd_train)
 
 
@@ -143,42 +145,30 @@ def add_models(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> str:
-    """Sample N points from a model and save them as .npy (and the reverse process as a GIF)."""
+    """Sample from a model and save the result as .npy (and the reverse process as a GIF)."""
     import numpy as np
-    import torch
 
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
     from explorer.device import pick_device
-    from explorer.limits import MAX_POINTS, check_int
-    from explorer.samplers import ddpm_steps
+    from explorer.reverse import panel_frame, trajectory
     from explorer.schedules import make_schedule
 
-    n = check_int("--n", args.n, 1, MAX_POINTS)
-    seed = check_int("--seed", args.seed, 0, 2**31 - 1)
     device = pick_device(args.device)
     loaded = load_checkpoint(resolve_model(args.model, model_roots()), device)
     s = loaded.config["schedule"]
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x_T = torch.randn(n, loaded.config["hyper"]["dim"], generator=gen, device=device)
-    keep = set(np.linspace(schedule.T - 1, -1, args.frames).round().astype(int).tolist()) if args.gif else set()
-    snapshots, final = [(schedule.T, x_T.cpu())], None
-    for step in ddpm_steps(loaded.model, schedule, x_T, gen, loaded.config["prediction"], args.variance):
-        final = step
-        if step.t_prev in keep:
-            snapshots.append((step.t_prev + 1, step.x.cpu()))
-    samples = final.x.cpu().numpy()
+    keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
+    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, args.variance, keep, device=device)
+    samples = xs[-1].numpy()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, samples)
-    message = f"wrote {args.out} {samples.shape}"
+    message = f"wrote {args.out} {samples.shape} ({nfe} model evaluations)"
     if args.gif:
         from explorer.export import write_gif
-        from explorer.forward import POINT_LIM
-        from explorer.frames import render_points
 
-        color = np.linspace(0, 1, n)
-        pictures = [render_points(x.numpy(), color, args.size, POINT_LIM, f"DDPM  t = {t} / {schedule.T}",
-                                  1 - t / schedule.T) for t, x in snapshots]  # fmt: skip
+        color = np.linspace(0, 1, samples.shape[0])
+        pictures = [panel_frame(x.numpy(), color, args.size, f"DDPM  t = {t} / {schedule.T}", 1 - t / schedule.T)
+                    for t, x in zip(steps, xs, strict=True)]  # fmt: skip
         write_gif(pictures, args.gif, args.fps)
         message += f" and {args.gif} ({len(pictures)} frames)"
     return message

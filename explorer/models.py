@@ -1,4 +1,4 @@
-"""Denoising networks: a time-conditioned MLP for points.
+"""Denoising networks: a time-conditioned MLP for points and a small UNet for images.
 
 Every model maps (x_t, t) to a prediction of the same shape as x_t; what it predicts
 (eps, x0 or v) is a training setting that the sampling code converts from. `t` is the
@@ -76,7 +76,108 @@ class TimeMLP(nn.Module):
         return self.out(h)
 
 
-MODELS: dict[str, tuple[type, type]] = {"mlp": (TimeMLP, MLPConfig)}
+@dataclass(frozen=True)
+class UNetConfig:
+    """Hyper-parameters of UNet: image channels and side, base width, one level per entry
+    of `mults` (halving the resolution between levels), residual blocks per level."""
+
+    channels: int = 1
+    size: int = 8
+    base: int = 32
+    mults: tuple[int, ...] = (1, 2, 2)
+    blocks: int = 2
+    attention: bool = True
+    time_dim: int = 128
+    groups: int = 8
+
+
+class ConvBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, the time embedding added in between, plus a skip path
+    (Ho et al. 2020, appendix B: the Wide-ResNet block of the DDPM UNet)."""
+
+    def __init__(self, cin: int, cout: int, tdim: int, groups: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(min(groups, cin), cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.time = nn.Linear(tdim, cout)
+        self.norm2, self.conv2 = nn.GroupNorm(min(groups, cout), cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(torch.nn.functional.silu(self.norm1(x)))  # (B, cout, H, W)
+        h = h + self.time(temb)[:, :, None, None]
+        h = self.conv2(torch.nn.functional.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Single-head self-attention over the H*W positions, residual."""
+
+    def __init__(self, channels: int, groups: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(min(groups, channels), channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).unbind(1)  # each (B, C, HW)
+        out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return x + self.proj(out.transpose(1, 2).reshape(B, C, H, W))
+
+
+class UNet(nn.Module):
+    """A small DDPM-style UNet for (B, C, H, W) images, H = W = size, 8 to 32 pixels."""
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = c = config
+        if c.size % 2 ** (len(c.mults) - 1):
+            raise ValueError(f"image size {c.size} must be divisible by {2 ** (len(c.mults) - 1)}")
+        tdim = c.time_dim
+        self.time_mlp = nn.Sequential(nn.Linear(tdim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        self.conv_in = nn.Conv2d(c.channels, c.base, 3, padding=1)
+        self.down, skips, ch = nn.ModuleList(), [c.base], c.base
+        for level, mult in enumerate(c.mults):
+            for _ in range(c.blocks):
+                self.down.append(ConvBlock(ch, c.base * mult, tdim, c.groups))
+                ch = c.base * mult
+                skips.append(ch)
+            if level < len(c.mults) - 1:
+                self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
+                skips.append(ch)
+        self.mid1 = ConvBlock(ch, ch, tdim, c.groups)
+        self.mid_attn = SelfAttention(ch, c.groups) if c.attention else nn.Identity()
+        self.mid2 = ConvBlock(ch, ch, tdim, c.groups)
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(c.mults))):
+            for _ in range(c.blocks + 1):
+                self.up.append(ConvBlock(ch + skips.pop(), c.base * mult, tdim, c.groups))
+                ch = c.base * mult
+            if level > 0:
+                self.up.append(
+                    nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
+                )
+        self.out = nn.Sequential(
+            nn.GroupNorm(min(c.groups, ch), ch), nn.SiLU(), nn.Conv2d(ch, c.channels, 3, padding=1)
+        )
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x.device)
+        temb = self.time_mlp(sinusoidal_embedding(t.reshape(1) if t.dim() == 0 else t, self.config.time_dim))
+        h = self.conv_in(x)
+        skips = [h]
+        for layer in self.down:
+            h = layer(h, temb) if isinstance(layer, ConvBlock) else layer(h)
+            skips.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
+        for layer in self.up:
+            h = layer(torch.cat([h, skips.pop()], dim=1), temb) if isinstance(layer, ConvBlock) else layer(h)
+        return self.out(h)
+
+
+MODELS: dict[str, tuple[type, type]] = {"mlp": (TimeMLP, MLPConfig), "unet": (UNet, UNetConfig)}
 
 
 def build_model(name: str, hyper: dict[str, Any]) -> nn.Module:
@@ -88,6 +189,7 @@ def build_model(name: str, hyper: dict[str, Any]) -> nn.Module:
     unknown = set(hyper) - known
     if unknown:
         raise ValueError(f"unknown hyper-parameters for {name}: {sorted(unknown)}")
+    hyper = {k: tuple(v) if isinstance(v, list) else v for k, v in hyper.items()}  # JSON lists
     try:
         config = config_cls(**hyper)
     except TypeError as error:

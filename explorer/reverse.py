@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,10 +18,11 @@ import torch
 from explorer import data, frames
 from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, resolve_model
 from explorer.gaussian import eps_from_x0, ideal_x0
-from explorer.limits import MAX_POINTS, check_int
+from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
 from explorer.samplers import DDPM_VARIANCES, ddpm_steps
 from explorer.schedules import NoiseSchedule, make_schedule
+from explorer.training import sample_shape
 
 MAX_FRAMES = 200
 MAX_IDEAL_POINTS = 2000  # the ideal denoiser compares every sample with every training point
@@ -52,6 +54,7 @@ class ReverseRun:
     ideal_x0s: np.ndarray | None  # (K, N, D) the ideal x0_hat for the same x_t (points only)
     distances: np.ndarray | None  # (K,) mean distance of x_t to the spiral
     nfe: int
+    kind: str = "points"  # or "image"
 
     def frame_index(self, step: object) -> int:
         """The recorded frame nearest to step t."""
@@ -67,12 +70,39 @@ def load_model(name: str) -> tuple[LoadedModel, NoiseSchedule]:
     return loaded, make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
 
 
-def training_points(loaded: LoadedModel, limit: int) -> torch.Tensor:
-    """The model's training set as recorded in its config (its first `limit` points)."""
+def training_set(loaded: LoadedModel, limit: int) -> torch.Tensor:
+    """The model's training set as recorded in its config (at most `limit` items)."""
+    if loaded.config["dataset"] == "digits":
+        return data.digits()[0][:limit]
     train = loaded.config.get("train", {})
     gen = torch.Generator().manual_seed(train.get("seed", loaded.config["seed"]))
     points = data.make_points(loaded.config["dataset"], train.get("n_data", 10_000), train.get("noise", 0.0), gen)
     return points.x[:limit]
+
+
+def is_image_model(loaded: LoadedModel) -> bool:
+    return "dim" not in loaded.config["hyper"]
+
+
+@torch.no_grad()
+def trajectory(
+    loaded: LoadedModel, schedule: NoiseSchedule, n: int, seed: int, variance: str, keep: set[int],
+    model: Any = None, device: torch.device | str = "cpu",
+) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
+    """DDPM from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
+    (paper's t; T is recorded with the first estimate). Returns steps, xs, x0s, NFE."""
+    limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
+    n = check_int("number of samples", n, 1, limit)
+    gen = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0, 2**31 - 1))
+    x = torch.randn(sample_shape(loaded.config["hyper"], n), generator=gen, device=device)
+    steps, xs, x0s, nfe = [], [], [], 0
+    for step in ddpm_steps(model or loaded.model, schedule, x, gen, loaded.config["prediction"], variance):
+        if step.t + 1 == schedule.T and schedule.T in keep:
+            steps.append(schedule.T), xs.append(x.cpu()), x0s.append(step.x0_hat.cpu())
+        if step.t_prev + 1 in keep or step.t_prev == -1:
+            steps.append(step.t_prev + 1), xs.append(step.x.cpu()), x0s.append(step.x0_hat.cpu())
+        nfe = step.nfe
+    return steps, xs, x0s, nfe
 
 
 def recorded_steps(T: int) -> list[int]:
@@ -86,34 +116,24 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     if settings.variance not in DDPM_VARIANCES:
         raise ValueError(f"unknown DDPM variance {settings.variance!r}; choose from {list(DDPM_VARIANCES)}")
     loaded, schedule = load_model(settings.model)
-    limit = MAX_IDEAL_POINTS if settings.ideal else MAX_POINTS
-    n = check_int("number of samples", settings.n, 1, limit)
-    seed = check_int("seed", settings.seed, 0, 2**31 - 1)
-    train = training_points(loaded, IDEAL_TRAIN_POINTS)
-    model = loaded.model
+    if settings.ideal and settings.n > MAX_IDEAL_POINTS:
+        raise ValueError(f"the ideal denoiser compares each sample with the training set: at most {MAX_IDEAL_POINTS}")
+    train = training_set(loaded, IDEAL_TRAIN_POINTS)
+    model = None
     if settings.ideal:
         model = lambda x, t: eps_from_x0(schedule, x, int(t), ideal_x0(schedule, x, int(t), train))  # noqa: E731
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, loaded.config["hyper"]["dim"], generator=gen)
-    keep = set(recorded_steps(schedule.T))
-    xs, x0s, steps, nfe = [], [], [], 0
-    with torch.no_grad():
-        for step in ddpm_steps(model, schedule, x, gen, loaded.config["prediction"], settings.variance):
-            if step.t + 1 == schedule.T:  # the starting noise, with the first estimate
-                xs.append(x.numpy()), x0s.append(step.x0_hat.numpy()), steps.append(schedule.T)
-            if step.t_prev + 1 in keep:
-                xs.append(step.x.numpy()), x0s.append(step.x0_hat.numpy()), steps.append(step.t_prev + 1)
-            nfe = step.nfe
-    xs_arr, x0_arr = np.stack(xs), np.stack(x0s)
+    steps, xs, x0s, nfe = trajectory(
+        loaded, schedule, settings.n, settings.seed, settings.variance, set(recorded_steps(schedule.T)), model
+    )
     ideal = None  # the ideal overlay costs N x M distances a frame: only for modest N
-    if n <= MAX_IDEAL_POINTS:
-        ideal = np.stack(
-            [ideal_x0(schedule, torch.from_numpy(xs_arr[k]), max(s - 1, 0), train).numpy() for k, s in enumerate(steps)]
-        )
+    if settings.n <= MAX_IDEAL_POINTS:
+        ideal = np.stack([ideal_x0(schedule, x, max(s - 1, 0), train).numpy() for s, x in zip(steps, xs, strict=True)])
     distances = None
     if loaded.config["dataset"] == "spiral":
-        distances = np.array([float(spiral_distance(torch.from_numpy(f)).mean()) for f in xs_arr])
-    return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, xs_arr, x0_arr, ideal, distances, nfe)
+        distances = np.array([float(spiral_distance(x).mean()) for x in xs])
+    kind = "image" if is_image_model(loaded) else "points"
+    return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, torch.stack(xs).numpy(),
+                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:
@@ -136,19 +156,27 @@ def point_colors(run: ReverseRun) -> np.ndarray:
     return (np.arctan2(final[:, 1], final[:, 0]) + math.pi) / (2 * math.pi)
 
 
+def panel_frame(x: np.ndarray, color: np.ndarray | None, size: int, caption: str, progress: float) -> np.ndarray:
+    """One captioned panel: points on the fixed axes, or an image grid."""
+    from explorer.forward import POINT_LIM
+
+    if x.ndim == 2:
+        return frames.render_points(x, color, size, POINT_LIM, caption, progress)
+    return frames.render_images(x, size, caption, progress)
+
+
 def animation(run: ReverseRun, n_frames: int, size: int) -> list[np.ndarray]:
     """Side-by-side frames (x_t | x0_hat) at n_frames steps from T to 0."""
-    from explorer.forward import POINT_LIM
     from explorer.limits import MAX_GIF_FRAMES, MAX_GIF_SIZE, MIN_GIF_SIZE
 
     n_frames = check_int("frames", n_frames, 2, MAX_GIF_FRAMES)
     size = check_int("GIF size", size, MIN_GIF_SIZE, MAX_GIF_SIZE)
-    color = point_colors(run)
+    color = point_colors(run) if run.kind == "points" else None
     picks = np.linspace(0, len(run.steps) - 1, n_frames).round().astype(int)
     out = []
     for k in picks:
         t, progress = run.steps[k], 1 - run.steps[k] / run.T
-        left = frames.render_points(run.xs[k], color, size, POINT_LIM, f"x_t   t = {t} / {run.T}", progress)
-        right = frames.render_points(run.x0s[k], color, size, POINT_LIM, "model's estimate of x_0", progress)
+        left = panel_frame(run.xs[k], color, size, f"x_t   t = {t} / {run.T}", progress)
+        right = panel_frame(run.x0s[k], color, size, "model's estimate of x_0", progress)
         out.append(frames.hstack_frames([left, right]))
     return out

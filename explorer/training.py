@@ -30,6 +30,8 @@ MAX_TRAIN_STEPS = 200_000
 MAX_BATCH = 8192
 TRAIN_FILE = "train.safetensors"
 LOSS_HISTORY = 2000  # points kept for the loss curve (older ones are thinned)
+TRAINABLE = {*data.POINT_SETS, "digits"}
+KIND_DEFAULTS = {"points": ("mlp", 128, 3), "image": ("unet", 32, 1)}  # model, width, depth
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,9 @@ class TrainConfig:
     dataset: str = "spiral"
     n_data: int = 10_000
     noise: float = 0.0
-    model: str = "mlp"
-    width: int = 128
-    depth: int = 3
+    model: str | None = None  # None: "mlp" for points, "unet" for images
+    width: int | None = None  # MLP width or UNet base channels (None: the kind's default)
+    depth: int | None = None  # MLP residual blocks or UNet blocks per level
     schedule: str = "linear"
     T: int = 1000
     prediction: str = "eps"
@@ -55,16 +57,21 @@ class TrainConfig:
     checkpoint_every: int = 1000
 
     def validated(self) -> TrainConfig:
-        if data.dataset_info(self.dataset).kind != "points":
-            raise ValueError(f"training on {self.dataset!r} is not supported yet; choose a point set")
+        kind = data.dataset_info(self.dataset).kind
+        if self.dataset not in TRAINABLE:
+            raise ValueError(f"training on {self.dataset!r} is not supported; choose from {sorted(TRAINABLE)}")
+        model, width, depth = KIND_DEFAULTS[kind]
+        if self.model not in (None, model):
+            raise ValueError(f"{self.dataset!r} holds {kind}: train a {model!r} model on it, not {self.model!r}")
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {self.prediction!r}; choose from {list(PREDICTIONS)}")
         make_schedule(self.schedule, self.T)
         return replace(
             self,
+            model=model,
             n_data=check_int("training points", self.n_data, 16, data.MAX_POINTS * 10),
-            width=check_int("width", self.width, 8, 1024),
-            depth=check_int("depth", self.depth, 1, 16),
+            width=check_int("width", width if self.width is None else self.width, 8, 1024),
+            depth=check_int("depth", depth if self.depth is None else self.depth, 1, 16),
             T=check_int("T", self.T, MIN_T, MAX_T),
             steps=check_int("steps", self.steps, 1, MAX_TRAIN_STEPS),
             batch=check_int("batch", self.batch, 1, MAX_BATCH),
@@ -77,7 +84,25 @@ class TrainConfig:
         )
 
     def hyper(self) -> dict[str, Any]:
+        """The model's hyper-parameters (call on a validated config)."""
+        if self.model == "unet":  # the digits: 8x8 grey, two levels (8x8, 4x4), attention at 4x4
+            return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth}
         return {"dim": 2, "width": self.width, "depth": self.depth}
+
+
+def training_data(config: TrainConfig) -> torch.Tensor:
+    """The fixed training set: n_data points drawn with the run's seed, or all 1,797 digits."""
+    if config.dataset == "digits":
+        return data.digits()[0]
+    gen = torch.Generator().manual_seed(config.seed)
+    return data.make_points(config.dataset, config.n_data, config.noise, gen).x
+
+
+def sample_shape(hyper: dict[str, Any], n: int) -> tuple[int, ...]:
+    """Shape of n samples of a model: (n, dim) for points, (n, C, H, W) for images."""
+    if "dim" in hyper:
+        return (n, hyper["dim"])
+    return (n, hyper["channels"], hyper["size"], hyper["size"])
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -126,8 +151,7 @@ class Trainer:
         self.out, self.command = Path(out), command
         self.device = pick_device(device)
         self.schedule = make_schedule(config.schedule, config.T)
-        gen = torch.Generator().manual_seed(config.seed)
-        self.x_data = data.make_points(config.dataset, config.n_data, config.noise, gen).x.to(self.device)
+        self.x_data = training_data(config).to(self.device)
         torch.manual_seed(config.seed)  # parameter initialisation
         self.model = build_model(config.model, config.hyper()).to(self.device)
         self.ema = build_model(config.model, config.hyper()).to(self.device)
@@ -205,11 +229,12 @@ class Trainer:
 
 
 def preview_samples(trainer: Trainer, n: int = 256) -> Any:
-    """A few DDPM samples from the EMA model, for watching the model learn (numpy (n, 2))."""
+    """A few DDPM samples from the EMA model, for watching the model learn (numpy)."""
     from explorer.samplers import ddpm_steps, last
 
+    n = n if trainer.config.model == "mlp" else 16
     gen = torch.Generator(device=trainer.device).manual_seed(trainer.config.seed + 4)
-    x_T = torch.randn(n, 2, generator=gen, device=trainer.device)
+    x_T = torch.randn(sample_shape(trainer.config.hyper(), n), generator=gen, device=trainer.device)
     return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, trainer.config.prediction)).x.cpu().numpy()
 
 
@@ -307,10 +332,11 @@ class TrainingJob:
             return replace(self._progress, losses=list(self._progress.losses))
 
 
-def evaluate_points(trainer: Trainer, n: int) -> dict[str, float]:
-    """Quality of the EMA model's DDPM-T samples, measured when a run ends: the sliced
-    Wasserstein distance to held-out data (and that of a second held-out set, the floor
-    set by the sample size), and for the spiral the mean distance to the curve."""
+def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
+    """Quality of the EMA model's DDPM-T samples, measured when a run ends. Points: the
+    sliced Wasserstein distance to held-out data (and between two held-out sets, the floor
+    set by the sample size), and for the spiral the mean distance to the curve. Digits:
+    the classifier's mean confidence and the memorisation check."""
     from explorer.metrics import mean_spiral_distance, sliced_wasserstein
     from explorer.samplers import ddpm_steps, last
 
@@ -318,8 +344,14 @@ def evaluate_points(trainer: Trainer, n: int) -> dict[str, float]:
         return {}
     c = trainer.config
     gen = torch.Generator(device=trainer.device).manual_seed(c.seed + 2)
-    x_T = torch.randn(n, 2, generator=gen, device=trainer.device)
-    samples = last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, c.prediction)).x.cpu()
+    x_T = torch.randn(sample_shape(c.hyper(), n), generator=gen, device=trainer.device)
+    samples = last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, c.prediction)).x.float().cpu()
+    if c.dataset == "digits":
+        from explorer.classifier import evaluate_digits
+
+        report = evaluate_digits(samples)
+        return {"classifier_confidence_ddpm": report.confidence, "memorised_share_ddpm": report.memorised,
+                "nearest_training_distance_ddpm": report.nearest_distance}  # fmt: skip
     held_out = torch.Generator().manual_seed(c.seed + 3)
     reference = data.make_points(c.dataset, n, c.noise, held_out).x
     floor = data.make_points(c.dataset, n, c.noise, held_out).x

@@ -84,7 +84,8 @@ def test_bad_settings_are_refused(tmp_path):
     cases = [
         ({"steps": 0}, "steps"),
         ({"lr": float("nan")}, "learning rate"),
-        ({"dataset": "digits"}, "not supported yet"),
+        ({"dataset": "upload"}, "not supported"),
+        ({"dataset": "digits", "model": "mlp"}, "train a 'unet' model on it"),
         ({"prediction": "score"}, "prediction"),
     ]
     for change, message in cases:

@@ -18,7 +18,7 @@ from explorer.checkpoints import check_name, user_models_dir
 from explorer.forward import POINT_LIM
 from explorer.models import PREDICTIONS
 from explorer.schedules import SCHEDULES
-from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TrainConfig, Trainer, TrainingJob, evaluate_points
+from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TrainConfig, Trainer, TrainingJob, evaluate_model
 from explorer.ui.common import plot_value, user_errors
 
 MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
@@ -45,7 +45,7 @@ class JobSlot:
             trainer = Trainer(config, out, command=f"app training panel (name {name})")
             if resume:
                 trainer.resume()
-            self.job = TrainingJob(trainer, lambda t: evaluate_points(t, EVAL_SAMPLES), PREVIEW_EVERY).start()
+            self.job = TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY).start()
             return self.job
 
 
