@@ -55,6 +55,7 @@ class ReverseRun:
     distances: np.ndarray | None  # (K,) mean distance of x_t to the spiral
     nfe: int
     kind: str = "points"  # or "image"
+    confidences: np.ndarray | None = None  # (K,) digits classifier's mean confidence in x0_hat
 
     def frame_index(self, step: object) -> int:
         """The recorded frame nearest to step t."""
@@ -131,9 +132,14 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     distances = None
     if loaded.config["dataset"] == "spiral":
         distances = np.array([float(spiral_distance(x).mean()) for x in xs])
+    confidences = None
+    if loaded.config["dataset"] == "digits":
+        from explorer.classifier import evaluate_digits
+
+        confidences = np.array([evaluate_digits(x0).confidence for x0 in x0s])
     kind = "image" if is_image_model(loaded) else "points"
     return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, torch.stack(xs).numpy(),
-                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind)  # fmt: skip
+                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind, confidences)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:
@@ -148,6 +154,18 @@ def optimal_reference(run: ReverseRun) -> np.ndarray | None:
 def path_indices(n: int) -> np.ndarray:
     """Which points get their whole path drawn (a fixed handful, spread over the batch)."""
     return np.linspace(0, n - 1, min(PATHS, n)).round().astype(int)
+
+
+def strip(run: ReverseRun, count: int, size: int) -> np.ndarray:
+    """x_t (top) and x0_hat (bottom) at `count` steps evenly spaced from T to 0."""
+    picks = np.linspace(0, len(run.steps) - 1, count).round().astype(int)
+    color = point_colors(run) if run.kind == "points" else None
+    rows = []
+    for source, label in ((run.xs, "x_t"), (run.x0s, "x0_hat")):
+        rows.append(frames.hstack_frames([panel_frame(source[k], color, size, f"{label}  t = {run.steps[k]}",
+                                                      1 - run.steps[k] / run.T) for k in picks]))  # fmt: skip
+    gap = np.full((6, rows[0].shape[1], 3), 255, dtype=np.uint8)
+    return np.concatenate([rows[0], gap, rows[1]], axis=0)
 
 
 def point_colors(run: ReverseRun) -> np.ndarray:

@@ -29,13 +29,13 @@ def update_value(output):
 
 
 def test_sample_scrub_and_export(client):
-    slider, xt, x0, curve, info = client.predict(*SPIRAL, True, api_name="/reverse_sample")
+    slider, xt, x0, _, _, curve, info, strip = client.predict(*SPIRAL, True, api_name="/reverse_sample")
     assert update_value(slider) == 0 and "t = 0 of 1000" in info and "1000 model evaluations" in info
     final = float(info.split("distance to the spiral ")[1].split(" ")[0])
     assert final < 0.03, "the shipped spiral model lands on the spiral"
-    names = [trace.get("name") for trace in json.loads(x0["plot"])["data"]]
+    names = [trace.get("name") for trace in json.loads(update_value(x0)["plot"])["data"]]
     assert "ideal x̂₀ (training set)" in names
-    _, _, _, info_mid = client.predict(*SPIRAL, True, 500, api_name="/reverse_step")
+    *_, info_mid = client.predict(*SPIRAL, True, 500, api_name="/reverse_step")
     mid = float(info_mid.split("distance to the spiral ")[1].split(" ")[0])
     assert "t = 500 of 1000" in info_mid and mid > final
     gif, download = client.predict(*SPIRAL, 6, 10, 128, api_name="/reverse_gif")
@@ -62,7 +62,7 @@ def test_train_in_the_background_then_sample_the_new_model(client):
     snap = job.snapshot()
     assert snap.status == "done" and snap.step == 150 and snap.losses
     assert snap.preview is not None and snap.preview.shape == (256, 2)
-    _, _, _, _, info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, api_name="/reverse_sample")
+    info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, api_name="/reverse_sample")[-2]
     assert "t = 0 of 100" in info
     with pytest.raises(AppError, match="exists already"):
         client.predict(*args, api_name="/train_start")
@@ -81,3 +81,14 @@ def test_cancel_keeps_the_model(client):
     assert snap.status == "cancelled" and (job.trainer.out / "model.safetensors").exists()
     with pytest.raises(AppError, match="less than minimum value 1"):  # the Number field refuses it
         client.predict(*args[:5], 0, *args[6:9], "x", False, api_name="/train_start")
+
+
+def test_digits_model_in_the_reverse_tab(client):
+    outputs = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, api_name="/reverse_sample")
+    slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
+    assert "t = 0 of 1000" in info and "classifier confidence" in info
+    assert update_value(xt_image)["path"] and update_value(x0_image)["path"] and strip["path"]
+    confidence = float(info.split("classifier confidence in x̂₀ ")[1].split(" ")[0])
+    assert confidence > 0.9
+    with pytest.raises(AppError, match="number of samples must be between 1 and 64"):
+        client.predict("digits-unet", 100, 0, "beta_tilde", False, True, api_name="/reverse_sample")

@@ -81,7 +81,8 @@ def test_train_models_sample(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [(["--model", "../../etc/passwd"], "bad model name"), (["--model", "/etc/passwd"], "bad model name"),
-     (["--model", "nosuchmodel"], "no model named 'nosuchmodel'"), (["--model", "spiral-mlp", "--n", "-5"], "number of samples must be")],
+     (["--model", "nosuchmodel"], "no model named 'nosuchmodel'"),
+     (["--model", "spiral-mlp", "--n", "-5"], "number of samples must be")],
 )  # fmt: skip
 def test_sample_bad_arguments(args, message, capsys):
     assert main(["sample", *args]) == 1

@@ -13,8 +13,19 @@ from explorer import render
 from explorer.checkpoints import find_checkpoints, model_roots
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
-from explorer.reverse import ReverseSettings, animation, optimal_reference, path_indices, point_colors, run_reverse
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE
+from explorer.reverse import (
+    ReverseSettings,
+    animation,
+    is_image_model,
+    load_model,
+    optimal_reference,
+    panel_frame,
+    path_indices,
+    point_colors,
+    run_reverse,
+    strip,
+)
 from explorer.ui.common import new_output_path, plot_value, user_errors
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
@@ -45,9 +56,16 @@ def make_settings(model: str | None, n: float, seed: float, variance: str, ideal
                            variance=variance, ideal=bool(ideal))  # fmt: skip
 
 
+IMAGE_PANEL_SIZE = 320
+STRIP_STEPS, STRIP_SIZE = 6, 150
+
+
 def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
-    """The two synchronised panels, the distance curve and the reading at step t."""
+    """The two synchronised panels (plots for points, images for images), the curve and
+    the reading at step t."""
     run = run_reverse(settings)
+    if run.kind == "image":
+        return image_view(run, step)
     k = run.frame_index(step)
     t = run.steps[k]
     color = point_colors(run)
@@ -68,7 +86,27 @@ def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[A
         )
         curve = gr.update(value=plot_value(fig), visible=True)
         reading += f" · distance to the spiral {run.distances[k]:.4f} (final {run.distances[-1]:.4f})"
-    return plot_value(left), plot_value(right), curve, reading
+    hide = gr.update(visible=False)
+    shown = (gr.update(value=plot_value(left), visible=True), gr.update(value=plot_value(right), visible=True))
+    return (*shown, hide, hide, curve, reading)
+
+
+def image_view(run: Any, step: float) -> tuple[Any, ...]:
+    """Image panels for x_t and x0_hat, and the classifier's confidence in x0_hat over t."""
+    k = run.frame_index(step)
+    t, progress = run.steps[k], 1 - run.steps[k] / run.T
+    left = panel_frame(run.xs[k], None, IMAGE_PANEL_SIZE, f"x_t   t = {t} / {run.T}", progress)
+    right = panel_frame(run.x0s[k], None, IMAGE_PANEL_SIZE, "model's estimate of x_0", progress)
+    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run"
+    curve = gr.update(visible=False)
+    if run.confidences is not None:
+        fig = render.curves_figure(run.steps, {"classifier confidence in x̂₀": run.confidences},
+                                   "When does the model commit to a digit?", "t", "mean confidence",
+                                   marker_x=t, reversed_x=True)  # fmt: skip
+        curve = gr.update(value=plot_value(fig), visible=True)
+        reading += f" · classifier confidence in x̂₀ {run.confidences[k]:.3f}"
+    hide = gr.update(visible=False)
+    return hide, hide, gr.update(value=left, visible=True), gr.update(value=right, visible=True), curve, reading
 
 
 @user_errors
@@ -78,7 +116,20 @@ def on_sample(model: str | None, n: float, seed: float, variance: str, ideal: bo
     run = run_reverse(settings)
     stride = max(1, run.steps[0] - run.steps[1])
     slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
-    return (slider, *view(settings, 0, overlay))
+    return (slider, *view(settings, 0, overlay), strip(run, STRIP_STEPS, STRIP_SIZE))
+
+
+def on_model(model: str | None) -> Any:
+    """Sample counts suit the model's kind: up to 10,000 points or 64 images."""
+    if not model:
+        return gr.update()
+    try:
+        images = is_image_model(load_model(model)[0])
+    except ValueError:
+        return gr.update()  # an unknown name is reported when sampling
+    return (
+        gr.update(maximum=MAX_IMAGES, value=16, step=1) if images else gr.update(maximum=MAX_POINTS, value=1000, step=1)
+    )
 
 
 @user_errors
@@ -121,7 +172,7 @@ def build() -> dict:
             model = gr.Dropdown(
                 model_choices(), value=default_model(), label="Model", elem_id="rev-model", allow_custom_value=True
             )  # the core checks names; the list can lag behind models trained meanwhile
-            n = gr.Slider(100, MAX_POINTS, 1000, step=100, label="Samples", elem_id="rev-n")
+            n = gr.Slider(1, MAX_POINTS, 1000, step=1, label="Samples", elem_id="rev-n")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
             variance = gr.Radio(VARIANCE_CHOICES, value="beta_tilde", label="σ_t²", elem_id="rev-variance")
             ideal = gr.Checkbox(False, label="Sample with the ideal denoiser (it memorises the training set)")
@@ -136,7 +187,10 @@ def build() -> dict:
             with gr.Row():
                 xt_plot = gr.Plot(label="x_t", elem_id="rev-xt")
                 x0_plot = gr.Plot(label="x̂₀", elem_id="rev-x0")
+                xt_image = gr.Image(label="x_t", show_label=False, visible=False, format="png", elem_id="rev-xt-img")
+                x0_image = gr.Image(label="x̂₀", show_label=False, visible=False, format="png", elem_id="rev-x0-img")
             curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
+            strip_image = gr.Image(label="x_t and x̂₀ from t = T to 0", format="png", elem_id="rev-strip")
             with gr.Accordion("Export GIF", open=False):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
@@ -148,9 +202,10 @@ def build() -> dict:
     timer = gr.Timer(PLAY_INTERVAL_S, active=False)
 
     settings = [model, n, seed, variance, ideal]
-    panels = [xt_plot, x0_plot, curve, info]
+    panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    sample.click(on_sample, [*settings, overlay], [step, *panels], api_name="reverse_sample")
+    sample.click(on_sample, [*settings, overlay], [step, *panels, strip_image], api_name="reverse_sample")
+    model.change(on_model, model, n, api_visibility="private")
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
     step.input(on_step, [*settings, overlay, step], panels, api_name="reverse_step", **hidden)
     overlay.change(on_step, [*settings, overlay, step], panels, api_visibility="private", **hidden)

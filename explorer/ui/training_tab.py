@@ -13,16 +13,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import data, render
+from explorer import render
 from explorer.checkpoints import check_name, user_models_dir
 from explorer.forward import POINT_LIM
+from explorer.frames import render_images
 from explorer.models import PREDICTIONS
 from explorer.schedules import SCHEDULES
-from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TrainConfig, Trainer, TrainingJob, evaluate_model
+from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TRAINABLE, TrainConfig, Trainer, TrainingJob, evaluate_model
 from explorer.ui.common import plot_value, user_errors
 
 MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
-               "large (width 256, depth 4)": (256, 4)}  # fmt: skip
+               "large (width 256, depth 4)": (256, 4), "digits UNet (base 32, 1 block a level)": (32, 1),
+               "digits UNet (base 64, 2 blocks a level)": (64, 2)}  # fmt: skip
 POLL_S = 1.0
 PREVIEW_EVERY = 500
 EVAL_SAMPLES = 1000
@@ -70,11 +72,33 @@ def on_cancel() -> str:
     return "cancelling: the current weights will be saved"
 
 
+DIGITS_SIZE = "digits UNet (base 32, 1 block a level)"
+
+
+def on_dataset(dataset: str) -> tuple[Any, ...]:
+    """Sensible settings for the chosen kind of data (the user may still change them)."""
+    if dataset == "digits":
+        return (
+            gr.update(value=DIGITS_SIZE),
+            gr.update(value="cosine"),
+            gr.update(value=128),
+            gr.update(value=1e-3),
+            gr.update(value="my-digits"),
+        )
+    return (
+        gr.update(value="medium (width 128, depth 3)"),
+        gr.update(value="linear"),
+        gr.update(value=1024),
+        gr.update(value=2e-3),
+        gr.update(value=f"my-{dataset.replace('_', '-')}"),
+    )
+
+
 def on_poll() -> tuple[Any, ...]:
     """Refresh the progress, the loss curve and the preview from the job's snapshot."""
     job = SLOT.job
     if job is None:
-        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip()
+        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip()
     p = job.snapshot()
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
     text = (f"**{job.trainer.out.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
@@ -85,12 +109,15 @@ def on_poll() -> tuple[Any, ...]:
     if p.losses:
         steps, values = np.array(p.losses).T
         loss = plot_value(render.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
-    preview = gr.skip()
-    if p.preview is not None:
+    preview = preview_image = gr.skip()
+    if p.preview is not None and p.preview.ndim == 2:
         fig = render.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
                                    f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
-        preview = plot_value(fig)
-    return text, loss, preview
+        preview, preview_image = gr.update(value=plot_value(fig), visible=True), gr.update(visible=False)
+    elif p.preview is not None:
+        grid = render_images(p.preview, 320, f"EMA model samples at step {p.preview_step}")
+        preview, preview_image = gr.update(visible=False), gr.update(value=grid, visible=True)
+    return text, loss, preview, preview_image
 
 
 def build() -> None:
@@ -101,7 +128,7 @@ def build() -> None:
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            dataset = gr.Dropdown(sorted(data.POINT_SETS), value="spiral", label="Dataset", elem_id="train-dataset")
+            dataset = gr.Dropdown(sorted(TRAINABLE), value="spiral", label="Dataset", elem_id="train-dataset")
             size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
             schedule = gr.Dropdown(sorted(SCHEDULES), value="linear", label="Schedule")
             T = gr.Number(1000, precision=0, label="T")
@@ -122,9 +149,11 @@ def build() -> None:
             with gr.Row():
                 loss = gr.Plot(label="loss", elem_id="train-loss")
                 preview = gr.Plot(label="preview", elem_id="train-preview")
+                preview_image = gr.Image(label="preview", visible=False, format="png", elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
     inputs = [dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume]
+    dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
     start.click(on_start, inputs, status, api_name="train_start", concurrency_id="train", concurrency_limit=1)
     cancel.click(on_cancel, None, status, api_name="train_cancel")
-    timer.tick(on_poll, None, [status, loss, preview], api_visibility="private", show_progress="hidden",
+    timer.tick(on_poll, None, [status, loss, preview, preview_image], api_visibility="private", show_progress="hidden",
                concurrency_limit=None)  # fmt: skip
