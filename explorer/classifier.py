@@ -125,3 +125,9 @@ def evaluate_digits(samples: torch.Tensor) -> DigitsReport:
         nearest_distance=float(two[:, 0].mean()),
         memorised=float((two[:, 0] < MEMORISED_RATIO * two[:, 1]).float().mean()),
     )
+
+
+@torch.no_grad()
+def predict_digits(images: torch.Tensor) -> torch.Tensor:
+    """The classifier's digit (N,) for (N, 1, 8, 8) images in [-1, 1]."""
+    return classifier()(images.detach().float().cpu().clamp(-1, 1)).argmax(1)

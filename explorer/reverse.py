@@ -55,7 +55,7 @@ class ReverseRun:
     distances: np.ndarray | None  # (K,) mean distance of x_t to the spiral
     nfe: int
     kind: str = "points"  # or "image"
-    confidences: np.ndarray | None = None  # (K,) digits classifier's mean confidence in x0_hat
+    commitment: np.ndarray | None = None  # (K,) share of x0_hat already classified as the final digit
 
     def frame_index(self, step: object) -> int:
         """The recorded frame nearest to step t."""
@@ -132,14 +132,15 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     distances = None
     if loaded.config["dataset"] == "spiral":
         distances = np.array([float(spiral_distance(x).mean()) for x in xs])
-    confidences = None
+    commitment = None
     if loaded.config["dataset"] == "digits":
-        from explorer.classifier import evaluate_digits
+        from explorer.classifier import predict_digits
 
-        confidences = np.array([evaluate_digits(x0).confidence for x0 in x0s])
+        final = predict_digits(xs[-1])
+        commitment = np.array([float((predict_digits(x0) == final).float().mean()) for x0 in x0s])
     kind = "image" if is_image_model(loaded) else "points"
     return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, torch.stack(xs).numpy(),
-                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind, confidences)  # fmt: skip
+                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind, commitment)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:

@@ -99,12 +99,12 @@ def image_view(run: Any, step: float) -> tuple[Any, ...]:
     right = panel_frame(run.x0s[k], None, IMAGE_PANEL_SIZE, "model's estimate of x_0", progress)
     reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run"
     curve = gr.update(visible=False)
-    if run.confidences is not None:
-        fig = render.curves_figure(run.steps, {"classifier confidence in x̂₀": run.confidences},
-                                   "When does the model commit to a digit?", "t", "mean confidence",
+    if run.commitment is not None:
+        fig = render.curves_figure(run.steps, {"x̂₀ already read as the final digit": run.commitment},
+                                   "When does the model commit to a digit?", "t", "share of samples",
                                    marker_x=t, reversed_x=True)  # fmt: skip
         curve = gr.update(value=plot_value(fig), visible=True)
-        reading += f" · classifier confidence in x̂₀ {run.confidences[k]:.3f}"
+        reading += f" · {run.commitment[k]:.0%} of x̂₀ already read as the final digit"
     hide = gr.update(visible=False)
     return hide, hide, gr.update(value=left, visible=True), gr.update(value=right, visible=True), curve, reading
 
@@ -190,7 +190,9 @@ def build() -> dict:
                 xt_image = gr.Image(label="x_t", show_label=False, visible=False, format="png", elem_id="rev-xt-img")
                 x0_image = gr.Image(label="x̂₀", show_label=False, visible=False, format="png", elem_id="rev-x0-img")
             curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
-            strip_image = gr.Image(label="x_t and x̂₀ from t = T to 0", format="png", elem_id="rev-strip")
+            strip_image = gr.Image(
+                label="x_t and x̂₀ from t = T to 0", show_label=False, format="png", elem_id="rev-strip"
+            )
             with gr.Accordion("Export GIF", open=False):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
