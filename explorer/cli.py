@@ -160,6 +160,8 @@ def cmd_sample(args: argparse.Namespace) -> str:
     keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, args.variance, keep, device=device)
     samples = xs[-1].numpy()
+    if samples.ndim == 4:  # images are saved in the data range [-1, 1]
+        samples = samples.clip(-1.0, 1.0)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, samples)
     message = f"wrote {args.out} {samples.shape} ({nfe} model evaluations)"

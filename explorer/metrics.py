@@ -51,3 +51,10 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, generator: torch.Genera
     ia = (levels * a.shape[0]).long().clamp(max=a.shape[0] - 1)
     ib = (levels * b.shape[0]).long().clamp(max=b.shape[0] - 1)
     return float((qa[ia] - qb[ib]).abs().mean())
+
+
+def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Energy distance (Szekely & Rizzo): 2 E|X - Y| - E|X - X'| - E|Y - Y'| for X ~ a, Y ~ b,
+    from the V-statistics of the two samples; zero exactly when the samples coincide."""
+    a, b = a.double().reshape(len(a), -1), b.double().reshape(len(b), -1)
+    return float(2 * torch.cdist(a, b).mean() - torch.cdist(a, a).mean() - torch.cdist(b, b).mean())

@@ -337,7 +337,7 @@ def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
     sliced Wasserstein distance to held-out data (and between two held-out sets, the floor
     set by the sample size), and for the spiral the mean distance to the curve. Digits:
     the classifier's mean confidence and the memorisation check."""
-    from explorer.metrics import mean_spiral_distance, sliced_wasserstein
+    from explorer.metrics import energy_distance, mean_spiral_distance, sliced_wasserstein
     from explorer.samplers import ddpm_steps, last
 
     if n <= 0:
@@ -358,6 +358,8 @@ def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
     metrics = {
         "sliced_wasserstein_ddpm": sliced_wasserstein(samples, reference, torch.Generator().manual_seed(0)),
         "sliced_wasserstein_floor": sliced_wasserstein(floor, reference, torch.Generator().manual_seed(0)),
+        "energy_distance_ddpm": energy_distance(samples, reference),
+        "energy_distance_floor": energy_distance(floor, reference),
     }
     if c.dataset == "spiral":
         metrics["spiral_distance_ddpm"] = mean_spiral_distance(samples)

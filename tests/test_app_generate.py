@@ -92,3 +92,16 @@ def test_digits_model_in_the_reverse_tab(client):
     assert "t = 1000 of 1000" in info_start
     with pytest.raises(AppError, match="number of samples must be between 1 and 64"):
         client.predict("digits-unet", 100, 0, "beta_tilde", False, True, api_name="/reverse_sample")
+
+
+def test_train_digits_in_the_panel(client):
+    # dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume
+    args = ["digits", "digits UNet (base 32, 1 block a level)", "cosine", 20, "v", 4, 16, 1e-3, 0, "tiny-digits", False]
+    assert "started **tiny-digits**" in client.predict(*args, api_name="/train_start")
+    job = training_tab.SLOT.job
+    job.join(120)
+    snap = job.snapshot()
+    assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8)
+    assert "classifier_confidence_ddpm" in snap.message
+    info = client.predict("tiny-digits", 4, 0, "beta", False, False, api_name="/reverse_sample")[-2]
+    assert "t = 0 of 20" in info

@@ -36,3 +36,15 @@ def test_sliced_wasserstein_of_a_shift(generator):
     sw = metrics.sliced_wasserstein(a, a + shift, torch.Generator().manual_seed(1), projections=20_000)
     assert sw == pytest.approx(0.5 * 2 / math.pi, rel=0.02)
     assert metrics.sliced_wasserstein(a, a, generator) == 0.0
+
+
+def test_energy_distance_closed_form():
+    """For point masses at 0 and at d (1-D): 2|d| - 0 - 0 = 2|d|; for a set against itself: 0;
+    and it grows with a shift between two large samples of N(0, 1)."""
+    zeros, shifted = torch.zeros(10, 1), torch.full((10, 1), 0.3)
+    assert metrics.energy_distance(zeros, shifted) == pytest.approx(0.6)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2000, 2, generator=g)
+    assert metrics.energy_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+    b = torch.randn(2000, 2, generator=g)
+    assert metrics.energy_distance(a, b) < 0.01 < metrics.energy_distance(a, b + 0.5)

@@ -44,3 +44,36 @@ def test_registry_rebuilds_from_hyper(model):
         build_model("transformer", {})
     with pytest.raises(ValueError, match="unknown hyper-parameters"):
         build_model("mlp", {"heads": 4})
+
+
+@pytest.mark.parametrize("size, channels, mults", [(8, 1, (1, 2)), (16, 3, (1, 2, 2)), (32, 3, (1, 2, 2, 2))])
+def test_unet_shapes_and_time_conditioning(size, channels, mults):
+    from explorer.models import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(channels=channels, size=size, base=16, mults=mults, blocks=1))
+    with torch.no_grad():
+        for p in model.parameters():  # off the zero-initialised residual branches
+            p.normal_(0, 0.05)
+        x = torch.randn(3, channels, size, size)
+        out = model(x, torch.full((3,), 10))
+        assert out.shape == x.shape
+        assert not torch.allclose(out, model(x, torch.full((3,), 900)))
+        torch.testing.assert_close(model(x, torch.tensor(10)), out)
+
+
+def test_unet_refuses_sizes_it_cannot_halve():
+    from explorer.models import UNet, UNetConfig
+
+    with pytest.raises(ValueError, match="divisible by 4"):
+        UNet(UNetConfig(size=10, mults=(1, 2, 2)))
+
+
+def test_unet_hyper_survives_json():
+    import json
+
+    from explorer.models import UNet, UNetConfig
+
+    model = UNet(UNetConfig(base=16, mults=(1, 2), blocks=1))
+    rebuilt = build_model("unet", json.loads(json.dumps(model_hyper(model))))  # tuples come back as lists
+    assert count_parameters(rebuilt) == count_parameters(model)
