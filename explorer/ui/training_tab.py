@@ -123,8 +123,9 @@ def on_poll() -> tuple[Any, ...]:
 def build() -> None:
     """Lay out the Training tab and wire its events."""
     gr.Markdown(
-        "Train a small denoiser on a point set with L_simple (Ho et al. 2020, eq. 14). Training runs in the "
-        "background: keep exploring the other tabs. The finished model appears in every model picker."
+        "Train a small denoiser on a point set or the digits with L_simple (Ho et al. 2020, eq. 14). "
+        "Training runs in the background: keep exploring the other tabs. The finished model appears in every "
+        "model picker."
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
