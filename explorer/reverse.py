@@ -157,9 +157,9 @@ def path_indices(n: int) -> np.ndarray:
     return np.linspace(0, n - 1, min(PATHS, n)).round().astype(int)
 
 
-def strip(run: ReverseRun, count: int, size: int) -> np.ndarray:
-    """x_t (top) and x0_hat (bottom) at `count` steps evenly spaced from T to 0."""
-    picks = np.linspace(0, len(run.steps) - 1, count).round().astype(int)
+def strip(run: ReverseRun, steps: list[int], size: int) -> np.ndarray:
+    """x_t (top) and x0_hat (bottom) at the recorded frames nearest to the given steps."""
+    picks = [run.frame_index(step) for step in steps]
     color = point_colors(run) if run.kind == "points" else None
     rows = []
     for source, label in ((run.xs, "x_t"), (run.x0s, "x0_hat")):

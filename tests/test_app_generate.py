@@ -29,7 +29,7 @@ def update_value(output):
 
 
 def test_sample_scrub_and_export(client):
-    slider, xt, x0, _, _, curve, info, strip = client.predict(*SPIRAL, True, api_name="/reverse_sample")
+    slider, xt, x0, _, _, curve, info, strip = client.predict(*SPIRAL, True, "", api_name="/reverse_sample")
     assert update_value(slider) == 0 and "t = 0 of 1000" in info and "1000 model evaluations" in info
     final = float(info.split("distance to the spiral ")[1].split(" ")[0])
     assert final < 0.03, "the shipped spiral model lands on the spiral"
@@ -47,7 +47,7 @@ def test_bad_reverse_requests(client):
                           (["nosuch", 300, 0, "beta_tilde", False], "no model named 'nosuch'"),
                           ([None, 300, 0, "beta_tilde", False], "choose a model first")]:  # fmt: skip
         with pytest.raises(AppError, match=message):
-            client.predict(*args, True, api_name="/reverse_sample")
+            client.predict(*args, True, "", api_name="/reverse_sample")
 
 
 def test_train_in_the_background_then_sample_the_new_model(client):
@@ -62,7 +62,7 @@ def test_train_in_the_background_then_sample_the_new_model(client):
     snap = job.snapshot()
     assert snap.status == "done" and snap.step == 150 and snap.losses
     assert snap.preview is not None and snap.preview.shape == (256, 2)
-    info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, api_name="/reverse_sample")[-2]
+    info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 100" in info
     with pytest.raises(AppError, match="exists already"):
         client.predict(*args, api_name="/train_start")
@@ -84,14 +84,20 @@ def test_cancel_keeps_the_model(client):
 
 
 def test_digits_model_in_the_reverse_tab(client):
-    outputs = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, api_name="/reverse_sample")
+    outputs = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, "1000, 500, 0", api_name="/reverse_sample")
     slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
     assert "t = 0 of 1000" in info and "100% of x̂₀ already read as the final digit" in info
     assert update_value(xt_image)["path"] and update_value(x0_image)["path"] and strip["path"]
     *_, info_start = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, 1000, api_name="/reverse_step")
     assert "t = 1000 of 1000" in info_start
+    strip = client.predict(
+        "digits-unet", 4, 0, "beta_tilde", False, "1000, 750, 500, 250, 0", api_name="/reverse_strip"
+    )
+    assert iio.imread(strip["path"]).shape[1] == 5 * 150 + 4 * 6  # five frames with 6-pixel gaps
+    with pytest.raises(AppError, match="between 0 and 1000"):
+        client.predict("digits-unet", 4, 0, "beta_tilde", False, "2000", api_name="/reverse_strip")
     with pytest.raises(AppError, match="number of samples must be between 1 and 64"):
-        client.predict("digits-unet", 100, 0, "beta_tilde", False, True, api_name="/reverse_sample")
+        client.predict("digits-unet", 100, 0, "beta_tilde", False, True, "", api_name="/reverse_sample")
 
 
 def test_train_digits_in_the_panel(client):
@@ -103,5 +109,5 @@ def test_train_digits_in_the_panel(client):
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8)
     assert "classifier_confidence_ddpm" in snap.message
-    info = client.predict("tiny-digits", 4, 0, "beta", False, False, api_name="/reverse_sample")[-2]
+    info = client.predict("tiny-digits", 4, 0, "beta", False, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 20" in info

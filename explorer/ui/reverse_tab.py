@@ -12,7 +12,7 @@ import gradio as gr
 from explorer import render
 from explorer.checkpoints import find_checkpoints, model_roots
 from explorer.export import write_gif
-from explorer.forward import POINT_LIM
+from explorer.forward import POINT_LIM, parse_steps
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE
 from explorer.reverse import (
     ReverseSettings,
@@ -57,7 +57,7 @@ def make_settings(model: str | None, n: float, seed: float, variance: str, ideal
 
 
 IMAGE_PANEL_SIZE = 320
-STRIP_STEPS, STRIP_SIZE = 6, 150
+STRIP_SIZE = 150
 
 
 def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
@@ -109,14 +109,24 @@ def image_view(run: Any, step: float) -> tuple[Any, ...]:
     return hide, hide, gr.update(value=left, visible=True), gr.update(value=right, visible=True), curve, reading
 
 
+def strip_at(run: Any, text: str) -> Any:
+    """The T-to-0 strip at the steps typed (empty: six evenly spaced, T first)."""
+    return strip(run, sorted(parse_steps(text, run.T), reverse=True), STRIP_SIZE)
+
+
 @user_errors
-def on_sample(model: str | None, n: float, seed: float, variance: str, ideal: bool, overlay: bool) -> tuple[Any, ...]:
+def on_sample(model, n, seed, variance, ideal, overlay, strip_text) -> tuple[Any, ...]:
     """Run the sampler (memoised per setting) and show its final step."""
     settings = make_settings(model, n, seed, variance, ideal)
     run = run_reverse(settings)
     stride = max(1, run.steps[0] - run.steps[1])
     slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
-    return (slider, *view(settings, 0, overlay), strip(run, STRIP_STEPS, STRIP_SIZE))
+    return (slider, *view(settings, 0, overlay), strip_at(run, strip_text))
+
+
+@user_errors
+def on_strip(model, n, seed, variance, ideal, strip_text) -> Any:
+    return strip_at(run_reverse(make_settings(model, n, seed, variance, ideal)), strip_text)
 
 
 def on_model(model: str | None) -> Any:
@@ -190,6 +200,9 @@ def build() -> dict:
                 xt_image = gr.Image(label="x_t", show_label=False, visible=False, format="png", elem_id="rev-xt-img")
                 x0_image = gr.Image(label="x̂₀", show_label=False, visible=False, format="png", elem_id="rev-x0-img")
             curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
+            strip_text = gr.Textbox(
+                "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="rev-strip-t"
+            )
             strip_image = gr.Image(
                 label="x_t and x̂₀ from t = T to 0", show_label=False, format="png", elem_id="rev-strip"
             )
@@ -206,7 +219,8 @@ def build() -> dict:
     settings = [model, n, seed, variance, ideal]
     panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    sample.click(on_sample, [*settings, overlay], [step, *panels, strip_image], api_name="reverse_sample")
+    sample.click(on_sample, [*settings, overlay, strip_text], [step, *panels, strip_image], api_name="reverse_sample")
+    strip_text.submit(on_strip, [*settings, strip_text], strip_image, api_name="reverse_strip")
     model.change(on_model, model, n, api_visibility="private")
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
     step.input(on_step, [*settings, overlay, step], panels, api_name="reverse_step", **hidden)
