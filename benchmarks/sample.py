@@ -23,6 +23,7 @@ from explorer.classifier import classifier, evaluate_digits  # noqa: E402
 from explorer.device import pick_device  # noqa: E402
 from explorer.metrics import mean_spiral_distance  # noqa: E402
 from explorer.reverse import trajectory  # noqa: E402
+from explorer.samplers import SamplerSettings  # noqa: E402
 from explorer.schedules import make_schedule  # noqa: E402
 
 CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 4)}  # batch size (the app's cap), batches
@@ -41,7 +42,7 @@ def main() -> None:
         schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
         start, finals = time.perf_counter(), []
         for seed in range(batches):
-            _, xs, _, nfe = trajectory(loaded, schedule, n, seed, "beta_tilde", {0}, device=device)
+            _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0}, device=device)
             finals.append(xs[-1])
         seconds = time.perf_counter() - start
         samples = torch.cat(finals)

@@ -151,14 +151,22 @@ def cmd_sample(args: argparse.Namespace) -> str:
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
     from explorer.device import pick_device
     from explorer.reverse import panel_frame, trajectory
+    from explorer.samplers import SamplerSettings
     from explorer.schedules import make_schedule
 
     device = pick_device(args.device)
     loaded = load_checkpoint(resolve_model(args.model, model_roots()), device)
     s = loaded.config["schedule"]
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
-    keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
-    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, args.variance, keep, device=device)
+    sampler = SamplerSettings(args.sampler, args.steps, args.eta, args.spacing, args.variance)
+    if args.sampler == "ddpm":
+        keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
+    else:
+        keep = None  # DDIM visits few steps: keep them all, then pick the GIF's frames
+    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, device=device)
+    if args.gif and len(steps) > args.frames:
+        picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
+        steps, xs = [steps[i] for i in picks], [xs[i] for i in picks]
     samples = xs[-1].numpy()
     if samples.ndim == 4:  # images are saved in the data range [-1, 1]
         samples = samples.clip(-1.0, 1.0)
@@ -179,7 +187,12 @@ def cmd_sample(args: argparse.Namespace) -> str:
 def add_sample(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("--model", required=True, help="a name from `python -m explorer models`")
-    p.add_argument("--sampler", default="ddpm", choices=["ddpm"], help="(DDIM and the ODE/SDE solvers come next)")
+    from explorer.samplers import SAMPLERS, SPACINGS
+
+    p.add_argument("--sampler", default="ddpm", choices=SAMPLERS, help="(the ODE/SDE solvers come next)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM: number of timesteps visited")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM: 0 deterministic ... 1 DDPM-like")
+    p.add_argument("--spacing", default="leading", choices=SPACINGS, help="DDIM: which timesteps")
     p.add_argument("--variance", default="beta_tilde", choices=["beta", "beta_tilde"], help="DDPM's sigma_t^2")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)

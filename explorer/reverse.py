@@ -20,7 +20,7 @@ from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, reso
 from explorer.gaussian import eps_from_x0, ideal_x0
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
-from explorer.samplers import DDPM_VARIANCES, ddpm_steps
+from explorer.samplers import DDPM_VARIANCES, SamplerSettings, sample_steps
 from explorer.schedules import NoiseSchedule, make_schedule
 from explorer.training import sample_shape
 
@@ -87,20 +87,25 @@ def is_image_model(loaded: LoadedModel) -> bool:
 
 @torch.no_grad()
 def trajectory(
-    loaded: LoadedModel, schedule: NoiseSchedule, n: int, seed: int, variance: str, keep: set[int],
-    model: Any = None, device: torch.device | str = "cpu",
+    loaded: LoadedModel, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
+    keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu",
 ) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
-    """DDPM from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
-    (paper's t; T is recorded with the first estimate). Returns steps, xs, x0s, NFE."""
+    """Sample from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
+    (paper's t; T is recorded with the first estimate; None records every step the sampler
+    visits). Returns steps, xs, x0s, NFE."""
+    keep_all = keep is None
+    keep = keep or set()
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
     n = check_int("number of samples", n, 1, limit)
     gen = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0, 2**31 - 1))
     x = torch.randn(sample_shape(loaded.config["hyper"], n), generator=gen, device=device)
     steps, xs, x0s, nfe = [], [], [], 0
-    for step in ddpm_steps(model or loaded.model, schedule, x, gen, loaded.config["prediction"], variance):
-        if step.t + 1 == schedule.T and schedule.T in keep:
+    first = True
+    for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, loaded.config["prediction"]):
+        if first and (keep_all or schedule.T in keep):
             steps.append(schedule.T), xs.append(x.cpu()), x0s.append(step.x0_hat.cpu())
-        if step.t_prev + 1 in keep or step.t_prev == -1:
+        first = False
+        if keep_all or step.t_prev + 1 in keep or step.t_prev == -1:
             steps.append(step.t_prev + 1), xs.append(step.x.cpu()), x0s.append(step.x0_hat.cpu())
         nfe = step.nfe
     return steps, xs, x0s, nfe
@@ -124,7 +129,13 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     if settings.ideal:
         model = lambda x, t: eps_from_x0(schedule, x, int(t), ideal_x0(schedule, x, int(t), train))  # noqa: E731
     steps, xs, x0s, nfe = trajectory(
-        loaded, schedule, settings.n, settings.seed, settings.variance, set(recorded_steps(schedule.T)), model
+        loaded,
+        schedule,
+        settings.n,
+        settings.seed,
+        SamplerSettings(variance=settings.variance),
+        set(recorded_steps(schedule.T)),
+        model,
     )
     ideal = None  # the ideal overlay costs N x M distances a frame: only for modest N
     if settings.n <= MAX_IDEAL_POINTS:

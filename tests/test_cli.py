@@ -5,6 +5,7 @@ import sys
 
 import imageio.v3 as iio
 import pytest
+import torch
 
 from explorer.cli import main
 
@@ -88,3 +89,18 @@ def test_sample_bad_arguments(args, message, capsys):
     assert main(["sample", *args]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_sample_with_ddim(tmp_path, capsys):
+    import numpy as np
+
+    from explorer.metrics import mean_spiral_distance
+
+    out, gif = tmp_path / "ddim.npy", tmp_path / "ddim.gif"
+    args = ["--sampler", "ddim", "--steps", "50", "--eta", "0", "--n", "1000", "--out", str(out)]
+    assert main(["sample", "--model", "spiral-mlp", *args, "--gif", str(gif), "--frames", "10", "--size", "96"]) == 0
+    assert "(50 model evaluations)" in capsys.readouterr().out
+    assert mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.03
+    assert iio.imread(gif, index=None).shape[0] == 10
+    assert main(["sample", "--model", "spiral-mlp", "--sampler", "ddim", "--eta", "nan", "--out", str(out)]) == 1
+    assert "eta must be between 0 and 1" in capsys.readouterr().err
