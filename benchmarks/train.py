@@ -21,8 +21,7 @@ import torch  # noqa: E402
 
 from benchmarks.common import report  # noqa: E402
 from explorer.metrics import mean_spiral_distance  # noqa: E402
-from explorer.samplers import ddpm_steps, last  # noqa: E402
-from explorer.training import TrainConfig, Trainer  # noqa: E402
+from explorer.training import TrainConfig, Trainer, ema_samples  # noqa: E402
 
 TARGET, EVAL_EVERY, EVAL_N, SAMPLE_N = 0.02, 250, 2000, 10_000
 
@@ -30,12 +29,6 @@ TARGET, EVAL_EVERY, EVAL_N, SAMPLE_N = 0.02, 250, 2000, 10_000
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def ddpm_samples(trainer: Trainer, n: int, seed: int) -> torch.Tensor:
-    gen = torch.Generator(device=trainer.device).manual_seed(seed)
-    x_T = torch.randn(n, 2, generator=gen, device=trainer.device)
-    return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen)).x
 
 
 def main() -> None:
@@ -52,14 +45,14 @@ def main() -> None:
             trainer.train_step()
         sync(device)
         trained_s += time.perf_counter() - start
-        distance = mean_spiral_distance(ddpm_samples(trainer, EVAL_N, 1).cpu())
+        distance = mean_spiral_distance(ema_samples(trainer, EVAL_N, 1))
         print(f"step {trainer.step}: {trained_s:.1f} s trained, spiral distance {distance:.4f}", flush=True)
         if distance <= TARGET:
             reached = trainer.step
             break
     sync(device)
     start = time.perf_counter()
-    ddpm_samples(trainer, SAMPLE_N, 2)
+    ema_samples(trainer, SAMPLE_N, 2)
     sync(device)
     sample_s = time.perf_counter() - start
     rows = [

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer import data, frames
+from explorer import frames
 from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, resolve_model
 from explorer.gaussian import eps_from_x0, ideal_x0
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
 from explorer.samplers import DDPM_VARIANCES, SamplerSettings, sample_steps
 from explorer.schedules import NoiseSchedule, make_schedule
-from explorer.training import sample_shape
+from explorer.training import TrainConfig, sample_shape, training_data
 
 MAX_FRAMES = 200
 MAX_IDEAL_POINTS = 2000  # the ideal denoiser compares every sample with every training point
@@ -72,13 +72,15 @@ def load_model(name: str) -> tuple[LoadedModel, NoiseSchedule]:
 
 
 def training_set(loaded: LoadedModel, limit: int) -> torch.Tensor:
-    """The model's training set as recorded in its config (at most `limit` items)."""
-    if loaded.config["dataset"] == "digits":
-        return data.digits()[0][:limit]
-    train = loaded.config.get("train", {})
-    gen = torch.Generator().manual_seed(train.get("seed", loaded.config["seed"]))
-    points = data.make_points(loaded.config["dataset"], train.get("n_data", 10_000), train.get("noise", 0.0), gen)
-    return points.x[:limit]
+    """The model's training set, rebuilt from the run settings in its config (at most `limit` items)."""
+    train = loaded.config.get("train")
+    if not isinstance(train, dict):
+        raise ValueError(f"model {loaded.name!r} does not record its training settings")
+    try:
+        config = TrainConfig(**train)
+    except TypeError as error:
+        raise ValueError(f"model {loaded.name!r} records unknown training settings ({error})") from None
+    return training_data(config)[:limit]
 
 
 def is_image_model(loaded: LoadedModel) -> bool:

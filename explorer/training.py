@@ -228,14 +228,18 @@ class Trainer:
         self.step = saved["steps"]
 
 
-def preview_samples(trainer: Trainer, n: int = 256) -> Any:
-    """A few DDPM samples from the EMA model, for watching the model learn (numpy)."""
+def ema_samples(trainer: Trainer, n: int, seed: int) -> torch.Tensor:
+    """n DDPM-T samples from the EMA model, from a seeded x_T, on the CPU as float32."""
     from explorer.samplers import ddpm_steps, last
 
-    n = n if trainer.config.model == "mlp" else 16
-    gen = torch.Generator(device=trainer.device).manual_seed(trainer.config.seed + 4)
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
     x_T = torch.randn(sample_shape(trainer.config.hyper(), n), generator=gen, device=trainer.device)
-    return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, trainer.config.prediction)).x.cpu().numpy()
+    return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, trainer.config.prediction)).x.float().cpu()
+
+
+def preview_samples(trainer: Trainer, n: int = 256) -> Any:
+    """A few samples for watching the model learn (numpy; 16 when they are images)."""
+    return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4).numpy()
 
 
 def run_training(
@@ -338,14 +342,11 @@ def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
     set by the sample size), and for the spiral the mean distance to the curve. Digits:
     the classifier's mean confidence and the memorisation check."""
     from explorer.metrics import energy_distance, mean_spiral_distance, sliced_wasserstein
-    from explorer.samplers import ddpm_steps, last
 
     if n <= 0:
         return {}
     c = trainer.config
-    gen = torch.Generator(device=trainer.device).manual_seed(c.seed + 2)
-    x_T = torch.randn(sample_shape(c.hyper(), n), generator=gen, device=trainer.device)
-    samples = last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, c.prediction)).x.float().cpu()
+    samples = ema_samples(trainer, n, c.seed + 2)
     if c.dataset == "digits":
         from explorer.classifier import evaluate_digits
 

@@ -95,7 +95,7 @@ def on_settings(*args: Any) -> tuple[Any, ...]:
     *inputs, step, compare, strip_text = args
     settings = make_settings(*inputs).validated()
     process = forward_process(settings)
-    step = min(process.check_step(min(float(step), settings.T)) if step is not None else 0, settings.T)
+    step = process.check_step(min(float(step or 0), settings.T))  # a smaller T pulls t down with it
     strip = process.strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
     slider = gr.update(maximum=settings.T, value=step)
     return (slider, *view_outputs(settings, step, compare or []), strip)
