@@ -21,7 +21,8 @@ if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must install Debian's chromium", pytrace=False)
     pytest.skip("no chromium on this machine", allow_module_level=True)
 
-sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+playwright_api = pytest.importorskip("playwright.sync_api")
+sync_playwright, PlaywrightTimeout = playwright_api.sync_playwright, playwright_api.TimeoutError
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +46,21 @@ def first_points(page) -> list:
 
 
 def set_number(page, elem_id: str, value: str) -> None:
+    """Type into a component's number box until its slider holds the value: a click right
+    after a single try can race the update, and a box that has just appeared (an accordion
+    opening) can drop the first keystrokes. A plain Number field has no slider to check."""
     box = page.locator(f"#{elem_id} input[type=number]")
-    box.fill(value)
-    box.press("Enter")
+    slider = f"document.querySelector('#{elem_id} input[type=range]')"
+    check = f"() => {{ const r = {slider}; return !r || r.value === {value!r}; }}"
+    for _ in range(5):
+        box.fill(value)
+        box.press("Enter")
+        try:
+            page.wait_for_function(check, timeout=3_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"#{elem_id} never took the value {value}")
 
 
 def test_slider_moves_the_points(page):
