@@ -31,6 +31,7 @@ from explorer.schedules import SCHEDULES
 FORMAT = "diffusion-explorer/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+CACHE_ENV = "EXPLORER_CACHE_DIR"
 MODELS_ENV = "EXPLORER_MODELS_DIR"  # where the app and `train` without a path keep new models
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REQUIRED = {"format": str, "model": str, "hyper": dict, "schedule": dict, "dataset": str, "prediction": str,
@@ -151,6 +152,12 @@ def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu
         first = str(error).splitlines()[0]
         raise ValueError(f"{folder / WEIGHTS} does not fit model {config['model']!r}: {first}") from None
     return LoadedModel(folder.name, model.to(device).eval(), config)
+
+
+def cache_dir() -> Path:
+    """Derived data worth keeping between runs (the evaluator, quality curves):
+    $EXPLORER_CACHE_DIR or ~/.cache/diffusion-explorer."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "diffusion-explorer")
 
 
 def user_models_dir() -> Path:

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from explorer import data
+from explorer.checkpoints import cache_dir
 
 VERSION = "digits-cnn/1"
 SEED, HELD_OUT, EPOCHS, BATCH, LR = 0, 297, 60, 128, 3e-3
@@ -74,8 +75,7 @@ def train_classifier() -> DigitsCNN:
 
 
 def cache_path() -> Path:
-    root = Path(os.environ.get("EXPLORER_CACHE_DIR") or Path.home() / ".cache" / "diffusion-explorer")
-    return root / "digits-classifier.safetensors"
+    return cache_dir() / "digits-classifier.safetensors"
 
 
 @lru_cache(maxsize=1)

@@ -62,8 +62,9 @@ def cmd_train(args: argparse.Namespace) -> str:
 
     config = TrainConfig(
         dataset=args.dataset, n_data=args.n_data, noise=args.noise, width=args.width, depth=args.depth,
-        schedule=args.schedule, T=args.T, prediction=args.prediction, steps=args.steps, batch=args.batch,
-        lr=args.lr, warmup=args.warmup, seed=args.seed, checkpoint_every=args.checkpoint_every,
+        schedule=args.schedule, T=args.T, zero_terminal_snr=args.zero_terminal_snr, prediction=args.prediction,
+        steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -112,6 +113,7 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, help="MLP blocks or UNet blocks per level (default 3 / 1)")
     p.add_argument("--schedule", default=d.schedule, choices=sorted(SCHEDULES))
     p.add_argument("--T", type=int, default=d.T)
+    p.add_argument("--zero-terminal-snr", action="store_true", help="rescale the schedule to SNR 0 at t = T")
     p.add_argument("--prediction", default=d.prediction, choices=["eps", "x0", "v"])
     p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set")
     p.add_argument("--noise", type=float, default=d.noise)
@@ -144,6 +146,10 @@ def add_models(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_models)
 
 
+DEFAULT_STEPS = 50  # the fast samplers' default step count
+MAX_KEPT_STEPS = 250  # runs longer than this record only the GIF's frames
+
+
 def cmd_sample(args: argparse.Namespace) -> str:
     """Sample from a model and save the result as .npy (and the reverse process as a GIF)."""
     import numpy as np
@@ -151,18 +157,21 @@ def cmd_sample(args: argparse.Namespace) -> str:
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
     from explorer.device import pick_device
     from explorer.reverse import panel_frame, trajectory
-    from explorer.samplers import SamplerSettings
+    from explorer.samplers import DEFAULT_SPACING, SamplerSettings
     from explorer.schedules import make_schedule
 
     device = pick_device(args.device)
     loaded = load_checkpoint(resolve_model(args.model, model_roots()), device)
     s = loaded.config["schedule"]
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
-    sampler = SamplerSettings(args.sampler, args.steps, args.eta, args.spacing, args.variance)
-    if args.sampler == "ddpm":
+    steps = args.steps if args.steps is not None or args.sampler == "ddpm" else DEFAULT_STEPS
+    spacing = args.spacing or DEFAULT_SPACING[args.sampler]
+    sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, args.clip_x0)
+    sampler = sampler.validated(schedule.T)
+    if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
     else:
-        keep = None  # DDIM visits few steps: keep them all, then pick the GIF's frames
+        keep = None  # few steps: keep them all, then pick the GIF's frames
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, device=device)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
@@ -177,7 +186,8 @@ def cmd_sample(args: argparse.Namespace) -> str:
         from explorer.export import write_gif
 
         color = np.linspace(0, 1, samples.shape[0])
-        pictures = [panel_frame(x.numpy(), color, args.size, f"DDPM  t = {t} / {schedule.T}", 1 - t / schedule.T)
+        name = sampler.label().split(" S=")[0]
+        pictures = [panel_frame(x.numpy(), color, args.size, f"{name}  t = {t} / {schedule.T}", 1 - t / schedule.T)
                     for t, x in zip(steps, xs, strict=True)]  # fmt: skip
         write_gif(pictures, args.gif, args.fps)
         message += f" and {args.gif} ({len(pictures)} frames)"
@@ -187,13 +197,16 @@ def cmd_sample(args: argparse.Namespace) -> str:
 def add_sample(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("--model", required=True, help="a name from `python -m explorer models`")
-    from explorer.samplers import SAMPLERS, SPACINGS
+    from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS, SPACINGS
 
-    p.add_argument("--sampler", default="ddpm", choices=SAMPLERS, help="(the ODE/SDE solvers come next)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM: number of timesteps visited")
+    names = ", ".join(f"{k}: {v}" for k, v in SAMPLER_LABELS.items())
+    p.add_argument("--sampler", default="ddpm", choices=SAMPLERS, help=names)
+    p.add_argument("--steps", type=int, help=f"timesteps visited (default: T for ddpm, {DEFAULT_STEPS} for the others)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM: 0 deterministic ... 1 DDPM-like")
-    p.add_argument("--spacing", default="leading", choices=SPACINGS, help="DDIM: which timesteps")
+    p.add_argument("--spacing", choices=SPACINGS,
+                   help=f"which timesteps (default per sampler: {DEFAULT_SPACING})")  # fmt: skip
     p.add_argument("--variance", default="beta_tilde", choices=["beta", "beta_tilde"], help="DDPM's sigma_t^2")
+    p.add_argument("--clip-x0", type=float, help="clip the model's x0 estimate to [-C, C] at every step")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")

@@ -191,3 +191,49 @@ def histogram_figure(
         uirevision="hist",
     )
     return {"data": traces, "layout": layout}
+
+
+def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: int = 360) -> Figure:
+    """Where each sampler configuration calls the model: its timesteps (paper's t) drawn on
+    the schedule's log-SNR curve (top) and as one rug row per configuration (bottom)."""
+    T = len(log_snr)
+    shown = np.maximum(log_snr, LOG_SNR_DISPLAY_MIN)
+    traces = [dict(type="scatter", mode="lines", x=typed(np.arange(1, T + 1)), y=typed(shown), name="log-SNR",
+                   line=dict(color="#9ca3af", width=2), hoverinfo="skip")]  # fmt: skip
+    for i, (label, ts) in enumerate(visits.items()):
+        color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
+        t = np.asarray(ts)
+        traces.append(dict(type="scatter", mode="markers", x=t.tolist(), y=shown[t - 1].tolist(), name=label,
+                           legendgroup=label, marker=dict(color=color, size=7, symbol="circle-open"),
+                           hovertemplate=f"{label}<br>t=%{{x}} log-SNR=%{{y:.2f}}<extra></extra>"))  # fmt: skip
+        traces.append(dict(type="scatter", mode="markers", x=t.tolist(), y=[i] * len(t), yaxis="y2",
+                           legendgroup=label, showlegend=False, hoverinfo="x",
+                           marker=dict(color=color, size=10, symbol="line-ns-open", line=dict(width=1.5))))  # fmt: skip
+    layout = _layout(
+        "Timesteps visited, on the log-SNR curve",
+        height,
+        xaxis=dict(_AXIS, title=dict(text="t"), range=[0, T + 1]),
+        yaxis=dict(_AXIS, title=dict(text="log-SNR"), domain=[0.4, 1.0]),
+        yaxis2=dict(_AXIS, domain=[0.0, 0.3], range=[-0.6, len(visits) - 0.4], tickvals=list(range(len(visits))),
+                    ticktext=[str(i + 1) for i in range(len(visits))], title=dict(text="config")),  # fmt: skip
+        legend=dict(orientation="h", y=-0.22),
+    )
+    return {"data": traces, "layout": layout}
+
+
+def nfe_figure(curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340) -> Figure:
+    """Quality against the number of model evaluations (log axis), one line per configuration."""
+    traces = []
+    for i, (label, (nfe, quality)) in enumerate(curves.items()):
+        color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
+        traces.append(dict(type="scatter", mode="lines+markers", x=list(nfe), y=list(quality), name=label,
+                           line=dict(color=color), marker=dict(size=7),
+                           hovertemplate=f"{label}<br>NFE=%{{x}}: %{{y:.4g}}<extra></extra>"))  # fmt: skip
+    layout = _layout(
+        f"{metric} against model evaluations",
+        height,
+        xaxis=dict(_AXIS, title=dict(text="NFE (model evaluations)"), type="log"),
+        yaxis=dict(_AXIS, title=dict(text=metric)),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return {"data": traces, "layout": layout}

@@ -46,6 +46,7 @@ class TrainConfig:
     depth: int | None = None  # MLP residual blocks or UNet blocks per level
     schedule: str = "linear"
     T: int = 1000
+    zero_terminal_snr: bool = False  # rescale so alpha_bar_T = 0 (Lin et al. 2024); pair it with v or x0
     prediction: str = "eps"
     steps: int = 6000
     batch: int = 1024
@@ -65,7 +66,7 @@ class TrainConfig:
             raise ValueError(f"{self.dataset!r} holds {kind}: train a {model!r} model on it, not {self.model!r}")
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {self.prediction!r}; choose from {list(PREDICTIONS)}")
-        make_schedule(self.schedule, self.T)
+        make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))
         return replace(
             self,
             model=model,
@@ -150,7 +151,7 @@ class Trainer:
         self.config = config = config.validated()
         self.out, self.command = Path(out), command
         self.device = pick_device(device)
-        self.schedule = make_schedule(config.schedule, config.T)
+        self.schedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
         self.x_data = training_data(config).to(self.device)
         torch.manual_seed(config.seed)  # parameter initialisation
         self.model = build_model(config.model, config.hyper()).to(self.device)
@@ -203,7 +204,7 @@ class Trainer:
         train_state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
         config = {
             "model": c.model, "hyper": c.hyper(), "dataset": c.dataset, "prediction": c.prediction,
-            "schedule": {"name": c.schedule, "T": c.T, "zero_terminal_snr": False},
+            "schedule": {"name": c.schedule, "T": c.T, "zero_terminal_snr": c.zero_terminal_snr},
             "steps": self.step, "seed": c.seed, "train": asdict(c), "command": self.command,
             "metrics": metrics or {}, "parameters": count_parameters(self.model), "device": str(self.device),
         }  # fmt: skip

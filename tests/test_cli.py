@@ -103,4 +103,4 @@ def test_sample_with_ddim(tmp_path, capsys):
     assert mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.03
     assert iio.imread(gif, index=None).shape[0] == 10
     assert main(["sample", "--model", "spiral-mlp", "--sampler", "ddim", "--eta", "nan", "--out", str(out)]) == 1
-    assert "eta must be between 0 and 1" in capsys.readouterr().err
+    assert "eta must be a finite number between 0" in capsys.readouterr().err

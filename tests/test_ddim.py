@@ -13,7 +13,7 @@ from tests.test_samplers import MU, S2, exact_eps
 @pytest.mark.parametrize("spacing", SPACINGS)
 @pytest.mark.parametrize("S", [1, 10, 50, 1000])
 def test_spacings_are_distinct_descending_in_range(spacing, S):
-    seq = timesteps(1000, S, spacing)
+    seq = timesteps(1000, S, spacing, make_schedule("linear", 1000))
     assert len(seq) == S and seq == sorted(seq, reverse=True) and seq[-1] >= 0 and seq[0] <= 999
 
 

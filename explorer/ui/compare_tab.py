@@ -1,0 +1,205 @@
+"""The Sampler comparison tab: one model, one x_T, two to four samplers side by side.
+
+Layout and wiring only; every number comes from explorer.compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from explorer import compare, render
+from explorer.export import write_gif
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_T, MIN_GIF_SIZE, check_int
+from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, SamplerSettings
+from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.reverse_tab import default_model, model_choices
+
+SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
+# (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against three fast samplers
+DEFAULT_ROWS = [
+    (True, "ddpm", 1000, "leading", 1.0),
+    (True, "ddim", 50, "trailing", 0.0),
+    (True, "dpmpp2m", 15, "logsnr", 0.0),
+    (False, "heun", 10, "karras", 0.0),
+]
+FIELDS = 5  # per configuration row
+PANEL_SIZE = 300
+CURVE_PROGRESS = gr.Progress()
+MAX_GIF_PANEL = MAX_GIF_SIZE // compare.MAX_CONFIGS
+
+
+def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[SamplerSettings, ...]:
+    """The enabled configuration rows as SamplerSettings (the core checks their values)."""
+    if not model:
+        raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
+    bound = compare.clip_bound(model) if clip else None
+    configs = []
+    for i in range(0, len(rows), FIELDS):
+        enabled, name, steps, spacing, eta = rows[i : i + FIELDS]
+        if enabled:
+            steps = check_int(f"steps (config {i // FIELDS + 1})", steps, 1, MAX_T)
+            configs.append(SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing,
+                                           clip_x0=bound))  # fmt: skip
+    return tuple(configs)
+
+
+def make_settings(model: str | None, n: float, seed: float, clip: bool, *rows: Any) -> compare.CompareSettings:
+    return compare.CompareSettings(model=model or "", configs=parse_rows(model, rows, clip), n=n,
+                                   seed=0 if seed is None else seed)  # fmt: skip
+
+
+def frame(comparison: compare.Comparison, percent: float, estimate: bool) -> Any:
+    return compare.side_by_side(comparison, (percent or 0) / 100, PANEL_SIZE, estimate)
+
+
+def summary(comparison: compare.Comparison) -> str:
+    better = "higher" if comparison.metric.higher_is_better else "lower"
+    runs = comparison.runs
+    best = (max if comparison.metric.higher_is_better else min)(runs, key=lambda r: r.quality)
+    return (f"**{comparison.metric.name}** ({better} is better) · best: {best.settings.label()} "
+            f"({best.quality:.4f} with {best.nfe} model evaluations) · every run starts from the same x_T "
+            f"(seed {comparison.settings.seed}); wall time includes recording the trajectory")  # fmt: skip
+
+
+@user_errors
+def on_run(model, n, seed, clip, percent, estimate, *rows) -> tuple[Any, ...]:
+    comparison = compare.run_comparison(make_settings(model, n, seed, clip, *rows))
+    rows_out = compare.table(comparison)
+    return (gr.update(value=100), frame(comparison, 100, estimate), rows_out, summary(comparison),
+            timesteps_plot(model, clip, *rows))  # fmt: skip
+
+
+@user_errors
+def on_frame(model, n, seed, clip, percent, estimate, *rows) -> Any:
+    return frame(compare.run_comparison(make_settings(model, n, seed, clip, *rows)), percent, estimate)
+
+
+def timesteps_plot(model, clip, *rows) -> Any:
+    configs = parse_rows(model, rows, clip)
+    visits = {f"{i + 1}: {c.label()}": compare.visited_timesteps(c, model) for i, c in enumerate(configs)}
+    _, schedule = compare.load_model(model)
+    return plot_value(render.timesteps_figure(schedule.log_snr.numpy(), visits))
+
+
+@user_errors
+def on_timesteps(model, clip, *rows) -> Any:
+    return timesteps_plot(model, clip, *rows)
+
+
+@user_errors
+def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
+    """Quality against NFE for every enabled configuration (Gradio passes the progress tracker first)."""
+    model, clip, *rows = inputs
+    configs = parse_rows(model, tuple(rows), clip)
+    if not configs:
+        raise ValueError("enable at least one configuration")
+    curves = {}
+    for i, config in enumerate(configs):
+        def report(fraction: float, text: str, i: int = i) -> None:
+            progress((i + fraction) / len(configs), desc=text)
+
+        eta = f" eta={config.eta:g}" if config.name == "ddim" else ""
+        curves[f"{compare.short_name(config)} {config.spacing}{eta}"] = compare.quality_curve(model, config, report)
+    loaded, _ = compare.load_model(model)
+    metric = compare.metric_for(loaded.config["dataset"])
+    fig = render.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)
+    path = new_output_path("quality-vs-nfe", ".csv")
+    path.write_text(compare.curves_csv(model, curves, metric))
+    return plot_value(fig), gr.update(value=str(path), visible=True)
+
+
+@user_errors
+def on_export(model, n, seed, clip, n_frames, fps, size, *rows) -> tuple[str, Any]:
+    comparison = compare.run_comparison(make_settings(model, n, seed, clip, *rows))
+    path = str(write_gif(compare.animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
+    return path, gr.update(value=path, visible=True)
+
+
+def on_sampler(name: str) -> tuple[Any, Any]:
+    """A sampler's usual spacing and step count when it is picked."""
+    steps = 1000 if name == "ddpm" else 15 if name == "dpmpp2m" else 50
+    return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps)
+
+
+def on_model(model: str | None) -> Any:
+    if not model:
+        return gr.update()
+    try:
+        images = compare.is_image_model(compare.load_model(model)[0])
+    except ValueError:
+        return gr.update()
+    if images:
+        return gr.update(maximum=MAX_IMAGES, value=16)
+    return gr.update(maximum=compare.MAX_COMPARE_POINTS, value=1000)
+
+
+def build() -> dict:
+    """Lay out the Sampler comparison tab and wire its events; returns its model picker."""
+    gr.Markdown(
+        "The same model and the same starting noise x_T, sampled by two to four methods. DDPM needs its 1000 "
+        "small stochastic steps; DDIM and the ODE solvers follow the probability-flow ODE with far fewer model "
+        "evaluations (NFE). Euler on that ODE, in σ = √(1−ᾱ)/√ᾱ coordinates, *is* DDIM with η = 0."
+    )
+    with gr.Row():
+        with gr.Column(scale=2, min_width=360):
+            model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="cmp-model",
+                                allow_custom_value=True)  # fmt: skip
+            with gr.Row():
+                n = gr.Slider(1, compare.MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n")
+                seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed")
+            clip = gr.Checkbox(True, label="Clip x̂₀ to the data range at every step", elem_id="cmp-clip")
+            rows: list[Any] = []
+            for i, (enabled, name, steps, spacing, eta) in enumerate(DEFAULT_ROWS):
+                with gr.Group():
+                    with gr.Row(equal_height=True):
+                        use = gr.Checkbox(enabled, label=f"Config {i + 1}", elem_id=f"cmp-use-{i}", min_width=90)
+                        sampler = gr.Dropdown(SAMPLER_CHOICES, value=name, label="Sampler", elem_id=f"cmp-sampler-{i}",
+                                              min_width=150)  # fmt: skip
+                    with gr.Row():
+                        steps_box = gr.Number(steps, precision=0, minimum=1, label="Steps S", elem_id=f"cmp-steps-{i}",
+                                              min_width=80)  # fmt: skip
+                        spacing_box = gr.Dropdown(list(SPACINGS), value=spacing, label="Spacing",
+                                                  elem_id=f"cmp-spacing-{i}", min_width=110)  # fmt: skip
+                        eta_box = gr.Slider(0, 1, eta, step=0.05, label="η (DDIM)", elem_id=f"cmp-eta-{i}",
+                                            min_width=110)  # fmt: skip
+                sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
+                rows += [use, sampler, steps_box, spacing_box, eta_box]
+            run = gr.Button("Run side by side", variant="primary", elem_id="cmp-run")
+        with gr.Column(scale=3):
+            with gr.Row():
+                percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
+                                    elem_id="cmp-progress", scale=4)  # fmt: skip
+                estimate = gr.Checkbox(False, label="Show x̂₀ instead of x_t", elem_id="cmp-estimate", scale=1)
+            panels = gr.Image(label="Side by side", show_label=False, format="png", elem_id="cmp-panels")
+            info = gr.Markdown(elem_id="cmp-info")
+            results = gr.Dataframe(headers=compare.TABLE_HEADERS, label="Results", elem_id="cmp-table",
+                                   interactive=False, wrap=True)  # fmt: skip
+            diagnostic = gr.Plot(label="Timesteps", elem_id="cmp-timesteps")
+            with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)",
+                              open=False):  # fmt: skip
+                curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
+                curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve")
+                csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
+            with gr.Accordion("Export GIF", open=False):
+                with gr.Row():
+                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
+                    fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
+                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
+                export = gr.Button("Export GIF", elem_id="cmp-export")
+                gif = gr.Image(label="Side by side", elem_id="cmp-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="cmp-download")
+
+    settings = [model, n, seed, clip]
+    hidden = dict(show_progress="hidden", trigger_mode="always_last")
+    run.click(on_run, [*settings, percent, estimate, *rows], [percent, panels, results, info, diagnostic],
+              api_name="compare_run")  # fmt: skip
+    percent.input(on_frame, [*settings, percent, estimate, *rows], panels, api_name="compare_frame", **hidden)
+    estimate.change(on_frame, [*settings, percent, estimate, *rows], panels, api_visibility="private", **hidden)
+    for component in [model, clip, *rows]:
+        component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
+    model.change(on_model, model, n, api_visibility="private")
+    curve_button.click(on_curve, [model, clip, *rows], [curve, csv], api_name="compare_curve")
+    export.click(on_export, [*settings, n_frames, fps, size, *rows], [gif, download], api_name="compare_gif")
+    return dict(model=model, timesteps=dict(fn=on_timesteps, inputs=[model, clip, *rows], outputs=diagnostic))

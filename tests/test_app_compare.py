@@ -1,0 +1,68 @@
+"""The Sampler comparison tab through gradio_client, with the app in-process."""
+
+import csv
+import json
+
+import imageio.v3 as iio
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from explorer import compare
+from tests.appserver import running_app
+from tests.test_app_generate import update_value
+
+# (enabled, sampler, steps, spacing, eta) x 4
+ROWS = [True, "ddpm", 200, "trailing", 1.0, True, "ddim", 20, "trailing", 0.0,
+        True, "dpmpp2m", 10, "logsnr", 0.0, False, "heun", 10, "karras", 0.0]  # fmt: skip
+SETTINGS = ["spiral-mlp", 300, 0, True]  # model, n, seed, clip
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_app() as url:
+        yield Client(url, download_files=False, verbose=False)
+
+
+def test_run_scrub_and_export(client):
+    percent, panels, table, info, diagnostic = client.predict(*SETTINGS, 100, False, *ROWS, api_name="/compare_run")
+    assert update_value(percent) == 100
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["DDPM", "DDIM", "DPM-Solver++(2M)"] and [r[4] for r in rows] == [200, 20, 10]
+    assert all(0 < r[6] < 0.1 for r in rows) and "mean distance to the spiral" in info
+    traces = json.loads(diagnostic["plot"])["data"]
+    assert traces[0]["name"] == "log-SNR" and len(traces) == 1 + 2 * 3
+    assert len(traces[3]["x"]) == 20  # DDIM's 20 timesteps
+    width = iio.imread(panels["path"]).shape[1]
+    mid = client.predict(*SETTINGS, 50, True, *ROWS, api_name="/compare_frame")
+    assert iio.imread(mid["path"]).shape[1] == width
+    gif, download = client.predict(*SETTINGS, 4, 10, 96, *ROWS, api_name="/compare_gif")
+    assert iio.imread(gif["path"], index=None).shape == (4, 96, 3 * 96 + 12, 3)
+
+
+def test_quality_curve_and_csv(client, monkeypatch):
+    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5))
+    monkeypatch.setattr(compare, "CURVE_POINTS", 100)
+    figure, download = client.predict("spiral-mlp", True, *ROWS, api_name="/compare_curve")
+    traces = json.loads(figure["plot"])["data"]
+    assert [t["x"] for t in traces] == [[2, 5], [2, 5], [2, 5]]
+    with open(update_value(download)["path"], newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][:4] == ["model", "configuration", "steps", "nfe"] and len(table) == 1 + 3 * 2
+
+
+@pytest.mark.parametrize(
+    "settings, rows, message",
+    [
+        (SETTINGS, ROWS[:5] + [False] + ROWS[6:10] + [False] + ROWS[11:], "compare 2 to 4"),
+        (SETTINGS, ROWS[:7] + [2000] + ROWS[8:], "steps must be between 1 and 1000"),
+        (SETTINGS, ROWS[:7] + [0] + ROWS[8:], "less than minimum value 1"),
+        (SETTINGS, ROWS[:7] + [None] + ROWS[8:], "steps \\(config 2\\) must be a whole number"),
+        (["spiral-mlp", 999_999, 0, True], ROWS, "greater than maximum value 5000"),
+        (["../../etc/passwd", 300, 0, True], ROWS, "bad model name"),
+        ([None, 300, 0, True], ROWS, "choose a model first"),
+    ],
+)
+def test_bad_requests_get_clear_messages(client, settings, rows, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*settings, 100, False, *rows, api_name="/compare_run")

@@ -1,0 +1,122 @@
+"""The Sampler comparison core: same x_T for every configuration, exact NFE, metrics, limits,
+the quality-versus-NFE cache, and zero-terminal-SNR models (refused for eps, sampled for v)."""
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import compare
+from explorer.checkpoints import user_models_dir
+from explorer.reverse import load_model
+from explorer.samplers import SamplerSettings
+from explorer.training import TrainConfig, Trainer
+
+FAST = (
+    SamplerSettings("ddim", 20, spacing="trailing", clip_x0=1.5),
+    SamplerSettings("dpmpp2m", 10, spacing="logsnr", clip_x0=1.5),
+    SamplerSettings("em", 20, spacing="karras", clip_x0=1.5),
+)
+
+
+def test_runs_share_x_T_and_report_exact_nfe_and_quality():
+    c = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST, n=300, seed=3))
+    assert c.kind == "points" and c.T == 1000 and c.metric == compare.SPIRAL_METRIC
+    starts = [run.xs[0] for run in c.runs]
+    for other in starts[1:]:
+        np.testing.assert_array_equal(other, starts[0])
+    assert [run.nfe for run in c.runs] == [20, 10, 20]
+    for run in c.runs:
+        assert run.t[0] == 1000 and run.t[-1] == 0 and len(run.t) == run.nfe + 1
+        assert 0 < run.quality < 0.1, run  # pure noise scores about 0.5
+        assert run.frame_at(0.0) == 0 and run.frame_at(1.0) == len(run.t) - 1
+    seeded = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST[:2], n=300, seed=4))
+    assert not np.array_equal(seeded.runs[0].xs[0], starts[0])
+    rows = compare.table(c)
+    assert rows[0][:5] == ["DDIM", 20, "trailing", 0.0, 20] and rows[1][0] == "DPM-Solver++(2M)"
+
+
+def test_frames_and_animation_are_synchronised_by_fraction():
+    c = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST, n=300, seed=3))
+    image = compare.side_by_side(c, 0.5, 128)
+    assert image.shape == (128, 3 * 128 + 2 * 6, 3)
+    frames = compare.animation(c, 5, 96)
+    assert len(frames) == 5 and frames[0].shape == (96, 3 * 96 + 12, 3)
+    assert not np.array_equal(frames[0], frames[-1])
+
+
+@pytest.mark.parametrize(
+    "configs, n, message",
+    [
+        (FAST[:1], 100, "compare 2 to 4 sampler configurations"),
+        (FAST * 2, 100, "compare 2 to 4 sampler configurations"),
+        (FAST[:2], compare.MAX_COMPARE_POINTS + 1, "number of samples must be between 1 and 5000"),
+        ((FAST[0], SamplerSettings("ddim", 0)), 100, "steps must be between 1 and 1000"),
+        ((FAST[0], SamplerSettings("ddim", 2000)), 100, "steps must be between 1 and 1000"),
+        ((FAST[0], SamplerSettings("ddim", 10, eta=float("nan"))), 100, "eta must be a finite number"),
+        ((FAST[0], SamplerSettings("rk4", 10)), 100, "unknown sampler 'rk4'"),
+        ((FAST[0], SamplerSettings("ddim", 10, spacing="cubic")), 100, "unknown spacing 'cubic'"),
+    ],
+)
+def test_limits_are_enforced_in_the_core(configs, n, message):
+    with pytest.raises(ValueError, match=message):
+        compare.run_comparison(compare.CompareSettings("spiral-mlp", configs, n=n))
+
+
+def test_quality_curve_is_computed_once_then_read_from_the_cache(monkeypatch):
+    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5, 10))
+    monkeypatch.setattr(compare, "CURVE_POINTS", 200)
+    config = SamplerSettings("dpmpp2m", spacing="logsnr", clip_x0=1.5)
+    seen = []
+    points = compare.quality_curve("spiral-mlp", config, lambda f, text: seen.append(text))
+    assert [p.steps for p in points] == [2, 5, 10] and [p.nfe for p in points] == [2, 5, 10]
+    assert points[0].quality > points[-1].quality  # more steps, closer to the spiral
+    assert len(seen) == 3
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cached curve was recomputed")
+
+    monkeypatch.setattr(compare, "trajectory", fail)
+    assert compare.quality_curve("spiral-mlp", config) == points
+    heun = SamplerSettings("heun", spacing="karras")
+    monkeypatch.undo()
+    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5))
+    monkeypatch.setattr(compare, "CURVE_POINTS", 100)
+    assert [p.nfe for p in compare.quality_curve("spiral-mlp", heun)] == [3, 9]
+    text = compare.curves_csv("spiral-mlp", {"dpm": points}, compare.SPIRAL_METRIC)
+    lines = text.strip().splitlines()
+    assert lines[0] == "model,configuration,steps,nfe,mean distance to the spiral,seconds" and len(lines) == 4
+
+
+def test_visited_timesteps_are_the_papers_t():
+    assert compare.visited_timesteps(SamplerSettings("ddim", 4, spacing="leading"), "spiral-mlp") == [751, 501, 251, 1]
+    assert compare.visited_timesteps(SamplerSettings("ddpm"), "spiral-mlp") == list(range(1000, 0, -1))
+
+
+@pytest.fixture(scope="module")
+def zero_snr_models():
+    """Two tiny models on a zero-terminal-SNR schedule: one predicting eps, one v."""
+    names = {}
+    for prediction in ("eps", "v"):
+        name = f"zsnr-{prediction}"
+        config = TrainConfig(dataset="two_moons", T=100, zero_terminal_snr=True, prediction=prediction, steps=30,
+                             batch=128, width=32, depth=1, n_data=500)  # fmt: skip
+        trainer = Trainer(config, user_models_dir() / name, device="cpu")
+        for _ in range(config.steps):
+            trainer.train_step()
+        trainer.save()
+        names[prediction] = name
+    return names
+
+
+def test_zero_terminal_snr_eps_model_is_refused_with_a_clear_message(zero_snr_models):
+    loaded, schedule = load_model(zero_snr_models["eps"])
+    assert loaded.config["schedule"]["zero_terminal_snr"] and float(schedule.alpha_bar[-1]) == 0.0
+    with pytest.raises(ValueError, match="zero terminal SNR.*cannot recover x0"):
+        compare.run_comparison(compare.CompareSettings(zero_snr_models["eps"], FAST, n=50))
+
+
+def test_zero_terminal_snr_v_model_samples_finite_points(zero_snr_models):
+    c = compare.run_comparison(compare.CompareSettings(zero_snr_models["v"], FAST, n=50))
+    for run in c.runs:
+        assert np.isfinite(run.xs).all() and np.isfinite(run.quality)
+    assert torch.isfinite(torch.from_numpy(c.runs[0].x0s)).all()
