@@ -35,6 +35,7 @@ bench: $(VENV)/.dev
 # Re-take the README screenshot: serves the app on a spare port and photographs it.
 screenshot: $(VENV)/.dev
 	$(BIN)/python scripts/screenshot.py --serve assets/screenshot.png
+	$(BIN)/python scripts/screenshot.py --serve --tab compare assets/compare.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

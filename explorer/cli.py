@@ -156,7 +156,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
 
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
     from explorer.device import pick_device
-    from explorer.reverse import panel_frame, trajectory
+    from explorer.reverse import data_bound, panel_frame, trajectory
     from explorer.samplers import DEFAULT_SPACING, SamplerSettings
     from explorer.schedules import make_schedule
 
@@ -166,7 +166,13 @@ def cmd_sample(args: argparse.Namespace) -> str:
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
     steps = args.steps if args.steps is not None or args.sampler == "ddpm" else DEFAULT_STEPS
     spacing = args.spacing or DEFAULT_SPACING[args.sampler]
-    sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, args.clip_x0)
+    clip = {"auto": data_bound(loaded), "none": None}.get(args.clip_x0)
+    if clip is None and args.clip_x0 != "none":
+        try:
+            clip = float(args.clip_x0)
+        except ValueError:
+            raise ValueError(f"--clip-x0 takes a number, auto or none, got {args.clip_x0!r}") from None
+    sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip)
     sampler = sampler.validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
@@ -206,7 +212,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--spacing", choices=SPACINGS,
                    help=f"which timesteps (default per sampler: {DEFAULT_SPACING})")  # fmt: skip
     p.add_argument("--variance", default="beta_tilde", choices=["beta", "beta_tilde"], help="DDPM's sigma_t^2")
-    p.add_argument("--clip-x0", type=float, help="clip the model's x0 estimate to [-C, C] at every step")
+    p.add_argument("--clip-x0", default="auto",
+                   help="clip the model's x0 estimate to [-C, C] at every step: a number, none, or auto "
+                        "(the data range: 1 for images, 1.5 for points)")  # fmt: skip
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")

@@ -29,7 +29,7 @@ from explorer import data, frames
 from explorer.checkpoints import cache_dir
 from explorer.limits import MAX_IMAGES, check_int
 from explorer.metrics import mean_spiral_distance, sliced_wasserstein
-from explorer.reverse import MAX_FRAMES, is_image_model, load_model, panel_frame, trajectory
+from explorer.reverse import MAX_FRAMES, data_bound, is_image_model, load_model, panel_frame, trajectory
 from explorer.samplers import SamplerSettings, timesteps
 
 MIN_CONFIGS, MAX_CONFIGS = 2, 4
@@ -39,8 +39,6 @@ CURVE_POINTS, CURVE_IMAGES = 2000, 64
 CURVE_SEED = 0
 CURVE_VERSION = 1  # bump when the curve's method changes: old cache entries are then ignored
 _CURVE_LOCK = threading.Lock()
-# x0_hat clipping bounds: images live in [-1, 1]; every point set is scaled into [-1, 1], with a margin
-CLIP_BOUNDS = {"image": 1.0, "points": 1.5}
 
 
 @dataclass(frozen=True)
@@ -154,8 +152,8 @@ def run_comparison(settings: CompareSettings) -> Comparison:
 
 
 def clip_bound(model: str) -> float:
-    """The data range [-B, B] the model's x0 estimates may be clipped to."""
-    return CLIP_BOUNDS["image" if is_image_model(load_model(model)[0]) else "points"]
+    """The data range [-B, B] the named model's x0 estimates may be clipped to."""
+    return data_bound(load_model(model)[0])
 
 
 def visited_timesteps(config: SamplerSettings, model: str) -> list[int]:
@@ -179,7 +177,7 @@ def side_by_side(comparison: Comparison, fraction: float, size: int, estimate: b
     panels = []
     for run in comparison.runs:
         k = run.frame_at(fraction)
-        caption = f"{run.settings.label()}  t = {run.t[k]}"
+        caption = f"{run.settings.caption()}   t = {run.t[k]}"
         panels.append(panel_frame((run.x0s if estimate else run.xs)[k], color, size, caption, fraction))
     return frames.hstack_frames(panels)
 

@@ -204,7 +204,8 @@ def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: 
         color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
         t = np.asarray(ts)
         traces.append(dict(type="scatter", mode="markers", x=t.tolist(), y=shown[t - 1].tolist(), name=label,
-                           legendgroup=label, marker=dict(color=color, size=7, symbol="circle-open"),
+                           legendgroup=label, marker=dict(color=color, size=7 if len(t) <= 100 else 3,
+                                                          symbol="circle-open"),
                            hovertemplate=f"{label}<br>t=%{{x}} log-SNR=%{{y:.2f}}<extra></extra>"))  # fmt: skip
         traces.append(dict(type="scatter", mode="markers", x=t.tolist(), y=[i] * len(t), yaxis="y2",
                            legendgroup=label, showlegend=False, hoverinfo="x",

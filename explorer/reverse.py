@@ -87,6 +87,15 @@ def is_image_model(loaded: LoadedModel) -> bool:
     return "dim" not in loaded.config["hyper"]
 
 
+# x0_hat clipping bounds: images live in [-1, 1]; every point set is scaled into [-1, 1], kept with a margin
+CLIP_BOUNDS = {"image": 1.0, "points": 1.5}
+
+
+def data_bound(loaded: LoadedModel) -> float:
+    """B such that the model's data lie in [-B, B]: where x0_hat may be clipped."""
+    return CLIP_BOUNDS["image" if is_image_model(loaded) else "points"]
+
+
 @torch.no_grad()
 def trajectory(
     loaded: LoadedModel, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,

@@ -338,6 +338,7 @@ SAMPLER_LABELS = {
     "em": "Euler-Maruyama (reverse SDE)",
     "dpmpp2m": "DPM-Solver++(2M)",
 }
+SAMPLER_SHORT = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun", "em": "EM", "dpmpp2m": "DPM++2M"}
 DEFAULT_SPACING = {"ddpm": "leading", "ddim": "trailing", "euler": "karras", "heun": "karras", "em": "karras",
                    "dpmpp2m": "logsnr"}  # fmt: skip
 STOCHASTIC = ("ddpm", "em")  # and ddim with eta > 0
@@ -376,6 +377,12 @@ class SamplerSettings:
         """Model evaluations a run costs (Heun: two per step but the last)."""
         S = self.resolved_steps(T)
         return 2 * S - 1 if self.name == "heun" else S
+
+    def caption(self) -> str:
+        """A compact name for panel captions, e.g. 'DPM++2M 15 logsnr'."""
+        steps = "T" if self.steps is None else self.steps
+        text = f"{SAMPLER_SHORT.get(self.name, self.name)} {steps} {self.spacing}"
+        return text + (f" eta={self.eta:g}" if self.name == "ddim" else "")
 
     def label(self) -> str:
         """A short human name, e.g. 'DDIM S=50 trailing eta=0'."""

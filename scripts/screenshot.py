@@ -1,6 +1,7 @@
-"""Take the README screenshot of the app in headless Chromium (Debian's /usr/bin/chromium).
+"""Take the README screenshots of the app in headless Chromium (Debian's /usr/bin/chromium).
 
 python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
+python scripts/screenshot.py --serve --tab compare assets/compare.png  # the Sampler comparison tab
 python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
 """
 
@@ -19,12 +20,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-def photograph(url: str, out: str, step: int = 150) -> None:
+def photograph(url: str, out: str, tab: str = "forward", step: int = 150) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1040})
         page.goto(url)
         page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
+        if tab == "compare":
+            compare(page, out)
+            browser.close()
+            return
         box = page.locator("#fwd-t input[type=number]")
         box.fill(str(step))
         box.press("Enter")
@@ -34,14 +39,27 @@ def photograph(url: str, out: str, step: int = 150) -> None:
         browser.close()
 
 
+def compare(page, out: str) -> None:
+    """The Sampler comparison tab after a run of its default configurations, scrubbed to 60%."""
+    page.get_by_role("tab", name="Sampler comparison").click()
+    page.locator("#cmp-run").click()
+    page.wait_for_function("() => document.querySelector('#cmp-info')?.innerText.includes('best:')", timeout=300_000)
+    box = page.locator("#cmp-progress input[type=number]")
+    box.fill("60")
+    box.press("Enter")
+    page.wait_for_timeout(2500)
+    page.screenshot(path=out, full_page=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", default="assets/screenshot.png")
     parser.add_argument("--url", help="photograph an app that is already running here")
     parser.add_argument("--serve", action="store_true", help="start the app on a spare port first")
+    parser.add_argument("--tab", choices=["forward", "compare"], default="forward")
     args = parser.parse_args()
     if args.url:
-        photograph(args.url, args.out)
+        photograph(args.url, args.out, args.tab)
         return
     from explorer.ui import build_demo, launch_kwargs
 
@@ -51,7 +69,7 @@ def main() -> None:
     demo = build_demo()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     try:
-        photograph(demo.local_url, args.out)
+        photograph(demo.local_url, args.out, args.tab)
     finally:
         demo.close()
 

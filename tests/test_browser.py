@@ -133,6 +133,29 @@ def test_reverse_tab_samples_scrubs_and_exports(page):
     assert page.errors == []
 
 
+def test_comparison_tab_runs_scrubs_and_exports(page):
+    page.get_by_role("tab", name="Sampler comparison").click()
+    plot_x(page, "cmp-timesteps", trace=6)  # log-SNR curve plus two traces per enabled configuration
+    set_number(page, "cmp-n", "300")
+    page.locator("#cmp-run").click()
+    wait_text(page, "cmp-info", "best:")
+    # the header and three configurations (the table may draw a moment after the text above it)
+    page.wait_for_function("() => document.querySelector('#cmp-table [role=grid]')?.ariaRowCount === '4'")
+    assert "DPM-Solver++(2M)" in page.locator("#cmp-table [role=grid]").inner_text()
+    image = page.locator("#cmp-panels img")
+    final = image.get_attribute("src")
+    set_number(page, "cmp-progress", "30")
+    page.wait_for_function(f"() => document.querySelector('#cmp-panels img')?.src !== {final!r}")
+    page.get_by_text("Export GIF").last.click()
+    set_number(page, "cmp-gif-frames", "4")
+    page.locator("#cmp-export").click()
+    gif = page.locator("#cmp-gif img")
+    gif.wait_for(timeout=60_000)
+    frames = iio.imread(io.BytesIO(page.request.get(gif.get_attribute("src")).body()), index=None, extension=".gif")
+    assert frames.shape[0] == 4
+    assert page.errors == []
+
+
 def test_training_panel_start_watch_cancel(page):
     page.get_by_role("tab", name="Train").click()
     set_number(page, "train-steps", "100000")

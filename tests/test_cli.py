@@ -104,3 +104,32 @@ def test_sample_with_ddim(tmp_path, capsys):
     assert iio.imread(gif, index=None).shape[0] == 10
     assert main(["sample", "--model", "spiral-mlp", "--sampler", "ddim", "--eta", "nan", "--out", str(out)]) == 1
     assert "eta must be a finite number between 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "sampler, steps, nfe", [("dpmpp2m", 15, 15), ("heun", 10, 19), ("em", 30, 30), ("euler", 20, 20)]
+)
+def test_sample_with_each_solver(tmp_path, capsys, sampler, steps, nfe):
+    import numpy as np
+
+    from explorer.metrics import mean_spiral_distance
+
+    out = tmp_path / f"{sampler}.npy"
+    args = ["sample", "--model", "spiral-mlp", "--sampler", sampler, "--steps", str(steps), "--n", "500",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert f"({nfe} model evaluations)" in capsys.readouterr().out
+    assert mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.05
+
+
+def test_sample_refuses_bad_solver_settings(tmp_path, capsys):
+    out = str(tmp_path / "x.npy")
+    cases = [
+        (["--sampler", "heun", "--steps", "0"], "steps must be between 1 and 1000"),
+        (["--sampler", "em", "--clip-x0", "-1"], "x0 clipping bound must be between"),
+        (["--sampler", "dpmpp2m", "--steps", "99999"], "steps must be between 1 and 1000"),
+        (["--clip-x0", "wide"], "--clip-x0 takes a number, auto or none"),
+    ]
+    for extra, message in cases:
+        assert main(["sample", "--model", "spiral-mlp", *extra, "--out", out]) == 1
+        assert message in capsys.readouterr().err

@@ -25,7 +25,7 @@ DEFAULT_ROWS = [
     (False, "heun", 10, "karras", 0.0),
 ]
 FIELDS = 5  # per configuration row
-PANEL_SIZE = 300
+ROW_WIDTH = 1280  # the side-by-side image's width in pixels, shared by the panels
 CURVE_PROGRESS = gr.Progress()
 MAX_GIF_PANEL = MAX_GIF_SIZE // compare.MAX_CONFIGS
 
@@ -51,7 +51,8 @@ def make_settings(model: str | None, n: float, seed: float, clip: bool, *rows: A
 
 
 def frame(comparison: compare.Comparison, percent: float, estimate: bool) -> Any:
-    return compare.side_by_side(comparison, (percent or 0) / 100, PANEL_SIZE, estimate)
+    size = min(420, ROW_WIDTH // len(comparison.runs))
+    return compare.side_by_side(comparison, (percent or 0) / 100, size, estimate)
 
 
 def summary(comparison: compare.Comparison) -> str:
@@ -142,54 +143,51 @@ def build() -> dict:
         "small stochastic steps; DDIM and the ODE solvers follow the probability-flow ODE with far fewer model "
         "evaluations (NFE). Euler on that ODE, in σ = √(1−ᾱ)/√ᾱ coordinates, *is* DDIM with η = 0."
     )
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="cmp-model",
+                            allow_custom_value=True, scale=2)  # fmt: skip
+        n = gr.Slider(1, compare.MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n", scale=2)
+        seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed", scale=1)
+        clip = gr.Checkbox(True, label="Clip x̂₀ to the data range at every step", elem_id="cmp-clip", scale=1)
+    rows: list[Any] = []
     with gr.Row():
-        with gr.Column(scale=2, min_width=360):
-            model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="cmp-model",
-                                allow_custom_value=True)  # fmt: skip
-            with gr.Row():
-                n = gr.Slider(1, compare.MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n")
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed")
-            clip = gr.Checkbox(True, label="Clip x̂₀ to the data range at every step", elem_id="cmp-clip")
-            rows: list[Any] = []
-            for i, (enabled, name, steps, spacing, eta) in enumerate(DEFAULT_ROWS):
-                with gr.Group():
-                    with gr.Row(equal_height=True):
-                        use = gr.Checkbox(enabled, label=f"Config {i + 1}", elem_id=f"cmp-use-{i}", min_width=90)
-                        sampler = gr.Dropdown(SAMPLER_CHOICES, value=name, label="Sampler", elem_id=f"cmp-sampler-{i}",
-                                              min_width=150)  # fmt: skip
-                    with gr.Row():
-                        steps_box = gr.Number(steps, precision=0, minimum=1, label="Steps S", elem_id=f"cmp-steps-{i}",
-                                              min_width=80)  # fmt: skip
-                        spacing_box = gr.Dropdown(list(SPACINGS), value=spacing, label="Spacing",
-                                                  elem_id=f"cmp-spacing-{i}", min_width=110)  # fmt: skip
-                        eta_box = gr.Slider(0, 1, eta, step=0.05, label="η (DDIM)", elem_id=f"cmp-eta-{i}",
-                                            min_width=110)  # fmt: skip
-                sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
-                rows += [use, sampler, steps_box, spacing_box, eta_box]
-            run = gr.Button("Run side by side", variant="primary", elem_id="cmp-run")
-        with gr.Column(scale=3):
-            with gr.Row():
-                percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
-                                    elem_id="cmp-progress", scale=4)  # fmt: skip
-                estimate = gr.Checkbox(False, label="Show x̂₀ instead of x_t", elem_id="cmp-estimate", scale=1)
-            panels = gr.Image(label="Side by side", show_label=False, format="png", elem_id="cmp-panels")
+        for i, (enabled, name, steps, spacing, eta) in enumerate(DEFAULT_ROWS):
+            with gr.Column(min_width=220), gr.Group():
+                use = gr.Checkbox(enabled, label=f"Config {i + 1}", elem_id=f"cmp-use-{i}")
+                sampler = gr.Dropdown(SAMPLER_CHOICES, value=name, label="Sampler", elem_id=f"cmp-sampler-{i}")
+                with gr.Row():
+                    steps_box = gr.Number(steps, precision=0, minimum=1, label="Steps S", elem_id=f"cmp-steps-{i}",
+                                          min_width=80)  # fmt: skip
+                    spacing_box = gr.Dropdown(list(SPACINGS), value=spacing, label="Spacing",
+                                              elem_id=f"cmp-spacing-{i}", min_width=100)  # fmt: skip
+                eta_box = gr.Slider(0, 1, eta, step=0.05, label="η (DDIM only)", elem_id=f"cmp-eta-{i}")
+            sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
+            rows += [use, sampler, steps_box, spacing_box, eta_box]
+    run = gr.Button("Run side by side", variant="primary", elem_id="cmp-run")
+    with gr.Row(equal_height=True):
+        percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
+                            elem_id="cmp-progress", scale=5)  # fmt: skip
+        estimate = gr.Checkbox(False, label="Show x̂₀ instead of x_t", elem_id="cmp-estimate", scale=1)
+    panels = gr.Image(label="Side by side", show_label=False, format="png", elem_id="cmp-panels")
+    with gr.Row():
+        with gr.Column(scale=1):
             info = gr.Markdown(elem_id="cmp-info")
             results = gr.Dataframe(headers=compare.TABLE_HEADERS, label="Results", elem_id="cmp-table",
                                    interactive=False, wrap=True)  # fmt: skip
+        with gr.Column(scale=1):
             diagnostic = gr.Plot(label="Timesteps", elem_id="cmp-timesteps")
-            with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)",
-                              open=False):  # fmt: skip
-                curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
-                curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve")
-                csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
-            with gr.Accordion("Export GIF", open=False):
-                with gr.Row():
-                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
-                    fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
-                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
-                export = gr.Button("Export GIF", elem_id="cmp-export")
-                gif = gr.Image(label="Side by side", elem_id="cmp-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="cmp-download")
+    with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)", open=False):
+        curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
+        curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve")
+        csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
+    with gr.Accordion("Export GIF", open=False):
+        with gr.Row():
+            n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
+            fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
+            size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
+        export = gr.Button("Export GIF", elem_id="cmp-export")
+        gif = gr.Image(label="Side by side", elem_id="cmp-gif", buttons=["download"])
+        download = gr.DownloadButton("Download GIF", visible=False, elem_id="cmp-download")
 
     settings = [model, n, seed, clip]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")

@@ -1,0 +1,106 @@
+"""Quality against the number of model evaluations for every sampler, on the shipped spiral and
+digits models, plus the issue's two targets measured with more samples.
+
+The curves are the Sampler comparison tab's own (explorer.compare.quality_curve: 2,000 points or
+64 digits, seed 0, x0_hat clipped to the data range) and fill its cache. The targets use 5,000
+points and three seeds: DDIM (eta = 0) at 50 steps against DDPM-1000, and DPM-Solver++(2M) at 15
+steps against DDIM at 50.
+Run: python benchmarks/samplers.py   (writes results/samplers.json and assets/quality-vs-nfe.png)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks.chart import line_chart, side_by_side  # noqa: E402
+from benchmarks.common import report  # noqa: E402
+from explorer.classifier import classifier  # noqa: E402
+from explorer.compare import clip_bound, metric_for, quality_curve, short_name  # noqa: E402
+from explorer.metrics import mean_spiral_distance  # noqa: E402
+from explorer.reverse import load_model, trajectory  # noqa: E402
+from explorer.samplers import SamplerSettings  # noqa: E402
+
+CURVES = [
+    SamplerSettings("ddpm", spacing="leading"),
+    SamplerSettings("ddim", spacing="leading"),
+    SamplerSettings("ddim", spacing="quadratic"),
+    SamplerSettings("ddim", spacing="logsnr"),
+    SamplerSettings("heun", spacing="logsnr"),
+    SamplerSettings("em", spacing="karras"),
+    SamplerSettings("dpmpp2m", spacing="logsnr"),
+]
+MODELS = ["spiral-mlp", "digits-unet"]
+TARGET_POINTS, TARGET_SEEDS = 5000, (0, 1, 2)
+FIGURE = ROOT / "assets" / "quality-vs-nfe.png"
+
+
+def label(config: SamplerSettings) -> str:
+    eta = " eta=0" if config.name == "ddim" else ""
+    return f"{short_name(config)} {config.spacing}{eta}"
+
+
+def spiral_targets() -> list[dict]:
+    """Mean spiral distance over three seeds of 5,000 points for the configurations the issue names."""
+    loaded, schedule = load_model("spiral-mlp")
+    bound = clip_bound("spiral-mlp")
+    spacings = ("leading", "trailing", "linspace", "quadratic", "karras", "logsnr")
+    configs = [
+        SamplerSettings("ddpm"),
+        *(SamplerSettings("ddim", 50, spacing=s) for s in spacings),
+        SamplerSettings("dpmpp2m", 15, spacing="logsnr"),
+        SamplerSettings("heun", 8, spacing="logsnr"),
+    ]
+    rows = []
+    for config in configs:
+        config = replace(config, clip_x0=bound)
+        start, distances = time.perf_counter(), []
+        for seed in TARGET_SEEDS:
+            _, xs, _, nfe = trajectory(loaded, schedule, TARGET_POINTS, seed, config, {0})
+            distances.append(mean_spiral_distance(xs[-1]))
+        rows.append({"model": "spiral-mlp", "configuration": config.label(), "NFE": nfe,
+                     "spiral distance": round(sum(distances) / len(distances), 5),
+                     "per seed": [round(d, 5) for d in distances],
+                     "seconds": round(time.perf_counter() - start, 1)})  # fmt: skip
+    reference = rows[0]["spiral distance"]
+    for row in rows:
+        row["vs DDPM-1000"] = f"{row['spiral distance'] / reference:.2f}x"
+    return rows
+
+
+def main() -> None:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    classifier()  # train or load the evaluator before timing anything
+    rows, charts = [], []
+    for model in MODELS:
+        loaded, _ = load_model(model)
+        metric = metric_for(loaded.config["dataset"])
+        bound = clip_bound(model)
+        series = {}
+        for config in CURVES:
+            config = replace(config, clip_x0=bound)
+            points = quality_curve(model, config, lambda f, text, m=model: print(f"  {m}: {text}", flush=True))
+            series[label(config)] = ([p.nfe for p in points], [p.quality for p in points])
+            for p in points:
+                rows.append({"model": model, "sampler": label(config), "steps": p.steps, "NFE": p.nfe,
+                             "quality": round(p.quality, 5), "seconds": round(p.seconds, 2)})  # fmt: skip
+        charts.append(line_chart(series, model, "NFE (log)", metric.name,
+                                 y_log=not metric.higher_is_better))  # fmt: skip
+    report("samplers", rows, ["model", "sampler", "steps", "NFE", "quality", "seconds"])
+    targets = spiral_targets()
+    report("samplers-targets", targets, ["configuration", "NFE", "spiral distance", "vs DDPM-1000", "per seed",
+                                         "seconds"])  # fmt: skip
+    FIGURE.parent.mkdir(exist_ok=True)
+    side_by_side(charts).save(FIGURE)
+    print(f"wrote {FIGURE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
