@@ -150,6 +150,18 @@ DEFAULT_STEPS = 50  # the fast samplers' default step count
 MAX_KEPT_STEPS = 250  # runs longer than this record only the GIF's frames
 
 
+def clip_argument(text: str, bound: float) -> float | None:
+    """--clip-x0: 'auto' (the model's data range), 'none', or a number (checked by the sampler)."""
+    if text == "auto":
+        return bound
+    if text == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--clip-x0 takes a number, auto or none, got {text!r}") from None
+
+
 def cmd_sample(args: argparse.Namespace) -> str:
     """Sample from a model and save the result as .npy (and the reverse process as a GIF)."""
     import numpy as np
@@ -166,12 +178,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
     steps = args.steps if args.steps is not None or args.sampler == "ddpm" else DEFAULT_STEPS
     spacing = args.spacing or DEFAULT_SPACING[args.sampler]
-    clip = {"auto": data_bound(loaded), "none": None}.get(args.clip_x0)
-    if clip is None and args.clip_x0 != "none":
-        try:
-            clip = float(args.clip_x0)
-        except ValueError:
-            raise ValueError(f"--clip-x0 takes a number, auto or none, got {args.clip_x0!r}") from None
+    clip = clip_argument(args.clip_x0, data_bound(loaded))
     sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip)
     sampler = sampler.validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
@@ -226,6 +233,96 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_sample)
 
 
+def _latent_model(args: argparse.Namespace) -> tuple:
+    """The model, its schedule and the decoding clip bound (--clip-x0 as in `sample`) for invert/interpolate."""
+    from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
+    from explorer.device import pick_device
+    from explorer.limits import MAX_T, check_int
+    from explorer.reverse import data_bound
+    from explorer.schedules import make_schedule
+
+    loaded = load_checkpoint(resolve_model(args.model, model_roots()), pick_device(args.device))
+    s = loaded.config["schedule"]
+    schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
+    check_int("steps", args.steps, 1, min(MAX_T, schedule.T))
+    return loaded, schedule, clip_argument(args.clip_x0, data_bound(loaded))
+
+
+def cmd_invert(args: argparse.Namespace) -> str:
+    """Encode data to latents with DDIM inversion, decode them back, save x0, xT, x0_rec."""
+    import numpy as np
+
+    from explorer.latent import data_items, round_trip
+
+    loaded, schedule, clip = _latent_model(args)
+    x0 = data_items(loaded, args.n, args.seed).to(next(loaded.model.parameters()).device)
+    trip = round_trip(loaded.model, schedule, x0, loaded.config["prediction"], args.steps, clip_x0=clip)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, x0=trip.x0.cpu().numpy(), xT=trip.x_T.cpu().numpy(), x0_rec=trip.x0_rec.cpu().numpy())
+    latent = f"latent mean {float(trip.x_T.mean()):.3f}, std {float(trip.x_T.std()):.3f}"
+    return (f"wrote {args.out} ({len(x0)} items, {args.steps} steps each way): round-trip MSE {trip.mse():.3g}, "
+            f"PSNR {trip.psnr():.1f} dB; {latent}")  # fmt: skip
+
+
+def cmd_interpolate(args: argparse.Namespace) -> str:
+    """Invert two items, walk between their latents by slerp and lerp, decode, save (and GIF)."""
+    import numpy as np
+
+    from explorer.latent import data_items, interpolate, morph_frames, parse_item
+
+    loaded, schedule, clip = _latent_model(args)
+    pool = data_items(loaded, args.pool, args.seed)
+    device = next(loaded.model.parameters()).device
+    a, b = (parse_item(spec, loaded, pool).to(device) for spec in (args.a, args.b))
+    morph = interpolate(loaded.model, schedule, a, b, loaded.config["prediction"], args.steps, args.frames, clip)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"alphas": morph.alphas}
+    for name in morph.latents:
+        arrays |= {f"{name}_latent": morph.latents[name], f"{name}_decoded": morph.decoded[name],
+                   f"{name}_norm": morph.norms[name]}  # fmt: skip
+    np.savez(args.out, **arrays)
+    message = f"wrote {args.out} ({args.frames} steps of slerp and lerp)"
+    if args.gif:
+        from explorer.export import write_gif
+        from explorer.limits import MAX_GIF_SIZE, MIN_GIF_SIZE, check_int
+
+        size = check_int("GIF panel size", args.size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
+        background = None if morph.decoded["slerp"].ndim > 2 else pool.numpy()
+        write_gif(morph_frames(morph, size, background), args.gif, args.fps)
+        message += f" and {args.gif}"
+    return message
+
+
+def _latent_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a name from `python -m explorer models`")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps each way")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip-x0", default="auto", help="clip x0_hat while decoding: a number, none or auto")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+
+
+def add_invert(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("invert", help="DDIM inversion: data -> latents -> data, with the round-trip error")
+    _latent_arguments(p)
+    p.add_argument("--n", type=int, default=1000, help="points drawn afresh, or training images picked by seed")
+    p.add_argument("--out", default="roundtrip.npz", help="arrays x0, xT and x0_rec")
+    p.set_defaults(run=cmd_invert)
+
+
+def add_interpolate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("interpolate", help="walk between two inverted items by slerp and lerp")
+    _latent_arguments(p)
+    p.add_argument("--a", default="0", help="an index into the drawn items, 'x, y' for a point, or an image file")
+    p.add_argument("--b", default="1", help="the other end, the same way")
+    p.add_argument("--pool", type=int, default=64, help="items drawn (by --seed) that indices refer to")
+    p.add_argument("--frames", type=int, default=9, help="interpolation steps, both ends included")
+    p.add_argument("--out", default="morph.npz")
+    p.add_argument("--gif", help="also write the morph as a GIF")
+    p.add_argument("--fps", type=float, default=4)
+    p.add_argument("--size", type=int, default=256, help="GIF panel size (px)")
+    p.set_defaults(run=cmd_interpolate)
+
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -255,7 +352,7 @@ def add_bench(commands: argparse._SubParsersAction) -> None:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_forward, add_train, add_models, add_sample, add_bench,
+    add_forward, add_train, add_models, add_sample, add_invert, add_interpolate, add_bench,
 ]  # fmt: skip
 
 

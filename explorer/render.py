@@ -222,19 +222,46 @@ def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: 
     return {"data": traces, "layout": layout}
 
 
-def nfe_figure(curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340) -> Figure:
-    """Quality against the number of model evaluations (log axis), one line per configuration."""
+def log_curves_figure(
+    curves: dict[str, tuple[list[float], list[float]]], title: str, x_title: str, y_title: str,
+    log_x: bool = True, log_y: bool = False, height: int = 340,
+) -> Figure:  # fmt: skip
+    """Lines with markers over log axes where asked, one per named (x, y) series."""
     traces = []
-    for i, (label, (nfe, quality)) in enumerate(curves.items()):
+    for i, (label, (x, y)) in enumerate(curves.items()):
         color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
-        traces.append(dict(type="scatter", mode="lines+markers", x=list(nfe), y=list(quality), name=label,
+        traces.append(dict(type="scatter", mode="lines+markers", x=list(x), y=list(y), name=label,
                            line=dict(color=color), marker=dict(size=7),
-                           hovertemplate=f"{label}<br>NFE=%{{x}}: %{{y:.4g}}<extra></extra>"))  # fmt: skip
+                           hovertemplate=f"{label}<br>%{{x}}: %{{y:.4g}}<extra></extra>"))  # fmt: skip
     layout = _layout(
-        f"{metric} against model evaluations",
+        title,
         height,
-        xaxis=dict(_AXIS, title=dict(text="NFE (model evaluations)"), type="log"),
-        yaxis=dict(_AXIS, title=dict(text=metric)),
+        xaxis=dict(_AXIS, title=dict(text=x_title), type="log" if log_x else "linear"),
+        yaxis=dict(_AXIS, title=dict(text=y_title), type="log" if log_y else "linear"),
         legend=dict(orientation="h", y=-0.25),
     )
+    return {"data": traces, "layout": layout}
+
+
+def nfe_figure(curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340) -> Figure:
+    """Quality against the number of model evaluations (log axis), one line per configuration."""
+    return log_curves_figure(curves, f"{metric} against model evaluations", "NFE (model evaluations)", metric,
+                             height=height)  # fmt: skip
+
+
+def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: float, title: str) -> Figure:
+    """Decoded interpolation paths (K, 2) drawn over a cloud of data points, both ends marked."""
+    traces = [dict(type="scattergl", x=typed(cloud[:, 0]), y=typed(cloud[:, 1]), mode="markers", name="data",
+                   hoverinfo="skip", marker=dict(size=3, color="#c7d2fe"))]  # fmt: skip
+    for i, (name, path) in enumerate(paths.items()):
+        color = SCHEDULE_COLORS[(i + 1) % len(SCHEDULE_COLORS)]
+        traces.append(dict(type="scatter", x=typed(path[:, 0]), y=typed(path[:, 1]), mode="lines+markers", name=name,
+                           line=dict(color=color, width=2), marker=dict(size=6)))  # fmt: skip
+    ends = np.stack([next(iter(paths.values()))[0], next(iter(paths.values()))[-1]])
+    traces.append(dict(type="scatter", x=ends[:, 0].tolist(), y=ends[:, 1].tolist(), mode="markers+text",
+                       text=["A", "B"], textposition="top center", name="A and B", showlegend=False,
+                       marker=dict(size=11, color="#111827", symbol="diamond")))  # fmt: skip
+    axis = dict(_AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
+    layout = _layout(title, 460, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1),
+                     legend=dict(orientation="h", y=-0.08))  # fmt: skip
     return {"data": traces, "layout": layout}

@@ -61,7 +61,7 @@ def predict_x0_eps(
     raise ValueError(f"unknown prediction {prediction!r}; choose from ['eps', 'v', 'x0']")
 
 
-def _estimates(
+def model_estimates(
     model: Denoiser, schedule: NoiseSchedule, x: torch.Tensor, t: int, prediction: str, clip_x0: float | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One model call at index t: the consistent pair (x0_hat, eps_hat), x0_hat clipped if asked."""
@@ -73,7 +73,7 @@ def _estimates(
     return x0_hat, eps_hat
 
 
-def _scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
+def scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
     """(a, s) = (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)); (1, 0) at the data, t = -1."""
     if t < 0:
         return 1.0, 0.0
@@ -168,7 +168,7 @@ def ddpm_steps(
         raise ValueError(f"unknown DDPM variance {variance!r}; choose from {list(DDPM_VARIANCES)}")
     x = x_T
     for i, t, t_prev in _pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
-        x0_hat, _ = _estimates(model, schedule, x, t, prediction, clip_x0)
+        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
         ab, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
         beta = 1.0 - ab / ab_prev
         # posterior mean of q(x_t' | x_t, x0) for the respaced chain (Ho et al. eq. 7)
@@ -206,7 +206,7 @@ def ddim_steps(
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
     x = x_T
     for i, t, t_prev in _pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = _estimates(model, schedule, x, t, prediction, clip_x0)  # the model's estimates at t
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)  # the model's estimates at t
         sigma = ddim_sigma(schedule, t, t_prev, eta)  # eq. 16
         ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
         # eq. 12: predicted x0, direction pointing to x_t, random noise
@@ -229,8 +229,8 @@ def euler_steps(
     written in x as a' x0_hat + s' eps_hat (finite even at zero SNR)."""
     x = x_T
     for i, t, t_prev in _pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = _estimates(model, schedule, x, t, prediction, clip_x0)
-        a_prev, s_prev = _scales(schedule, t_prev)
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a_prev, s_prev = scales(schedule, t_prev)
         x = a_prev * x0_hat + s_prev * eps_hat
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
@@ -246,13 +246,13 @@ def heun_steps(
     step from zero SNR (sigma = inf) stay Euler steps, so S steps cost 2 S - 1 model calls."""
     x, nfe = x_T, 0
     for _, t, t_prev in _pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = _estimates(model, schedule, x, t, prediction, clip_x0)
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
         nfe += 1
-        a, s = _scales(schedule, t)
-        a_prev, s_prev = _scales(schedule, t_prev)
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
         x_euler = a_prev * x0_hat + s_prev * eps_hat
         if t_prev >= 0 and a > 0:
-            _, eps_next = _estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            _, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
             nfe += 1
             sigma, sigma_prev = s / a, s_prev / a_prev
             x = a_prev * (x / a + (sigma_prev - sigma) * 0.5 * (eps_hat + eps_next))
@@ -274,9 +274,9 @@ def euler_maruyama_steps(
     from zero SNR (sigma = inf) is the limit of the exact posterior, x' ~ N(a' x0_hat, s'^2)."""
     x = x_T
     for i, t, t_prev in _pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = _estimates(model, schedule, x, t, prediction, clip_x0)
-        a, s = _scales(schedule, t)
-        a_prev, s_prev = _scales(schedule, t_prev)
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
         if t_prev < 0:
             x = x0_hat
         elif a == 0:
@@ -301,9 +301,9 @@ def dpm_solver_pp_2m_steps(
     x = x_T
     previous: tuple[torch.Tensor, float] | None = None  # (x0_hat, h) of the step before
     for i, t, t_prev in _pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
-        x0_hat, _ = _estimates(model, schedule, x, t, prediction, clip_x0)
-        a, s = _scales(schedule, t)
-        a_prev, s_prev = _scales(schedule, t_prev)
+        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
         if t_prev < 0:
             x, h = x0_hat, math.inf
         else:

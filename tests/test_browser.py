@@ -156,6 +156,24 @@ def test_comparison_tab_runs_scrubs_and_exports(page):
     assert page.errors == []
 
 
+def test_latent_tab_inverts_interpolates_and_exports(page):
+    page.get_by_role("tab", name="Latent space").click()
+    set_number(page, "lat-n", "300")
+    page.locator("#lat-invert").click()
+    wait_text(page, "lat-info", "300 items, 50 steps each way")
+    plot_x(page, "lat-latents", trace=2)  # data, latents and the inversion paths
+    plot_x(page, "lat-errors")
+    page.locator("#lat-interpolate").click()
+    wait_text(page, "lat-morph-info", "Mid-way")
+    plot_x(page, "lat-paths", trace=2)  # data, slerp and lerp
+    page.locator("#lat-export").click()
+    gif = page.locator("#lat-gif img")
+    gif.wait_for(timeout=60_000)
+    frames = iio.imread(io.BytesIO(page.request.get(gif.get_attribute("src")).body()), index=None, extension=".gif")
+    assert frames.shape[0] == 9
+    assert page.errors == []
+
+
 def test_training_panel_start_watch_cancel(page):
     page.get_by_role("tab", name="Train").click()
     set_number(page, "train-steps", "100000")

@@ -133,3 +133,31 @@ def test_sample_refuses_bad_solver_settings(tmp_path, capsys):
     for extra, message in cases:
         assert main(["sample", "--model", "spiral-mlp", *extra, "--out", out]) == 1
         assert message in capsys.readouterr().err
+
+
+def test_invert_writes_the_round_trip(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "roundtrip.npz"
+    args = ["invert", "--model", "spiral-mlp", "--steps", "50", "--n", "200", "--seed", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert "round-trip MSE" in capsys.readouterr().out
+    arrays = np.load(out)
+    assert set(arrays.files) == {"x0", "xT", "x0_rec"} and arrays["x0"].shape == arrays["xT"].shape == (200, 2)
+    assert ((arrays["x0_rec"] - arrays["x0"]) ** 2).mean() < 1e-3
+
+
+def test_interpolate_writes_paths_and_a_gif(tmp_path, capsys):
+    import numpy as np
+
+    out, gif = tmp_path / "morph.npz", tmp_path / "morph.gif"
+    args = ["interpolate", "--model", "digits-unet", "--steps", "20", "--a", "0", "--b", "3", "--frames", "5",
+            "--out", str(out), "--gif", str(gif), "--size", "96"]  # fmt: skip
+    assert main(args) == 0
+    arrays = np.load(out)
+    assert arrays["slerp_decoded"].shape == (5, 1, 8, 8) and arrays["lerp_norm"][2] < arrays["slerp_norm"][2]
+    assert iio.imread(gif, index=None).shape == (5, 96, 2 * 96 + 6, 3)
+    capsys.readouterr()
+    assert main([*args[:5], "--a", "/etc/passwd", "--out", str(out)]) == 1  # a file, but not an image
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "image" in err and err.count("\n") == 1

@@ -1,0 +1,174 @@
+"""The Latent space tab: DDIM inversion, reconstruction and interpolation.
+
+Layout and wiring only; every number comes from explorer.latent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from explorer import frames, latent, render
+from explorer.export import write_gif
+from explorer.forward import POINT_LIM
+from explorer.gaussian import standard_normal_pdf
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
+from explorer.reverse import is_image_model, load_model
+from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.reverse_tab import default_model, model_choices
+
+PANEL = 300
+
+
+def invert_settings(model, steps, n, seed, upload) -> latent.LatentSettings:
+    if not model:
+        raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
+    return latent.LatentSettings(model=model, steps=steps, n=n, seed=0 if seed is None else seed,
+                                 upload=upload or None)  # fmt: skip
+
+
+def latent_histogram(x_T: np.ndarray) -> Any:
+    values = x_T.reshape(-1).astype(np.float64)
+    edges = np.linspace(-4, 4, 81)
+    density, _ = np.histogram(values, bins=edges, density=True)
+    grid = np.linspace(-4, 4, 201)
+    fig = render.histogram_figure(edges, density, grid, None, standard_normal_pdf(torch.from_numpy(grid)).numpy(),
+                                  f"Latent coordinates (std {values.std():.2f}) against N(0, 1)")  # fmt: skip
+    return plot_value(fig)
+
+
+@user_errors
+def on_invert(model, steps, n, seed, upload) -> tuple[Any, ...]:
+    run = latent.run_invert(invert_settings(model, steps, n, seed, upload))
+    errors = render.log_curves_figure({"round-trip MSE": ([s for s, _ in run.errors], [e for _, e in run.errors])},
+                                      "Round-trip error against steps", "S (steps each way)", "MSE per dimension",
+                                      log_y=True)  # fmt: skip
+    std = float(run.x_T.std())
+    info = (f"**{len(run.x0)} items, {run.settings.steps} steps each way** · round-trip MSE {run.mse:.3g} "
+            f"(PSNR {run.psnr:.1f} dB) · latent mean {float(run.x_T.mean()):.3f}, std {std:.3f}")  # fmt: skip
+    if std < 0.9:
+        info += (" · the latents are narrower than N(0, I): the data lie on a thin set (a curve, or training "
+                 "images the model has learned by heart), so the deterministic flow starts without the spread "
+                 "a density would give it")  # fmt: skip
+    if run.kind == "points":
+        color = (np.arctan2(run.x0[:, 1], run.x0[:, 0]) + np.pi) / (2 * np.pi)
+        fig = render.points_figure(run.x_T, color, POINT_LIM, "Latents x_T, data x_0 (pink), inversion paths",
+                                   paths=run.paths, overlay=run.x0, overlay_name="data x_0")  # fmt: skip
+        hide = gr.update(visible=False)
+        return gr.update(value=plot_value(fig), visible=True), hide, latent_histogram(run.x_T), plot_value(errors), info
+    panels = [frames.render_images(x, PANEL, caption) for x, caption in
+              ((run.x0, "x_0"), (run.x_T, "latent x_T"), (run.x0_rec, "decoded x_0"))]  # fmt: skip
+    image = gr.update(value=frames.hstack_frames(panels), visible=True)
+    return gr.update(visible=False), image, latent_histogram(run.x_T), plot_value(errors), info
+
+
+def interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames):
+    if not model:
+        raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
+    return latent.InterpolationSettings(model=model, a=upload_a or str(a), b=upload_b or str(b), steps=steps,
+                                        frames=n_frames, n=n, seed=0 if seed is None else seed)  # fmt: skip
+
+
+@user_errors
+def on_interpolate(model, steps, n, seed, a, b, upload_a, upload_b, n_frames) -> tuple[Any, ...]:
+    settings = interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames)
+    morph, cloud = latent.run_interpolation(settings)
+    norms = render.log_curves_figure({name: (morph.alphas.tolist(), values.tolist())
+                                      for name, values in morph.norms.items()},
+                                     "Latent norm along the path", "alpha", "|z| / sqrt(D)",
+                                     log_x=False)  # fmt: skip
+    info = (f"Mid-way, lerp's latent has {morph.norms['lerp'][len(morph.alphas) // 2]:.2f} of unit norm per "
+            f"dimension and slerp's {morph.norms['slerp'][len(morph.alphas) // 2]:.2f}: samples of N(0, I) in D "
+            "dimensions have norm close to sqrt(D), so lerp's midpoints leave the typical set the model was "
+            "trained on (most visibly for images, D = 64)")  # fmt: skip
+    if morph.decoded["slerp"].ndim == 2:
+        fig = render.interpolation_figure(cloud, morph.decoded, POINT_LIM, "Decoded paths from A to B")
+        return gr.update(value=plot_value(fig), visible=True), gr.update(visible=False), plot_value(norms), info
+    strip = latent.morph_strip(morph, cell=56)
+    return gr.update(visible=False), gr.update(value=strip, visible=True), plot_value(norms), info
+
+
+@user_errors
+def on_gif(model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size) -> tuple[str, Any]:
+    from explorer.limits import check_int
+
+    settings = interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames)
+    morph, cloud = latent.run_interpolation(settings)
+    size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
+    background = cloud if morph.decoded["slerp"].ndim == 2 else None
+    path = str(write_gif(latent.morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
+    return path, gr.update(value=path, visible=True)
+
+
+def on_model(model: str | None) -> tuple[Any, Any, Any, Any]:
+    """Images: fewer items and the upload fields; points: up to 5,000 drawn points."""
+    try:
+        images = bool(model) and is_image_model(load_model(model)[0])
+    except ValueError:
+        return gr.update(), gr.update(), gr.update(), gr.update()
+    n = gr.update(maximum=MAX_IMAGES, value=16) if images else gr.update(maximum=latent.MAX_INVERT_POINTS, value=1000)
+    return n, gr.update(visible=images), gr.update(visible=images), gr.update(visible=images)
+
+
+def build() -> dict:
+    """Lay out the Latent space tab and wire its events; returns its model picker."""
+    gr.Markdown(
+        "With η = 0 DDIM is a deterministic map between data and noise, so it can be run backwards: encode x_0 "
+        "into a latent x_T, decode it again, and walk between two latents. The round trip is exact only as the "
+        "steps shrink (Song et al. 2021, sec. 5.4)."
+    )
+    with gr.Row(equal_height=True):
+        model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="lat-model",
+                            allow_custom_value=True, scale=2)  # fmt: skip
+        steps = gr.Slider(1, 1000, 50, step=1, label="DDIM steps S (each way)", elem_id="lat-steps", scale=2)
+        n = gr.Slider(1, latent.MAX_INVERT_POINTS, 1000, step=1, label="Items (points drawn afresh, or "
+                      "training images picked by the seed)", elem_id="lat-n", scale=2)  # fmt: skip
+        seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="lat-seed", scale=1)
+    with gr.Accordion("Invert and reconstruct", open=True):
+        with gr.Row():
+            upload = gr.Image(type="filepath", label="…or encode your image (resized to the model's size)",
+                              elem_id="lat-upload", visible=False, height=160)  # fmt: skip
+            invert = gr.Button("Invert and decode", variant="primary", elem_id="lat-invert")
+        info = gr.Markdown(elem_id="lat-info")
+        with gr.Row():
+            latents = gr.Plot(label="latents", elem_id="lat-latents")
+            images = gr.Image(label="x_0, x_T, decoded", show_label=False, format="png", visible=False,
+                              elem_id="lat-images")  # fmt: skip
+            histogram = gr.Plot(label="latent histogram", elem_id="lat-hist")
+        errors = gr.Plot(label="round-trip error", elem_id="lat-errors")
+    with gr.Accordion("Interpolate", open=True):
+        with gr.Row(equal_height=True):
+            a = gr.Textbox("0", label="A: an item's index, or 'x, y' for a point", elem_id="lat-a")
+            b = gr.Textbox("1", label="B", elem_id="lat-b")
+            n_frames = gr.Slider(2, latent.MAX_MORPH_FRAMES, 9, step=1, label="Steps along the path",
+                                 elem_id="lat-frames")  # fmt: skip
+        with gr.Row():
+            upload_a = gr.Image(type="filepath", label="…or an image for A", visible=False, height=140,
+                                elem_id="lat-upload-a")  # fmt: skip
+            upload_b = gr.Image(type="filepath", label="…or an image for B", visible=False, height=140,
+                                elem_id="lat-upload-b")  # fmt: skip
+        interpolate = gr.Button("Interpolate (slerp and lerp)", variant="primary", elem_id="lat-interpolate")
+        morph_info = gr.Markdown(elem_id="lat-morph-info")
+        with gr.Row():
+            path_plot = gr.Plot(label="paths", elem_id="lat-paths")
+            strip = gr.Image(label="slerp (top) and lerp (bottom)", format="png", visible=False,
+                             elem_id="lat-strip")  # fmt: skip
+            norms = gr.Plot(label="norms", elem_id="lat-norms")
+        with gr.Row():
+            fps = gr.Slider(1, MAX_GIF_FPS, 4, step=1, label="GIF frames per second")
+            size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 256, step=16, label="GIF panel size (px)")
+        export = gr.Button("Export the morph as a GIF", elem_id="lat-export")
+        gif = gr.Image(label="Morph", elem_id="lat-gif", buttons=["download"])
+        download = gr.DownloadButton("Download GIF", visible=False, elem_id="lat-download")
+
+    common = [model, steps, n, seed]
+    morph_inputs = [*common, a, b, upload_a, upload_b, n_frames]
+    invert.click(on_invert, [*common, upload], [latents, images, histogram, errors, info], api_name="latent_invert")
+    interpolate.click(on_interpolate, morph_inputs, [path_plot, strip, norms, morph_info],
+                      api_name="latent_interpolate")  # fmt: skip
+    export.click(on_gif, [*morph_inputs, fps, size], [gif, download], api_name="latent_gif")
+    model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
+    return dict(model=model)

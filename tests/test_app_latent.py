@@ -1,0 +1,74 @@
+"""The Latent space tab through gradio_client, with the app in-process."""
+
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from tests.appserver import running_app
+from tests.test_app_generate import update_value
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_app() as url:
+        yield Client(url, download_files=False, verbose=False)
+
+
+def traces(plot):
+    return json.loads(update_value(plot)["plot"])["data"]
+
+
+def test_invert_points(client):
+    latents, images, histogram, errors, info = client.predict("spiral-mlp", 20, 300, 0, None,
+                                                              api_name="/latent_invert")  # fmt: skip
+    assert "300 items, 20 steps each way" in info and "round-trip MSE" in info
+    names = [t.get("name") for t in traces(latents)]
+    assert "data x_0" in names and "paths" in names
+    curve = traces(errors)[0]
+    assert curve["x"] == [5, 10, 20, 50, 100, 200] and curve["y"][0] > curve["y"][-1]
+
+
+def test_invert_an_uploaded_image(client, tmp_path):
+    path = tmp_path / "digit.png"
+    iio.imwrite(path, np.tile(np.linspace(0, 255, 32, dtype=np.uint8), (32, 1)))
+    _, images, _, _, info = client.predict("digits-unet", 20, 16, 0, handle_file(str(path)),
+                                           api_name="/latent_invert")  # fmt: skip
+    assert "1 items, 20 steps each way" in info
+    assert iio.imread(update_value(images)["path"]).shape == (300, 3 * 300 + 2 * 6, 3)
+
+
+def test_interpolate_digits_and_export(client):
+    args = ["digits-unet", 20, 16, 0, "0", "5", None, None, 7]
+    _, strip, norms, info = client.predict(*args, api_name="/latent_interpolate")
+    assert "Mid-way" in info
+    by_name = {t["name"]: t["y"] for t in traces(norms)}
+    assert by_name["lerp"][3] < by_name["slerp"][3]
+    assert iio.imread(update_value(strip)["path"]).shape[1] == 7 * 56 + 6 * 4
+    gif, _ = client.predict(*args, 4, 96, api_name="/latent_gif")
+    assert iio.imread(gif["path"], index=None).shape[0] == 7
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["spiral-mlp", 20, 300, 0, "999", "1", None, None, 5], "item index must be between 0 and 299"),
+        (["spiral-mlp", 20, 300, 0, "north", "1", None, None, 5], "a point is 'x, y'"),
+        (["spiral-mlp", 20, 300, 0, "1, 2, 3", "1", None, None, 5], "a point is 2 finite numbers"),
+        (["spiral-mlp", 2000, 300, 0, "0", "1", None, None, 5], "greater than maximum value 1000"),
+        (["nosuch", 20, 300, 0, "0", "1", None, None, 5], "no model named 'nosuch'"),
+    ],
+)
+def test_bad_interpolation_requests(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/latent_interpolate")
+
+
+def test_a_file_that_is_not_an_image_is_refused(client, tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("not an image")
+    with pytest.raises(AppError, match="cannot identify image file"):
+        client.predict("digits-unet", 20, 16, 0, handle_file(str(path)), api_name="/latent_invert")
