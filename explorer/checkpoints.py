@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from explorer.models import PREDICTIONS, build_model
-from explorer.schedules import SCHEDULES
+from explorer.schedules import PROCESSES
 
 FORMAT = "diffusion-explorer/1"
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -100,7 +100,7 @@ def _validate_config(config: Any, where: Path) -> dict[str, Any]:
             raise ValueError(f"{where}: config field {key!r} is missing or not a {kind.__name__}")
     if config["prediction"] not in PREDICTIONS:
         raise ValueError(f"{where}: unknown prediction {config['prediction']!r}")
-    if config["schedule"].get("name") not in SCHEDULES:
+    if config["schedule"].get("name") not in PROCESSES:
         raise ValueError(f"{where}: unknown schedule {config['schedule'].get('name')!r}")
     return config
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from explorer import data
 from explorer.forward import MODES, ForwardSettings, export_forward_gif
-from explorer.schedules import SCHEDULES
+from explorer.schedules import PROCESSES, SCHEDULES
 
 FORWARD_DATASETS = sorted(name for name, info in data.DATASETS.items() if info.kind in ("points", "image"))
 
@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> str:
         dataset=args.dataset, n_data=args.n_data, noise=args.noise, width=args.width, depth=args.depth,
         schedule=args.schedule, T=args.T, zero_terminal_snr=args.zero_terminal_snr, prediction=args.prediction,
         steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, reflow=args.reflow, reflow_steps=args.reflow_steps,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -111,11 +111,14 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--width", type=int, help="MLP width or UNet base channels (default 128 / 32)")
     p.add_argument("--depth", type=int, help="MLP blocks or UNet blocks per level (default 3 / 1)")
-    p.add_argument("--schedule", default=d.schedule, choices=sorted(SCHEDULES))
+    p.add_argument("--schedule", default=d.schedule, choices=PROCESSES,
+                   help="flow: rectified flow (with --prediction flow)")  # fmt: skip
     p.add_argument("--T", type=int, default=d.T)
     p.add_argument("--zero-terminal-snr", action="store_true", help="rescale the schedule to SNR 0 at t = T")
-    p.add_argument("--prediction", default=d.prediction, choices=["eps", "x0", "v"])
-    p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set")
+    p.add_argument("--prediction", default=d.prediction, choices=["eps", "x0", "v", "flow"])
+    p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set (reflow: of pairs)")
+    p.add_argument("--reflow", help="rectified flow: retrain on the (noise, data) pairs of this flow model's ODE")
+    p.add_argument("--reflow-steps", type=int, default=d.reflow_steps, help="Euler steps that make the pairs")
     p.add_argument("--noise", type=float, default=d.noise)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)

@@ -90,7 +90,7 @@ def ideal_x0(schedule: NoiseSchedule, xt: torch.Tensor, t: int, train: torch.Ten
     training set {x_i}: sum_i w_i x_i with w = softmax_i(-|x_t - sqrt(ab_t) x_i|^2 / (2 (1 - ab_t))).
     A model that reaches it reproduces training points: memorisation made visible."""
     sqrt_ab = float(schedule.sqrt_alpha_bar[t])
-    var = float(1.0 - schedule.alpha_bar[t])
+    var = float(schedule.sqrt_one_minus_alpha_bar[t]) ** 2  # 1 - ab_t; t^2 on rectified flow's path
     flat_train = train.reshape(train.shape[0], -1).to(xt.dtype)
     out = []
     for start in range(0, xt.shape[0], chunk):  # bound memory at chunk x M distances

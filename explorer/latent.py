@@ -19,7 +19,7 @@ import torch
 from explorer import data, frames
 from explorer.checkpoints import LoadedModel
 from explorer.reverse import is_image_model, training_set
-from explorer.samplers import Denoiser, ddim_steps, last, model_estimates, scales, timesteps
+from explorer.samplers import Denoiser, SamplerSettings, euler_steps, last, model_estimates, scales, timesteps
 from explorer.schedules import NoiseSchedule
 
 INVERT_SPACING = "linspace"  # visits both index 0 (nearest the data) and T - 1 (nearest pure noise)
@@ -54,9 +54,8 @@ def ddim_decode(
     model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
     spacing: str = INVERT_SPACING, clip_x0: float | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """Decode x_T to x_0 with deterministic DDIM (eta = 0) over the same timesteps."""
-    return last(ddim_steps(model, schedule, x_T, torch.Generator(device=x_T.device), prediction, steps, 0.0,
-                           spacing, clip_x0)).x  # fmt: skip
+    """Decode x_T to x_0 with deterministic DDIM (eta = 0), that is Euler on the flow ODE, over the same timesteps."""
+    return last(euler_steps(model, schedule, x_T, prediction, steps, spacing, clip_x0)).x
 
 
 @dataclass(frozen=True)
@@ -304,3 +303,89 @@ def run_interpolation(settings: InterpolationSettings) -> tuple[Morph, np.ndarra
     pool = data_items(loaded, settings.n, settings.seed)
     a, b = parse_item(settings.a, loaded, pool), parse_item(settings.b, loaded, pool)
     return interpolate(loaded.model, schedule, a, b, prediction, steps, settings.frames, bound), pool.numpy()
+
+
+# ---------------------------------------------------------------- straight and curved paths
+
+FEW_STEPS = (1, 2, 5, 10)
+PATH_STEPS = 200  # Euler steps for the drawn trajectories: fine enough that their shape is the ODE's
+
+
+def straightness(paths: np.ndarray) -> float:
+    """How far trajectories (N, K, D), each from x_T to x_0, stray from the chords between their
+    ends: the mean distance of their points to the chord, over the mean chord length (a ratio
+    of means, so a path whose ends nearly meet cannot dominate). 0 for straight lines."""
+    start, end = paths[:, :1], paths[:, -1:]
+    chord = end - start  # (N, 1, D)
+    length2 = (chord**2).sum(-1, keepdims=True)
+    along = np.clip(((paths - start) * chord).sum(-1, keepdims=True) / np.maximum(length2, 1e-12), 0.0, 1.0)
+    distance = np.linalg.norm(paths - (start + along * chord), axis=-1).mean(1)  # (N,)
+    return float(distance.mean() / max(float(np.sqrt(length2[:, 0, 0]).mean()), 1e-12))
+
+
+def ode_paths(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str, steps: int = PATH_STEPS
+) -> np.ndarray:
+    """Trajectories (N, S + 1, ...) of the probability-flow ODE by Euler (DDIM, eta = 0) over
+    uniformly spaced timesteps from T, x_T first."""
+    states = [x_T] + [step.x for step in euler_steps(model, schedule, x_T, prediction, steps, "trailing")]
+    return torch.stack(states, 1).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class FlowComparisonSettings:
+    """Two or three models of the same data (a diffusion model, a rectified flow, its reflow), one x_T."""
+
+    models: tuple[str, ...]
+    seed: int = 0
+
+
+@dataclass
+class FlowComparison:
+    settings: FlowComparisonSettings
+    kind: str  # "points" or "image"
+    metric: str
+    higher_is_better: bool
+    paths: dict[str, np.ndarray]  # model -> (N, K, ...) Euler trajectories, x_T first
+    straightness: dict[str, float]
+    samples: dict[str, dict[int, np.ndarray]]  # model -> steps -> final samples
+    quality: dict[str, dict[int, float]]  # model -> steps -> the dataset's quality metric
+
+
+FLOW_PATHS = {"points": 256, "image": 64}  # trajectories measured for straightness
+FLOW_QUALITY = {"points": 2000, "image": 64}  # samples scored at each step count
+
+
+@lru_cache(maxsize=2)
+def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
+    """Euler trajectories (straightness) and few-step quality (1, 2, 5, 10 steps, uniformly spaced
+    from t = T) of both models, every run from the same seeded x_T."""
+    from explorer.compare import metric_for, sample_quality
+    from explorer.reverse import trajectory
+    from explorer.training import sample_shape
+
+    if not 2 <= len(settings.models) <= 3 or len(set(settings.models)) != len(settings.models):
+        raise ValueError("compare two or three different models")
+    models = {name: _model(name) for name in settings.models}
+    datasets = {loaded.config["dataset"] for loaded, *_ in models.values()}
+    if len(datasets) != 1:
+        raise ValueError(f"compare two models of the same data; these learned {sorted(datasets)}")
+    if len({str(loaded.config["hyper"]) for loaded, *_ in models.values() if is_image_model(loaded)}) > 1:
+        raise ValueError("the two image models must produce images of the same shape")
+    first = next(iter(models.values()))[0]
+    kind = "image" if is_image_model(first) else "points"
+    metric = metric_for(first.config["dataset"])
+    gen = torch.Generator().manual_seed(settings.seed)
+    x_T = torch.randn(sample_shape(first.config["hyper"], FLOW_PATHS[kind]), generator=gen)
+    out = FlowComparison(settings, kind, metric.name, metric.higher_is_better, {}, {}, {}, {})
+    for name, (loaded, schedule, prediction, bound) in models.items():
+        paths = ode_paths(loaded.model, schedule, x_T, prediction)
+        out.paths[name] = paths
+        out.straightness[name] = straightness(paths.reshape(len(paths), paths.shape[1], -1))
+        out.samples[name], out.quality[name] = {}, {}
+        for S in FEW_STEPS:
+            sampler = SamplerSettings("euler", S, spacing="trailing", clip_x0=bound)
+            _, xs, _, _ = trajectory(loaded, schedule, FLOW_QUALITY[kind], settings.seed, sampler, {0})
+            out.samples[name][S] = xs[-1].numpy()
+            out.quality[name][S] = sample_quality(loaded.config["train"], xs[-1])
+    return out

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-PREDICTIONS = ("eps", "x0", "v")
+PREDICTIONS = ("eps", "x0", "v", "flow")  # flow: rectified flow's velocity eps - x0
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

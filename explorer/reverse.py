@@ -17,10 +17,10 @@ import torch
 
 from explorer import frames
 from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, resolve_model
-from explorer.gaussian import eps_from_x0, ideal_x0
+from explorer.gaussian import ideal_x0
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
-from explorer.samplers import DDPM_VARIANCES, SamplerSettings, sample_steps
+from explorer.samplers import DDPM_VARIANCES, SamplerSettings, reference_sampler, sample_steps
 from explorer.schedules import NoiseSchedule, make_schedule
 from explorer.training import TrainConfig, sample_shape, training_data
 
@@ -99,11 +99,12 @@ def data_bound(loaded: LoadedModel) -> float:
 @torch.no_grad()
 def trajectory(
     loaded: LoadedModel, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
-    keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu",
+    keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu", prediction: str | None = None,
 ) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
     """Sample from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
     (paper's t; T is recorded with the first estimate; None records every step the sampler
-    visits). Returns steps, xs, x0s, NFE."""
+    visits). `model` and `prediction` replace the checkpoint's network and its output type.
+    Returns steps, xs, x0s, NFE."""
     keep_all = keep is None
     keep = keep or set()
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
@@ -112,7 +113,8 @@ def trajectory(
     x = torch.randn(sample_shape(loaded.config["hyper"], n), generator=gen, device=device)
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
-    for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, loaded.config["prediction"]):
+    prediction = prediction or loaded.config["prediction"]
+    for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, prediction):
         if first and (keep_all or schedule.T in keep):
             steps.append(schedule.T), xs.append(x.cpu()), x0s.append(step.x0_hat.cpu())
         first = False
@@ -136,17 +138,18 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     if settings.ideal and settings.n > MAX_IDEAL_POINTS:
         raise ValueError(f"the ideal denoiser compares each sample with the training set: at most {MAX_IDEAL_POINTS}")
     train = training_set(loaded, IDEAL_TRAIN_POINTS)
-    model = None
-    if settings.ideal:
-        model = lambda x, t: eps_from_x0(schedule, x, int(t), ideal_x0(schedule, x, int(t), train))  # noqa: E731
+    model, prediction = None, None
+    if settings.ideal:  # the ideal denoiser predicts x0 itself
+        model, prediction = (lambda x, t: ideal_x0(schedule, x, int(t), train)), "x0"  # noqa: E731
     steps, xs, x0s, nfe = trajectory(
         loaded,
         schedule,
         settings.n,
         settings.seed,
-        SamplerSettings(variance=settings.variance),
+        reference_sampler(schedule, settings.variance),
         set(recorded_steps(schedule.T)),
         model,
+        prediction=prediction,
     )
     ideal = None  # the ideal overlay costs N x M distances a frame: only for modest N
     if settings.n <= MAX_IDEAL_POINTS:

@@ -22,7 +22,7 @@ import torch
 
 from explorer.gaussian import eps_from_v, eps_from_x0, x0_from_eps, x0_from_v
 from explorer.limits import check_float, check_int
-from explorer.schedules import NoiseSchedule
+from explorer.schedules import NoiseSchedule, extract
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> model output
 DDPM_VARIANCES = ("beta", "beta_tilde")
@@ -58,7 +58,12 @@ def predict_x0_eps(
         return output, eps_from_x0(schedule, xt, t, output)
     if prediction == "v":
         return x0_from_v(schedule, xt, t, output), eps_from_v(schedule, xt, t, output)
-    raise ValueError(f"unknown prediction {prediction!r}; choose from ['eps', 'v', 'x0']")
+    if prediction == "flow":  # u = eps - x0 on x_t = a x0 + s eps with a + s = 1: x0 = x_t - s u, eps = x_t + a u
+        if schedule.kind != "flow":
+            raise ValueError("a velocity ('flow') model needs the rectified-flow process")
+        return xt - extract(schedule.sqrt_one_minus_alpha_bar, t, xt) * output, xt + extract(
+            schedule.sqrt_alpha_bar, t, xt) * output  # fmt: skip
+    raise ValueError(f"unknown prediction {prediction!r}; choose from ['eps', 'flow', 'v', 'x0']")
 
 
 def model_estimates(
@@ -74,11 +79,11 @@ def model_estimates(
 
 
 def scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
-    """(a, s) = (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)); (1, 0) at the data, t = -1."""
+    """(a, s) with x_t = a x0 + s eps: (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for a
+    variance-preserving schedule, (1 - t, t) for rectified flow; (1, 0) at the data, t = -1."""
     if t < 0:
         return 1.0, 0.0
-    ab = float(schedule.alpha_bar[t])
-    return math.sqrt(ab), math.sqrt(1.0 - ab)
+    return float(schedule.sqrt_alpha_bar[t]), float(schedule.sqrt_one_minus_alpha_bar[t])
 
 
 def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -243,7 +248,9 @@ def heun_steps(
     """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Algorithm 1):
     an Euler predictor to sigma', a second slope eps_hat' there, and
     x~' = x~ + (sigma' - sigma) (eps_hat + eps_hat') / 2. The step to the data (sigma' = 0) and a
-    step from zero SNR (sigma = inf) stay Euler steps, so S steps cost 2 S - 1 model calls."""
+    step from zero SNR (sigma = inf) stay Euler steps, so S steps cost 2 S - 1 model calls.
+    Rectified flow is integrated in its own time instead, where the path is straight:
+    x' = x + (t' - t) (u + u') / 2 with u = eps_hat - x0_hat (finite at t = 1)."""
     x, nfe = x_T, 0
     for _, t, t_prev in _pairs(timesteps(schedule.T, steps, spacing, schedule)):
         x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
@@ -251,7 +258,11 @@ def heun_steps(
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
         x_euler = a_prev * x0_hat + s_prev * eps_hat
-        if t_prev >= 0 and a > 0:
+        if t_prev >= 0 and schedule.kind == "flow":
+            x0_next, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            nfe += 1
+            x = x + (s_prev - s) * 0.5 * ((eps_hat - x0_hat) + (eps_next - x0_next))
+        elif t_prev >= 0 and a > 0:
             _, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
             nfe += 1
             sigma, sigma_prev = s / a, s_prev / a_prev
@@ -342,6 +353,7 @@ SAMPLER_SHORT = {"ddpm": "DDPM", "ddim": "DDIM", "euler": "Euler", "heun": "Heun
 DEFAULT_SPACING = {"ddpm": "leading", "ddim": "trailing", "euler": "karras", "heun": "karras", "em": "karras",
                    "dpmpp2m": "logsnr"}  # fmt: skip
 STOCHASTIC = ("ddpm", "em")  # and ddim with eta > 0
+VP_ONLY = ("ddpm", "ddim")  # their updates use alpha_bar directly
 
 
 @dataclass(frozen=True)
@@ -393,6 +405,13 @@ class SamplerSettings:
         return text
 
 
+def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> SamplerSettings:
+    """The sampler a model's own T steps define: DDPM ancestral sampling, or Euler for rectified flow."""
+    if schedule.kind == "flow":
+        return SamplerSettings("euler", schedule.T, spacing="leading")
+    return SamplerSettings("ddpm", variance=variance)
+
+
 def sample_steps(
     settings: SamplerSettings,
     model: Denoiser,
@@ -403,6 +422,10 @@ def sample_steps(
 ) -> Iterator[Step]:
     """The named sampler's steps from x_T (the settings are checked first)."""
     settings = settings.validated(schedule.T)
+    if schedule.kind == "flow" and settings.name in VP_ONLY:
+        raise ValueError(f"{SAMPLER_LABELS[settings.name]} is written for the variance-preserving process; sample "
+                         "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em "
+                         "or dpmpp2m")  # fmt: skip
     S = settings.resolved_steps(schedule.T)
     common = {"prediction": prediction, "steps": S, "spacing": settings.spacing, "clip_x0": settings.clip_x0}
     if settings.name == "ddpm":

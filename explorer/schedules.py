@@ -82,13 +82,40 @@ class NoiseSchedule:
     snr: torch.Tensor  # alpha_bar / (1 - alpha_bar)
     log_snr: torch.Tensor  # log SNR; -inf at a zero-terminal-SNR final step
     beta_tilde: torch.Tensor  # posterior variance, Ho et al. eq. 7
+    kind: str = "vp"  # "vp": variance preserving; "flow": rectified flow, where the scales below are 1 - t and t
+
+
+FLOW = "flow"  # rectified flow's straight path, a process of its own rather than a beta schedule
+PROCESSES = sorted([*SCHEDULES, FLOW])
+
+
+def flow_schedule(T: int) -> NoiseSchedule:
+    """Rectified flow (Liu et al. 2023): x_t = (1 - t) x0 + t eps on the grid t = (k + 1) / T,
+    k = 0..T-1. sqrt_alpha_bar and sqrt_one_minus_alpha_bar hold the path's own scales 1 - t
+    and t (so q_sample and the x0/eps conversions apply unchanged); alpha_bar, the SNR and
+    the betas are those of the variance-preserving process with the same SNR, (1 - t)^2 / t^2."""
+    T = check_int("T", T, MIN_T, MAX_T)
+    t = torch.arange(1, T + 1, dtype=torch.float64) / T
+    a, s = 1.0 - t, t
+    alpha_bar = a**2 / (a**2 + s**2)
+    alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
+    betas = 1.0 - alpha_bar / alpha_bar_prev
+    snr = alpha_bar / (1.0 - alpha_bar)
+    return NoiseSchedule(
+        name=FLOW, T=T, zero_terminal_snr=True, betas=betas, alphas=1.0 - betas, alpha_bar=alpha_bar,
+        alpha_bar_prev=alpha_bar_prev, sqrt_alpha_bar=a, sqrt_one_minus_alpha_bar=s, snr=snr, log_snr=snr.log(),
+        beta_tilde=betas * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar), kind="flow",
+    )  # fmt: skip
 
 
 def make_schedule(name: str, T: int, zero_terminal_snr: bool = False) -> NoiseSchedule:
     """Build the named schedule with T steps (MIN_T <= T <= MAX_T); betas are clipped
-    to MAX_BETA, which only binds for cosine near t = T and for very short linear runs."""
+    to MAX_BETA, which only binds for cosine near t = T and for very short linear runs.
+    The name FLOW gives rectified flow's straight path instead (its SNR reaches 0 at t = T)."""
+    if name == FLOW:
+        return flow_schedule(T)
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose from {sorted(SCHEDULES)}")
+        raise ValueError(f"unknown schedule {name!r}; choose from {PROCESSES}")
     T = check_int("T", T, MIN_T, MAX_T)
     betas = SCHEDULES[name](T).clamp(max=MAX_BETA)
     if zero_terminal_snr:

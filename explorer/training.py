@@ -24,7 +24,7 @@ from explorer.device import pick_device
 from explorer.gaussian import q_sample, v_from_eps_x0
 from explorer.limits import MAX_T, MIN_T, check_float, check_int
 from explorer.models import PREDICTIONS, build_model, count_parameters
-from explorer.schedules import make_schedule
+from explorer.schedules import FLOW, make_schedule
 
 MAX_TRAIN_STEPS = 200_000
 MAX_BATCH = 8192
@@ -56,6 +56,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     checkpoint_every: int = 1000
+    reflow: str | None = None  # rectified flow only: a flow model whose ODE couples the noise with the data
+    reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
 
     def validated(self) -> TrainConfig:
         kind = data.dataset_info(self.dataset).kind
@@ -66,6 +68,11 @@ class TrainConfig:
             raise ValueError(f"{self.dataset!r} holds {kind}: train a {model!r} model on it, not {self.model!r}")
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {self.prediction!r}; choose from {list(PREDICTIONS)}")
+        if (self.schedule == FLOW) != (self.prediction == "flow"):
+            raise ValueError("rectified flow pairs the 'flow' process with the 'flow' (velocity) prediction; "
+                             "choose both or neither")  # fmt: skip
+        if self.reflow is not None and self.schedule != FLOW:
+            raise ValueError("reflow retrains a rectified-flow model: use --schedule flow --prediction flow")
         make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))
         return replace(
             self,
@@ -82,6 +89,7 @@ class TrainConfig:
             grad_clip=check_float("gradient clip", self.grad_clip, 0.0, 1e6),
             seed=check_int("seed", self.seed, 0, 2**31 - 1),
             checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
+            reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
         )
 
     def hyper(self) -> dict[str, Any]:
@@ -106,6 +114,29 @@ def sample_shape(hyper: dict[str, Any], n: int) -> tuple[int, ...]:
     return (n, hyper["channels"], hyper["size"], hyper["size"])
 
 
+REFLOW_BATCH = 2048
+
+
+@torch.no_grad()
+def reflow_pairs(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reflow (Liu et al. 2023, sec. 2.3): n_data noises eps ~ N(0, I), seeded, and the data x0 the
+    teacher flow model's ODE (Euler, reflow_steps steps) carries each to. Training on the straight
+    lines between these coupled pairs straightens the paths."""
+    from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
+    from explorer.samplers import euler_steps, last
+
+    teacher = load_checkpoint(resolve_model(config.reflow, model_roots()), device)
+    if teacher.config["schedule"]["name"] != FLOW or teacher.config["dataset"] != config.dataset:
+        raise ValueError(f"reflow needs a rectified-flow model of {config.dataset!r}; {config.reflow!r} is a "
+                         f"{teacher.config['schedule']['name']} model of {teacher.config['dataset']!r}")  # fmt: skip
+    schedule = make_schedule(FLOW, teacher.config["schedule"]["T"])
+    gen = torch.Generator(device=device).manual_seed(config.seed + 7)
+    noise = torch.randn(sample_shape(teacher.config["hyper"], config.n_data), generator=gen, device=device)
+    data_ = [last(euler_steps(teacher.model, schedule, batch, "flow", config.reflow_steps, "trailing")).x
+             for batch in noise.split(REFLOW_BATCH)]  # fmt: skip
+    return torch.cat(data_), noise
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to lr, then cosine decay to 0 at the last step."""
     if step < config.warmup:
@@ -122,6 +153,8 @@ def training_target(
         return eps
     if prediction == "x0":
         return x0
+    if prediction == "flow":
+        return eps - x0  # rectified flow's velocity d x_t / dt (Liu et al. 2023, eq. 1)
     return v_from_eps_x0(schedule, t, eps, x0)
 
 
@@ -153,6 +186,9 @@ class Trainer:
         self.device = pick_device(device)
         self.schedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
         self.x_data = training_data(config).to(self.device)
+        self.noise: torch.Tensor | None = None  # reflow: the eps paired with each x_data row
+        if config.reflow:
+            self.x_data, self.noise = reflow_pairs(config, self.device)
         torch.manual_seed(config.seed)  # parameter initialisation
         self.model = build_model(config.model, config.hyper()).to(self.device)
         self.ema = build_model(config.model, config.hyper()).to(self.device)
@@ -169,7 +205,10 @@ class Trainer:
         idx = torch.randint(0, self.x_data.shape[0], (c.batch,), generator=self.gen, device=self.device)
         x0 = self.x_data[idx]
         t = torch.randint(0, c.T, (c.batch,), generator=self.gen, device=self.device)
-        eps = torch.randn(x0.shape, generator=self.gen, device=self.device)
+        if self.noise is None:
+            eps = torch.randn(x0.shape, generator=self.gen, device=self.device)
+        else:  # reflow: the straight line between a noise and the data the teacher's ODE carries it to
+            eps = self.noise[idx]
         xt = q_sample(self.schedule, x0, t, eps)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             out = self.model(xt, t)
@@ -230,12 +269,15 @@ class Trainer:
 
 
 def ema_samples(trainer: Trainer, n: int, seed: int) -> torch.Tensor:
-    """n DDPM-T samples from the EMA model, from a seeded x_T, on the CPU as float32."""
-    from explorer.samplers import ddpm_steps, last
+    """n samples from the EMA model with its reference sampler (DDPM-T, or Euler-T for rectified
+    flow), from a seeded x_T, on the CPU as float32."""
+    from explorer.samplers import last, reference_sampler, sample_steps
 
     gen = torch.Generator(device=trainer.device).manual_seed(seed)
     x_T = torch.randn(sample_shape(trainer.config.hyper(), n), generator=gen, device=trainer.device)
-    return last(ddpm_steps(trainer.ema, trainer.schedule, x_T, gen, trainer.config.prediction)).x.float().cpu()
+    steps = sample_steps(reference_sampler(trainer.schedule), trainer.ema, trainer.schedule, x_T, gen,
+                         trainer.config.prediction)  # fmt: skip
+    return last(steps).x.float().cpu()
 
 
 def preview_samples(trainer: Trainer, n: int = 256) -> Any:
@@ -338,7 +380,7 @@ class TrainingJob:
 
 
 def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
-    """Quality of the EMA model's DDPM-T samples, measured when a run ends. Points: the
+    """Quality of the EMA model's DDPM-T (flow: Euler-T) samples, measured when a run ends. Points: the
     sliced Wasserstein distance to held-out data (and between two held-out sets, the floor
     set by the sample size), and for the spiral the mean distance to the curve. Digits:
     the classifier's mean confidence and the memorisation check."""
@@ -347,22 +389,23 @@ def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
     if n <= 0:
         return {}
     c = trainer.config
+    tag = "euler" if trainer.schedule.kind == "flow" else "ddpm"  # the reference sampler, named in each key
     samples = ema_samples(trainer, n, c.seed + 2)
     if c.dataset == "digits":
         from explorer.classifier import evaluate_digits
 
         report = evaluate_digits(samples)
-        return {"classifier_confidence_ddpm": report.confidence, "memorised_share_ddpm": report.memorised,
-                "nearest_training_distance_ddpm": report.nearest_distance}  # fmt: skip
+        return {f"classifier_confidence_{tag}": report.confidence, f"memorised_share_{tag}": report.memorised,
+                f"nearest_training_distance_{tag}": report.nearest_distance}  # fmt: skip
     held_out = torch.Generator().manual_seed(c.seed + 3)
     reference = data.make_points(c.dataset, n, c.noise, held_out).x
     floor = data.make_points(c.dataset, n, c.noise, held_out).x
     metrics = {
-        "sliced_wasserstein_ddpm": sliced_wasserstein(samples, reference, torch.Generator().manual_seed(0)),
+        f"sliced_wasserstein_{tag}": sliced_wasserstein(samples, reference, torch.Generator().manual_seed(0)),
         "sliced_wasserstein_floor": sliced_wasserstein(floor, reference, torch.Generator().manual_seed(0)),
-        "energy_distance_ddpm": energy_distance(samples, reference),
+        f"energy_distance_{tag}": energy_distance(samples, reference),
         "energy_distance_floor": energy_distance(floor, reference),
     }
     if c.dataset == "spiral":
-        metrics["spiral_distance_ddpm"] = mean_spiral_distance(samples)
+        metrics[f"spiral_distance_{tag}"] = mean_spiral_distance(samples)
     return metrics

@@ -72,3 +72,16 @@ def test_a_file_that_is_not_an_image_is_refused(client, tmp_path):
     path.write_text("not an image")
     with pytest.raises(AppError, match="cannot identify image file"):
         client.predict("digits-unet", 20, 16, 0, handle_file(str(path)), api_name="/latent_invert")
+
+
+def test_rectified_flow_against_diffusion(client):
+    diffusion, flow, _, images, table, info = client.predict("spiral-mlp", "spiral-flow", None, 0,
+                                                             api_name="/latent_flow")  # fmt: skip
+    assert "Straightness" in info
+    rows = {row[0]: row[1:] for row in table["data"]}
+    assert set(rows) == {"spiral-mlp", "spiral-flow"}
+    assert rows["spiral-flow"][0] < rows["spiral-mlp"][0]  # straighter paths
+    assert rows["spiral-flow"][1] < rows["spiral-mlp"][1]  # better with a single Euler step
+    assert "paths" in [t.get("name") for t in traces(flow)]
+    with pytest.raises(AppError, match="same data"):
+        client.predict("two_moons-mlp", "spiral-flow", None, 0, api_name="/latent_flow")

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+import pytest
 import torch
 
 from explorer.latent import ddim_decode, ddim_invert, error_curve, interpolate, lerp, round_trip, slerp
@@ -67,3 +69,113 @@ def test_interpolation_ends_at_the_two_items_and_lerp_leaves_the_typical_set():
         assert abs(morph.decoded[name][0] - a[0].numpy()).max() < 0.02
         assert abs(morph.decoded[name][-1] - b[0].numpy()).max() < 0.02
     assert morph.norms["lerp"][4] < morph.norms["slerp"][4]
+
+
+def exact_flow(schedule, mu=MU, s2=S2, prediction="flow"):
+    """E[eps - x0 | x_t] (or E[eps | x_t]) for data N(mu, diag s2) on x_t = a x0 + s eps, with the
+    schedule's scales (a = 1 - t, s = t for rectified flow): E[x0 | x_t] = mu + a s2 (x_t - a mu) / (a^2 s2 + s^2)
+    and E[eps | x_t] = s (x_t - a mu) / (a^2 s2 + s^2)."""
+
+    def model(x, t):
+        a, s = float(schedule.sqrt_alpha_bar[int(t)]), float(schedule.sqrt_one_minus_alpha_bar[int(t)])
+        scale = (x - a * mu) / (a * a * s2 + s * s)
+        return s * scale - (mu + a * s2 * scale) if prediction == "flow" else s * scale
+
+    return model
+
+
+def test_flow_schedule_is_the_straight_path():
+    flow = make_schedule("flow", 100)
+    t = torch.arange(1, 101, dtype=torch.float64) / 100
+    torch.testing.assert_close(flow.sqrt_alpha_bar, 1 - t)
+    torch.testing.assert_close(flow.sqrt_one_minus_alpha_bar, t)
+    torch.testing.assert_close(flow.snr[:-1], ((1 - t) ** 2 / t**2)[:-1])
+    assert float(flow.alpha_bar[-1]) == 0.0 and flow.kind == "flow"
+
+
+def test_flow_samplers_recover_gaussian_data_and_heun_beats_euler():
+    from explorer.samplers import SamplerSettings, last, sample_steps
+
+    flow = make_schedule("flow", 1000)
+    n = 20_000
+    x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    errors = {}
+    for name in ("euler", "heun"):
+        for S in (10, 200):
+            x = last(sample_steps(SamplerSettings(name, S, spacing="trailing"), exact_flow(flow), flow, x_T,
+                                  torch.Generator(), "flow")).x  # fmt: skip
+            errors[name, S] = (x.var(0) - S2).abs().sum().item() + (x.mean(0) - MU).abs().sum().item()
+    assert errors["euler", 200] < 0.02 and errors["heun", 200] < 0.02, errors
+    assert errors["heun", 10] < errors["euler", 10], errors
+    with pytest.raises(ValueError, match="variance-preserving process"):
+        last(sample_steps(SamplerSettings("ddpm"), exact_flow(flow), flow, x_T, torch.Generator(), "flow"))
+
+
+def test_flow_paths_to_a_point_are_straight_and_diffusion_paths_are_not():
+    """For (nearly) a point mass the ODE paths are the conditional paths: rectified flow's
+    (1 - t) x0 + t eps is a segment, the variance-preserving a x0 + sqrt(1 - a^2) eps an arc."""
+    from explorer.latent import ode_paths, straightness
+
+    x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    flow, vp = make_schedule("flow", 1000), make_schedule("linear", 1000)
+    point = torch.full((2,), 1e-6, dtype=torch.float64)
+    straight = straightness(ode_paths(exact_flow(flow, s2=point), flow, x_T, "flow"))
+    curved = straightness(ode_paths(exact_flow(vp, s2=point, prediction="eps"), vp, x_T, "eps"))
+    assert straight < 1e-3 and curved > 0.05, (straight, curved)
+    line = np.linspace(0, 1, 11)[None, :, None] * np.array([[[3.0, -4.0]]])
+    assert straightness(line) < 1e-12
+    bent = np.array([[[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]])  # one point 1 off a chord of length 2
+    assert abs(straightness(bent) - (1 / 3) / 2) < 1e-12
+
+
+def test_training_the_flow_objective_learns_the_closed_form_velocity():
+    """A small MLP trained on rectified flow's loss for Gaussian data approaches E[eps - x0 | x_t]."""
+    from explorer.models import build_model
+    from explorer.training import training_target
+
+    flow = make_schedule("flow", 100)
+    torch.manual_seed(0)
+    model = build_model("mlp", {"dim": 2, "width": 64, "depth": 2})
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        x0 = (MU + S2.sqrt() * torch.randn(512, 2, generator=gen, dtype=torch.float64)).float()
+        eps = torch.randn(512, 2, generator=gen)
+        t = torch.randint(0, 100, (512,), generator=gen)
+        xt = (flow.sqrt_alpha_bar[t, None] * x0 + flow.sqrt_one_minus_alpha_bar[t, None] * eps).float()
+        loss = (model(xt, t) - training_target("flow", flow, t, x0, eps)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        for k in (10, 50, 90):  # x_t drawn from its own marginal at t = (k + 1) / 100
+            a, s = float(flow.sqrt_alpha_bar[k]), float(flow.sqrt_one_minus_alpha_bar[k])
+            x = a * (MU + S2.sqrt() * torch.randn(2000, 2, generator=gen, dtype=torch.float64)) + s * torch.randn(
+                2000, 2, generator=gen, dtype=torch.float64)  # fmt: skip
+            exact = exact_flow(flow)(x, k)
+            err = (model(x.float(), torch.tensor(k)).double() - exact).pow(2).mean() / exact.pow(2).mean()
+            assert err < 0.05, (k, float(err))
+
+
+def test_reflow_trains_on_the_teachers_noise_to_data_pairs(tmp_path):
+    from explorer.checkpoints import load_checkpoint, user_models_dir
+    from explorer.samplers import euler_steps, last
+    from explorer.training import TrainConfig, Trainer
+
+    small = dict(dataset="two_moons", schedule="flow", prediction="flow", T=50, batch=64, width=16, depth=1)
+    teacher = Trainer(TrainConfig(**small, steps=20, n_data=200), user_models_dir() / "tiny-flow", device="cpu")
+    for _ in range(20):
+        teacher.train_step()
+    teacher.save()
+    student = Trainer(TrainConfig(**small, steps=5, n_data=100, reflow="tiny-flow", reflow_steps=10), tmp_path / "s",
+                      device="cpu")  # fmt: skip
+    assert student.noise.shape == student.x_data.shape == (100, 2)
+    loaded = load_checkpoint(user_models_dir() / "tiny-flow")
+    flow = make_schedule("flow", 50)
+    expected = last(euler_steps(loaded.model, flow, student.noise, "flow", 10, "trailing")).x
+    torch.testing.assert_close(student.x_data, expected)
+    assert math.isfinite(student.train_step())
+    with pytest.raises(ValueError, match="needs a rectified-flow model of 'spiral'"):
+        Trainer(TrainConfig(**{**small, "dataset": "spiral"}, reflow="tiny-flow"), tmp_path / "x", device="cpu")
+    with pytest.raises(ValueError, match="reflow retrains a rectified-flow model"):
+        TrainConfig(dataset="spiral", reflow="tiny-flow").validated()

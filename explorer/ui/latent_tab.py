@@ -103,6 +103,52 @@ def on_gif(model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size)
     return path, gr.update(value=path, visible=True)
 
 
+DRAWN_PATHS = 48
+
+
+def flow_defaults() -> tuple[str | None, str | None, str | None]:
+    """A diffusion model, a rectified flow and a reflowed one, of the spiral where they exist."""
+    names = model_choices()
+    reflows = [n for n in names if "reflow" in n]
+    flows = [n for n in names if "flow" in n and n not in reflows]
+    diffusion = [n for n in names if "flow" not in n]
+    pick = lambda pool: next((n for n in pool if "spiral" in n), pool[0] if pool else None)  # noqa: E731
+    return pick(diffusion), pick(flows), pick(reflows)
+
+
+@user_errors
+def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: float) -> tuple[Any, ...]:
+    if not diffusion or not flow:
+        raise ValueError("choose a diffusion model and a rectified-flow model")
+    names = (diffusion, flow, reflow) if reflow else (diffusion, flow)
+    c = latent.run_flow_comparison(latent.FlowComparisonSettings(names, 0 if seed is None else int(seed)))
+    rows = [[name, round(c.straightness[name], 4), *(round(c.quality[name][S], 4) for S in latent.FEW_STEPS)]
+            for name in c.paths]  # fmt: skip
+    better = "higher" if c.higher_is_better else "lower"
+    info = (f"Straightness: the mean distance of Euler-{latent.PATH_STEPS} trajectories from the chords between their "
+            f"ends, over the mean chord length (0: straight lines). Quality: {c.metric} ({better} is better) of "
+            "Euler samples with 1, 2, 5 and 10 uniformly spaced steps from the same x_T.")  # fmt: skip
+    hide = gr.update(visible=False)
+    if c.kind == "points":
+        plots = []
+        for name, paths in c.paths.items():
+            start = paths[:, 0]
+            color = (np.arctan2(start[:, 1], start[:, 0]) + np.pi) / (2 * np.pi)
+            title = f"{name}: straightness {c.straightness[name]:.3f}"
+            fig = render.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
+            plots.append(gr.update(value=plot_value(fig), visible=True))
+        plots += [hide] * (3 - len(plots))
+        return (*plots, hide, rows, info)
+    grid = []
+    for name in c.paths:
+        panels = [frames.render_images(c.samples[name][S][:16], 200, f"{name}, {S} step{'s' if S > 1 else ''}")
+                  for S in latent.FEW_STEPS]  # fmt: skip
+        grid.append(frames.hstack_frames(panels))
+    gap = np.full((8, grid[0].shape[1], 3), 255, np.uint8)
+    image = np.concatenate([part for row in grid for part in (row, gap)][:-1])
+    return hide, hide, hide, gr.update(value=image, visible=True), rows, info
+
+
 def on_model(model: str | None) -> tuple[Any, Any, Any, Any]:
     """Images: fewer items and the upload fields; points: up to 5,000 drawn points."""
     try:
@@ -164,6 +210,35 @@ def build() -> dict:
         gif = gr.Image(label="Morph", elem_id="lat-gif", buttons=["download"])
         download = gr.DownloadButton("Download GIF", visible=False, elem_id="lat-download")
 
+    with gr.Accordion("Rectified flow: straight paths against curved ones", open=False):
+        gr.Markdown(
+            "A rectified-flow model learns the velocity eps − x_0 of the straight path x_t = (1 − t) x_0 + t eps "
+            "(Liu et al. 2023), trained by the same trainer (`--schedule flow --prediction flow`) and sampled and "
+            "inverted by the same Euler and Heun code. Its paths are straight for each (x_0, eps) pair, but the "
+            "learned velocity averages over all pairs through a point, so the ODE's paths bend; one reflow "
+            "(`--reflow MODEL`: retrain on the noise-to-sample pairs of the first model's ODE) straightens them. "
+            "Compare trajectories and few-step samples with a diffusion model's DDIM paths from the same x_T."
+        )
+        diffusion_default, flow_default, reflow_default = flow_defaults()
+        with gr.Row(equal_height=True):
+            diffusion_model = gr.Dropdown(model_choices(), value=diffusion_default, label="Diffusion model",
+                                          elem_id="lat-diffusion", allow_custom_value=True)  # fmt: skip
+            flow_model = gr.Dropdown(model_choices(), value=flow_default, label="Rectified-flow model",
+                                     elem_id="lat-flow", allow_custom_value=True)  # fmt: skip
+            reflow_model = gr.Dropdown(model_choices(), value=reflow_default, label="Reflowed model (optional)",
+                                       elem_id="lat-reflow", allow_custom_value=True)  # fmt: skip
+            flow_run = gr.Button("Compare", variant="primary", elem_id="lat-flow-run")
+        flow_info = gr.Markdown(elem_id="lat-flow-info")
+        with gr.Row():
+            diffusion_paths = gr.Plot(label="diffusion paths", elem_id="lat-diffusion-paths")
+            flow_paths = gr.Plot(label="flow paths", elem_id="lat-flow-paths")
+            reflow_paths = gr.Plot(label="reflow paths", elem_id="lat-reflow-paths")
+        flow_images = gr.Image(label="samples with 1, 2, 5, 10 steps", format="png", visible=False,
+                               elem_id="lat-flow-images")  # fmt: skip
+        flow_table = gr.Dataframe(headers=["model", "straightness", *(f"{s} step{'s' if s > 1 else ''}"
+                                           for s in latent.FEW_STEPS)], label="Quality with few Euler steps",
+                                  interactive=False, elem_id="lat-flow-table")  # fmt: skip
+
     common = [model, steps, n, seed]
     morph_inputs = [*common, a, b, upload_a, upload_b, n_frames]
     invert.click(on_invert, [*common, upload], [latents, images, histogram, errors, info], api_name="latent_invert")
@@ -171,4 +246,6 @@ def build() -> dict:
                       api_name="latent_interpolate")  # fmt: skip
     export.click(on_gif, [*morph_inputs, fps, size], [gif, download], api_name="latent_gif")
     model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
+    flow_outputs = [diffusion_paths, flow_paths, reflow_paths, flow_images, flow_table, flow_info]
+    flow_run.click(on_flow, [diffusion_model, flow_model, reflow_model, seed], flow_outputs, api_name="latent_flow")
     return dict(model=model)

@@ -18,7 +18,7 @@ from explorer.checkpoints import check_name, user_models_dir
 from explorer.forward import POINT_LIM
 from explorer.frames import render_images
 from explorer.models import PREDICTIONS
-from explorer.schedules import SCHEDULES
+from explorer.schedules import PROCESSES
 from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TRAINABLE, TrainConfig, Trainer, TrainingJob, evaluate_model
 from explorer.ui.common import plot_value, user_errors
 
@@ -131,7 +131,7 @@ def build() -> None:
         with gr.Column(scale=1, min_width=280):
             dataset = gr.Dropdown(sorted(TRAINABLE), value="spiral", label="Dataset", elem_id="train-dataset")
             size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
-            schedule = gr.Dropdown(sorted(SCHEDULES), value="linear", label="Schedule")
+            schedule = gr.Dropdown(PROCESSES, value="linear", label="Schedule (flow: rectified flow)")
             T = gr.Number(1000, precision=0, label="T")
             prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
             steps = gr.Number(

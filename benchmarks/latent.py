@@ -1,0 +1,62 @@
+"""Latent space: DDIM inversion round trips and rectified flow against diffusion with few steps.
+
+1. Round trip x0 -> x_T -> x0 with S = 10, 50, 200 steps each way: MSE per dimension and PSNR
+   (data in [-1, 1]), for 1,000 freshly drawn spiral points and 64 training digits, plus the
+   latents' standard deviation (N(0, I) has 1).
+2. The shipped rectified-flow models against the diffusion models of the same data, from the
+   same x_T: straightness of Euler-200 trajectories (mean distance from the chord over its
+   length) and the quality metric with 1, 2, 5 and 10 Euler steps.
+Run: python benchmarks/latent.py   (writes results/latent-roundtrip.json and results/latent-flow.json)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import report  # noqa: E402
+from explorer.checkpoints import find_checkpoints, model_roots  # noqa: E402
+from explorer.classifier import classifier  # noqa: E402
+from explorer.latent import FEW_STEPS, FlowComparisonSettings, data_items, round_trip, run_flow_comparison  # noqa: E402
+from explorer.reverse import data_bound, load_model  # noqa: E402
+
+ROUND_TRIPS = {"spiral-mlp": 1000, "digits-unet": 64, "spiral-flow": 1000, "digits-flow": 64}
+GROUPS = [("spiral-mlp", "spiral-flow", "spiral-reflow"), ("digits-unet", "digits-flow")]
+
+
+def main() -> None:
+    classifier()
+    available = find_checkpoints(model_roots())
+    rows = []
+    for name, n in ROUND_TRIPS.items():
+        if name not in available:
+            continue
+        loaded, schedule = load_model(name)
+        x0 = data_items(loaded, n, seed=0)
+        for S in (10, 50, 200):
+            start = time.perf_counter()
+            trip = round_trip(loaded.model, schedule, x0, loaded.config["prediction"], S, clip_x0=data_bound(loaded))
+            rows.append({"model": name, "items": n, "S": S, "MSE": f"{trip.mse():.2e}",
+                         "PSNR dB": round(trip.psnr(), 1), "latent std": round(float(trip.x_T.std()), 3),
+                         "seconds": round(time.perf_counter() - start, 2)})  # fmt: skip
+    report("latent-roundtrip", rows, ["model", "items", "S", "MSE", "PSNR dB", "latent std", "seconds"])
+    flow_rows = []
+    for group in GROUPS:
+        present = tuple(name for name in group if name in available)
+        if len(present) < 2:
+            print(f"skipping {group}: fewer than two present")
+            continue
+        c = run_flow_comparison(FlowComparisonSettings(present))
+        for name in present:
+            row = {"model": name, "metric": c.metric, "straightness": round(c.straightness[name], 4)}
+            row |= {f"{S} step{'s' if S > 1 else ''}": round(c.quality[name][S], 4) for S in FEW_STEPS}
+            flow_rows.append(row)
+    if flow_rows:
+        report("latent-flow", flow_rows, list(flow_rows[0]))
+
+
+if __name__ == "__main__":
+    main()
