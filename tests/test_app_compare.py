@@ -66,3 +66,18 @@ def test_quality_curve_and_csv(client, monkeypatch):
 def test_bad_requests_get_clear_messages(client, settings, rows, message):
     with pytest.raises(AppError, match=message):
         client.predict(*settings, 100, False, *rows, api_name="/compare_run")
+
+
+def test_picking_a_flow_model_moves_ddpm_and_ddim_rows_to_euler_and_heun(client):
+    from explorer.ui.compare_tab import on_model
+
+    _, *updates = on_model("spiral-flow", *ROWS)
+    assert [u.get("value") for u in updates] == ["euler", 100, "trailing", "heun", 10, "trailing"]
+    _, *unchanged = on_model("spiral-mlp", *ROWS)
+    assert all("value" not in u for u in unchanged)
+    rows = ROWS[:1] + ["euler", 100, "trailing"] + ROWS[4:6] + ["heun", 10, "trailing"] + ROWS[9:]
+    *_, table, info, _ = client.predict("spiral-flow", 300, 0, True, 100, False, *rows, api_name="/compare_run")
+    assert [r[0] for r in table["data"]] == ["Euler", "Heun", "DPM-Solver++(2M)"] and [r[4] for r in table["data"]] == [
+        100, 19, 10]  # fmt: skip
+    with pytest.raises(AppError, match="variance-preserving process"):
+        client.predict("spiral-flow", 300, 0, True, 100, False, *ROWS, api_name="/compare_run")

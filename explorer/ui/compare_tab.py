@@ -11,10 +11,10 @@ import gradio as gr
 
 from explorer import compare, render
 from explorer.export import write_gif
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_T, MIN_GIF_SIZE, check_int
-from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, SamplerSettings
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
+from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, VP_ONLY, SamplerSettings
 from explorer.ui.common import new_output_path, plot_value, user_errors
-from explorer.ui.reverse_tab import default_model, model_choices
+from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
 # (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against three fast samplers
@@ -124,16 +124,25 @@ def on_sampler(name: str) -> tuple[Any, Any]:
     return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps)
 
 
-def on_model(model: str | None) -> Any:
-    if not model:
-        return gr.update()
+FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]  # DDPM and DDIM do not apply to rectified flow
+
+
+def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
+    """The sample-count slider for the model's kind; for a rectified-flow model, the first two
+    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun."""
+    updates = [gr.update()] * 6
     try:
-        images = compare.is_image_model(compare.load_model(model)[0])
+        flow = bool(model) and compare.load_model(model)[1].kind == "flow"
     except ValueError:
-        return gr.update()
-    if images:
-        return gr.update(maximum=MAX_IMAGES, value=16)
-    return gr.update(maximum=compare.MAX_COMPARE_POINTS, value=1000)
+        flow = False
+    if flow:
+        updates = []
+        for i, (name, steps, spacing) in enumerate(FLOW_ROWS):
+            if rows[i * FIELDS + 1] in VP_ONLY:
+                updates += [gr.update(value=name), gr.update(value=steps), gr.update(value=spacing)]
+            else:
+                updates += [gr.update()] * 3
+    return (count_slider(model_kind(model), compare.MAX_COMPARE_POINTS), *updates)
 
 
 def build() -> dict:
@@ -197,7 +206,8 @@ def build() -> dict:
     estimate.change(on_frame, [*settings, percent, estimate, *rows], panels, api_visibility="private", **hidden)
     for component in [model, clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
-    model.change(on_model, model, n, api_visibility="private")
+    first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
+    model.change(on_model, [model, *rows], [n, *first_two], api_visibility="private")
     curve_button.click(on_curve, [model, clip, *rows], [curve, csv], api_name="compare_curve")
     export.click(on_export, [*settings, n_frames, fps, size, *rows], [gif, download], api_name="compare_gif")
     return dict(model=model, timesteps=dict(fn=on_timesteps, inputs=[model, clip, *rows], outputs=diagnostic))

@@ -15,10 +15,9 @@ from explorer import frames, latent, render
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
 from explorer.gaussian import standard_normal_pdf
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
-from explorer.reverse import is_image_model, load_model
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE
 from explorer.ui.common import new_output_path, plot_value, user_errors
-from explorer.ui.reverse_tab import default_model, model_choices
+from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 PANEL = 300
 
@@ -151,12 +150,11 @@ def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: f
 
 def on_model(model: str | None) -> tuple[Any, Any, Any, Any]:
     """Images: fewer items and the upload fields; points: up to 5,000 drawn points."""
-    try:
-        images = bool(model) and is_image_model(load_model(model)[0])
-    except ValueError:
+    kind = model_kind(model)
+    if kind is None:
         return gr.update(), gr.update(), gr.update(), gr.update()
-    n = gr.update(maximum=MAX_IMAGES, value=16) if images else gr.update(maximum=latent.MAX_INVERT_POINTS, value=1000)
-    return n, gr.update(visible=images), gr.update(visible=images), gr.update(visible=images)
+    uploads = gr.update(visible=kind == "image")
+    return count_slider(kind, latent.MAX_INVERT_POINTS), uploads, uploads, uploads
 
 
 def build() -> dict:

@@ -129,17 +129,27 @@ def on_strip(model, n, seed, variance, ideal, strip_text) -> Any:
     return strip_at(run_reverse(make_settings(model, n, seed, variance, ideal)), strip_text)
 
 
-def on_model(model: str | None) -> Any:
-    """Sample counts suit the model's kind: up to 10,000 points or 64 images."""
+def model_kind(model: str | None) -> str | None:
+    """"image" or "points" for a registry model; None for no or an unknown name (reported when used)."""
     if not model:
-        return gr.update()
+        return None
     try:
-        images = is_image_model(load_model(model)[0])
+        return "image" if is_image_model(load_model(model)[0]) else "points"
     except ValueError:
-        return gr.update()  # an unknown name is reported when sampling
-    return (
-        gr.update(maximum=MAX_IMAGES, value=16, step=1) if images else gr.update(maximum=MAX_POINTS, value=1000, step=1)
-    )
+        return None
+
+
+def count_slider(kind: str | None, max_points: int) -> Any:
+    """A sample-count slider suited to the model's kind: up to 64 images, or max_points points."""
+    if kind is None:
+        return gr.update()
+    if kind == "image":
+        return gr.update(maximum=MAX_IMAGES, value=16, step=1)
+    return gr.update(maximum=max_points, value=1000, step=1)
+
+
+def on_model(model: str | None) -> Any:
+    return count_slider(model_kind(model), MAX_POINTS)
 
 
 @user_errors
