@@ -38,8 +38,14 @@ def model_choices() -> list[str]:
     return sorted(find_checkpoints(model_roots()))
 
 
+DEFAULT_MODEL = "spiral-mlp"
+
+
 def default_model() -> str | None:
+    """The shipped spiral diffusion model, else any spiral model, else the first one."""
     names = model_choices()
+    if DEFAULT_MODEL in names:
+        return DEFAULT_MODEL
     return next((n for n in names if "spiral" in n), names[0] if names else None)
 
 
