@@ -36,6 +36,7 @@ bench: $(VENV)/.dev
 screenshot: $(VENV)/.dev
 	$(BIN)/python scripts/screenshot.py --serve assets/screenshot.png
 	$(BIN)/python scripts/screenshot.py --serve --tab compare assets/compare.png
+	$(BIN)/python scripts/screenshot.py --serve --tab latent assets/latent.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

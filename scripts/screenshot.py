@@ -2,6 +2,7 @@
 
 python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
 python scripts/screenshot.py --serve --tab compare assets/compare.png  # the Sampler comparison tab
+python scripts/screenshot.py --serve --tab latent assets/latent.png    # the Latent space tab
 python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
 """
 
@@ -26,8 +27,8 @@ def photograph(url: str, out: str, tab: str = "forward", step: int = 150) -> Non
         page = browser.new_page(viewport={"width": 1400, "height": 1040})
         page.goto(url)
         page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
-        if tab == "compare":
-            compare(page, out)
+        if tab in TABS:
+            TABS[tab](page, out)
             browser.close()
             return
         box = page.locator("#fwd-t input[type=number]")
@@ -51,12 +52,32 @@ def compare(page, out: str) -> None:
     page.screenshot(path=out, full_page=True)
 
 
+def latent(page, out: str) -> None:
+    """The Latent space tab: the spiral inverted, and its rectified-flow comparison."""
+    page.get_by_role("tab", name="Latent space").click()
+    page.locator("#lat-invert").click()
+    page.wait_for_function("() => document.querySelector('#lat-info')?.innerText.includes('round-trip MSE')",
+                           timeout=300_000)  # fmt: skip
+    page.locator("#lat-interpolate").click()
+    page.wait_for_function("() => document.querySelector('#lat-morph-info')?.innerText.includes('Mid-way')",
+                           timeout=300_000)  # fmt: skip
+    page.get_by_text("Rectified flow: straight paths").click()
+    page.locator("#lat-flow-run").click()
+    page.wait_for_function("() => document.querySelector('#lat-flow-info')?.innerText.includes('Straightness')",
+                           timeout=300_000)  # fmt: skip
+    page.wait_for_timeout(2500)
+    page.screenshot(path=out, full_page=True)
+
+
+TABS = {"compare": compare, "latent": latent}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", default="assets/screenshot.png")
     parser.add_argument("--url", help="photograph an app that is already running here")
     parser.add_argument("--serve", action="store_true", help="start the app on a spare port first")
-    parser.add_argument("--tab", choices=["forward", "compare"], default="forward")
+    parser.add_argument("--tab", choices=["forward", *TABS], default="forward")
     args = parser.parse_args()
     if args.url:
         photograph(args.url, args.out, args.tab)
