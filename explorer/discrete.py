@@ -1,0 +1,172 @@
+"""Discrete-state diffusion: D3PM (Austin et al. 2021).
+
+Every position holds one of K categories; corruption is a Markov chain with transition
+matrices Q_t (rows: from, columns: to), so q(x_t | x_{t-1}) = Cat(x_{t-1} Q_t) and
+q(x_t | x0) = Cat(x0 Qbar_t) with Qbar_t = Q_1 ... Q_t. Absorbing corruption adds a
+[MASK] state, index K, so it has K + 1 states. Time convention as elsewhere: index k
+holds the paper's step t = k + 1, and the data sit before index 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from explorer.limits import MAX_T, MIN_T, check_int
+from explorer.schedules import cosine_betas, linear_betas
+
+TRANSITIONS = ("uniform", "absorbing", "gaussian")
+MIN_CATEGORIES, MAX_CATEGORIES = 2, 256
+HYBRID_LAMBDA = {"uniform": 0.001, "absorbing": 0.001, "gaussian": 0.001}  # Austin et al.: 0.001 for images
+LOG_EPS = 1e-20  # probabilities are floored here before a log, so a loss never sees log(0)
+
+
+@dataclass(frozen=True)
+class DiscreteProcess:
+    """The matrices of one corruption process (float64)."""
+
+    transition: str
+    K: int  # data categories
+    T: int
+    betas: torch.Tensor  # (T,)
+    Q: torch.Tensor  # (T, S, S), S = K (+ 1 for the mask)
+    Qbar: torch.Tensor  # (T, S, S)
+
+    @property
+    def states(self) -> int:
+        return self.Q.shape[-1]
+
+    @property
+    def mask(self) -> int | None:
+        return self.K if self.transition == "absorbing" else None
+
+
+def absorbing_betas(T: int) -> torch.Tensor:
+    """beta_t = 1 / (T - t + 1), t = 1..T: the chance of being masked at step t given unmasked
+    so far, so that exactly (T - t) / T of the positions remain at step t and all are masked at T."""
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    return 1.0 / (T - t + 1)
+
+
+def gaussian_matrix(K: int, beta: float) -> torch.Tensor:
+    """Austin et al. eq. (discretized Gaussian): Q_ij = exp(-4 (i - j)^2 / ((K - 1)^2 beta)) / Z for
+    i != j, Z = sum over n from -(K - 1) to K - 1 of exp(-4 n^2 / ((K - 1)^2 beta)), and the
+    diagonal takes the rest; symmetric, so doubly stochastic."""
+    n = torch.arange(-(K - 1), K, dtype=torch.float64)
+    z = torch.exp(-4 * n**2 / ((K - 1) ** 2 * beta)).sum()
+    i = torch.arange(K, dtype=torch.float64)
+    Q = torch.exp(-4 * (i[:, None] - i[None, :]) ** 2 / ((K - 1) ** 2 * beta)) / z
+    Q.fill_diagonal_(0.0)
+    Q += torch.diag(1.0 - Q.sum(1))
+    return Q
+
+
+def make_process(transition: str, K: int, T: int) -> DiscreteProcess:
+    """Q_t and Qbar_t for `transition` with the paper's schedules: uniform with the cosine
+    schedule (closed form Qbar_t = abar_t I + (1 - abar_t) 11^T / K), absorbing with
+    1 / (T - t + 1) (closed form Qbar_t = abar_t I + (1 - abar_t) 1 e_mask^T), discretized
+    Gaussian with the linear schedule (Qbar_t as a float64 running product). The Gaussian kernel's
+    width is a fixed fraction of the K levels, so on the integer grid it reaches the uniform limit
+    by t = T for K of about 16 and up (the paper's 256 levels, the digits' 17) but barely moves
+    small K: the tab shows the marginal beside the stationary distribution for that reason."""
+    if transition not in TRANSITIONS:
+        raise ValueError(f"unknown transition {transition!r}; choose from {list(TRANSITIONS)}")
+    K = check_int("categories K", K, MIN_CATEGORIES, MAX_CATEGORIES)
+    T = check_int("T", T, MIN_T, MAX_T)
+    if transition == "uniform":
+        betas = cosine_betas(T).clamp(max=1.0)
+        eye, flat = torch.eye(K, dtype=torch.float64), torch.full((K, K), 1.0 / K, dtype=torch.float64)
+        Q = (1 - betas)[:, None, None] * eye + betas[:, None, None] * flat
+        abar = torch.cumprod(1 - betas, 0)
+        Qbar = abar[:, None, None] * eye + (1 - abar)[:, None, None] * flat
+    elif transition == "absorbing":
+        betas = absorbing_betas(T)
+        S = K + 1
+        eye = torch.eye(S, dtype=torch.float64)
+        to_mask = torch.zeros(S, S, dtype=torch.float64)
+        to_mask[:, K] = 1.0
+        Q = (1 - betas)[:, None, None] * eye + betas[:, None, None] * to_mask
+        Q[:, K] = 0.0
+        Q[:, K, K] = 1.0  # the mask absorbs
+        abar = torch.cumprod(1 - betas, 0)
+        Qbar = abar[:, None, None] * eye + (1 - abar)[:, None, None] * to_mask
+        Qbar[:, K] = 0.0
+        Qbar[:, K, K] = 1.0
+    else:
+        betas = linear_betas(T)
+        Q = torch.stack([gaussian_matrix(K, float(b)) for b in betas])
+        Qbar = torch.empty_like(Q)
+        running = torch.eye(K, dtype=torch.float64)
+        for k in range(T):
+            running = running @ Q[k]
+            Qbar[k] = running
+    return DiscreteProcess(transition, K, T, betas, Q, Qbar)
+
+
+def stationary(process: DiscreteProcess) -> torch.Tensor:
+    """The limit of q(x_t) as t grows: uniform over K (uniform and discretized Gaussian, both
+    doubly stochastic) or all mass on the mask (absorbing)."""
+    if process.mask is not None:
+        out = torch.zeros(process.states, dtype=torch.float64)
+        out[process.mask] = 1.0
+        return out
+    return torch.full((process.K,), 1.0 / process.K, dtype=torch.float64)
+
+
+def q_probs(process: DiscreteProcess, x0: torch.Tensor, k: int) -> torch.Tensor:
+    """q(x_k | x0) = x0 Qbar_k: (..., S) probabilities for integer x0 (...)."""
+    return process.Qbar[k][x0]
+
+
+def q_sample(process: DiscreteProcess, x0: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Draw x_k ~ Cat(x0 Qbar_k) at every position (Gumbel-max, seeded)."""
+    probs = q_probs(process, x0, k)
+    u = torch.rand(probs.shape, generator=generator, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    return torch.argmax(torch.log(probs.clamp_min(LOG_EPS)) - torch.log(-torch.log(u)), dim=-1)
+
+
+def q_posterior(process: DiscreteProcess, x0_probs: torch.Tensor, xt: torch.Tensor, k: int) -> torch.Tensor:
+    """q(x_{k-1} | x_k, x0) weighted by a distribution over x0 (one-hot for the true posterior):
+    proportional to Q_k[:, x_k] (elementwise) x0_probs Qbar_{k-1} (Austin et al. eq. 3). For k = 0
+    the previous state is the data: the result is x0_probs itself. Returns (..., S) probabilities."""
+    if k == 0:
+        return x0_probs
+    likelihood = process.Q[k][:, xt].movedim(0, -1)  # (..., S): q(x_k = xt | x_{k-1} = s)
+    prior = x0_probs @ process.Qbar[k - 1]  # (..., S): sum over x0 of p(x0) q(x_{k-1} = s | x0)
+    joint = likelihood * prior
+    return joint / joint.sum(-1, keepdim=True).clamp_min(LOG_EPS)
+
+
+def one_hot(x: torch.Tensor, states: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(x, states).to(torch.float64)
+
+
+def hybrid_loss(
+    process: DiscreteProcess, logits: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor, k: int,
+    hybrid_lambda: float | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """L_vb + lambda L_ce for one timestep (Austin et al. sec. 3.4), averaged over positions:
+    KL(q(x_{k-1} | x_k, x0) || p(x_{k-1} | x_k)) with p built from the model's p(x0 | x_k) =
+    softmax(logits) (over the K data categories), and -log p(x0 | x_k); at k = 0 the first
+    term is -log p(x0 | x_1). Finite even where probabilities underflow."""
+    lam = HYBRID_LAMBDA[process.transition] if hybrid_lambda is None else hybrid_lambda
+    log_p0 = torch.log_softmax(logits.to(torch.float64), dim=-1)  # (..., K)
+    p0 = log_p0.exp()
+    if process.states > process.K:  # absorbing: the model never predicts the mask as data
+        p0 = torch.cat([p0, torch.zeros(*p0.shape[:-1], 1, dtype=p0.dtype)], -1)
+    ce = -log_p0.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+    if k == 0:
+        vb = ce
+    else:
+        q = q_posterior(process, one_hot(x0, process.states), xt, k)
+        p = q_posterior(process, p0, xt, k)
+        vb = (q * (torch.log(q.clamp_min(LOG_EPS)) - torch.log(p.clamp_min(LOG_EPS)))).sum(-1)
+    return (vb + lam * ce).mean()
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """Mean entropy in bits of the distributions on the last axis (for the tab's readings)."""
+    p = probs.clamp_min(LOG_EPS)
+    return float(-(probs * torch.log(p)).sum(-1).mean() / math.log(2))
