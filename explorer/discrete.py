@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from explorer import frames
 from explorer.limits import MAX_T, MIN_T, check_int
 from explorer.schedules import cosine_betas, linear_betas
 
@@ -170,3 +173,131 @@ def entropy_bits(probs: torch.Tensor) -> float:
     """Mean entropy in bits of the distributions on the last axis (for the tab's readings)."""
     p = probs.clamp_min(LOG_EPS)
     return float(-(probs * torch.log(p)).sum(-1).mean() / math.log(2))
+
+
+# ---------------------------------------------------------------- data and the corruption view
+
+TEXT_VOCAB = "abcdefghijklmnopqrstuvwxyz0123456789 .,!?'-"
+MASK_CHAR = "▮"
+MAX_TEXT = 200
+DATASETS = ("digits", "text", "image")
+DEFAULT_TEXT = "diffusion models turn noise into data, one small step at a time."
+
+
+def encode_text(text: str) -> torch.Tensor:
+    """Characters to indices over TEXT_VOCAB (lower-cased); others are refused with a message."""
+    text = str(text).lower()
+    if not text.strip():
+        raise ValueError("type a sentence to corrupt")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"the sentence has {len(text)} characters; the limit is {MAX_TEXT}")
+    unknown = sorted({c for c in text if c not in TEXT_VOCAB})
+    if unknown:
+        raise ValueError(f"characters outside the vocabulary: {''.join(unknown)!r} (letters, digits, space and .,!?'-)")
+    return torch.tensor([TEXT_VOCAB.index(c) for c in text], dtype=torch.long)
+
+
+def decode_text(x: torch.Tensor) -> str:
+    return "".join(TEXT_VOCAB[i] if i < len(TEXT_VOCAB) else MASK_CHAR for i in x.tolist())
+
+
+def quantize(images: torch.Tensor, K: int) -> torch.Tensor:
+    """Images in [-1, 1] to K integer levels 0..K-1."""
+    return ((images.clamp(-1, 1) + 1) / 2 * (K - 1)).round().long()
+
+
+def coupled_sample(process: DiscreteProcess, x0: torch.Tensor, k: int, u: torch.Tensor) -> torch.Tensor:
+    """x_k ~ Cat(x0 Qbar_k) by the inverse CDF of one fixed uniform u per position, so that
+    scrubbing t moves a picture coherently (absorbing: a position is masked once u > abar_t)."""
+    cdf = q_probs(process, x0, k).cumsum(-1)
+    return torch.searchsorted(cdf.contiguous(), u.unsqueeze(-1).contiguous()).squeeze(-1).clamp(max=process.states - 1)
+
+
+@dataclass(frozen=True)
+class CorruptionSettings:
+    dataset: str = "digits"
+    transition: str = "absorbing"
+    T: int = 100
+    K: int = 17  # images: levels to quantise to (digits: always their 17)
+    n: int = 16
+    seed: int = 0
+    text: str = DEFAULT_TEXT
+    image_path: str | None = None
+
+
+@dataclass
+class Corruption:
+    settings: CorruptionSettings
+    process: DiscreteProcess
+    x0: torch.Tensor  # integer data: (N, 1, H, W) for images, (L,) for text
+    u: torch.Tensor  # the fixed uniforms of coupled_sample
+    marginals: torch.Tensor  # (T, S): q(x_t) averaged over the data's positions
+    distance: torch.Tensor  # (T,): total variation between that marginal and the stationary distribution
+
+    def at(self, t: int) -> torch.Tensor:
+        """x_t at the paper's t (0: the data)."""
+        t = check_int("t", t, 0, self.process.T)
+        return self.x0 if t == 0 else coupled_sample(self.process, self.x0, t - 1, self.u)
+
+
+def corruption(settings: CorruptionSettings) -> Corruption:
+    """Build the process and the data, and the exact marginal at every t."""
+    from explorer import data
+    from explorer.limits import MAX_IMAGES
+
+    if settings.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {settings.dataset!r}; choose from {list(DATASETS)}")
+    gen = torch.Generator().manual_seed(check_int("seed", settings.seed, 0, 2**31 - 1))
+    if settings.dataset == "text":
+        x0, K = encode_text(settings.text), len(TEXT_VOCAB)
+    elif settings.dataset == "digits":
+        n = check_int("number of images", settings.n, 1, MAX_IMAGES)
+        levels, _ = data.digits_levels()
+        x0, K = levels[torch.randperm(len(levels), generator=gen)[:n]], 17
+    else:
+        if not settings.image_path:
+            raise ValueError("upload an image first")
+        K = check_int("levels K", settings.K, MIN_CATEGORIES, MAX_CATEGORIES)
+        x0 = quantize(data.load_image(settings.image_path, 32, grey=True), K)
+    process = make_process(settings.transition, K, settings.T)
+    u = torch.rand(x0.shape, generator=gen, dtype=torch.float64)
+    counts = torch.bincount(x0.reshape(-1), minlength=process.states).double()
+    marginals = (counts / counts.sum()) @ process.Qbar  # (T, S)
+    distance = 0.5 * (marginals - stationary(process)).abs().sum(-1)
+    return Corruption(settings, process, x0, u, marginals, distance)
+
+
+MASK_RGB = (0.9, -0.6, -0.6)  # a masked pixel is drawn red
+
+
+def to_rgb(x: torch.Tensor, process: DiscreteProcess) -> torch.Tensor:
+    """Integer images (N, 1, H, W) as RGB in [-1, 1]: grey levels, the mask in red."""
+    grey = x.clamp(max=process.K - 1).double() / (process.K - 1) * 2 - 1
+    rgb = grey.repeat(1, 3, 1, 1)
+    if process.mask is not None:
+        masked = (x == process.mask).squeeze(1)
+        for c, value in enumerate(MASK_RGB):
+            rgb[:, c][masked] = value
+    return rgb
+
+
+def corruption_frame(c: Corruption, t: int, size: int) -> np.ndarray:
+    """x_t as a captioned RGB frame: an image grid (mask red) or the wrapped sentence (mask ▮)."""
+    x = c.at(t)
+    caption = f"{c.process.transition}  t = {t} / {c.process.T}"
+    progress = t / c.process.T
+    if c.settings.dataset == "text":
+        return frames.render_text(decode_text(x), size, caption, progress)
+    return frames.render_images(to_rgb(x, c.process).numpy(), size, caption, progress)
+
+
+def corruption_gif(settings: CorruptionSettings, n_frames: int, fps: float, size: int, out: str | Path) -> Path:
+    """The corruption from t = 0 to T as a GIF (the tab's export and `python -m explorer corrupt`)."""
+    from explorer.export import write_gif
+    from explorer.limits import MAX_GIF_FRAMES, MAX_GIF_SIZE, MIN_GIF_SIZE
+
+    n_frames = check_int("frames", n_frames, 2, MAX_GIF_FRAMES)
+    size = check_int("GIF size", size, MIN_GIF_SIZE, MAX_GIF_SIZE)
+    c = corruption(settings)
+    ts = np.linspace(0, c.process.T, n_frames).round().astype(int)
+    return write_gif([corruption_frame(c, int(t), size) for t in ts], out, fps)

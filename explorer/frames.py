@@ -130,3 +130,19 @@ def hstack_frames(frames: list[np.ndarray], gap: int = 6) -> np.ndarray:
     for i, frame in enumerate(frames):
         parts.extend([spacer, frame] if i else [frame])
     return np.concatenate(parts, axis=1)
+
+
+def render_text(
+    text: str, size: int, caption: str = "", progress: float | None = None, columns: int = 24
+) -> np.ndarray:
+    """A captioned frame (size, size, 3) with `text` wrapped at `columns` characters a line."""
+    band, bar = _layout(size)
+    canvas = np.empty((size, size, 3), dtype=np.uint8)
+    canvas[:] = BACKGROUND
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    lines = [text[i : i + columns] for i in range(0, len(text), columns)] or [""]
+    px = max(8, min(int((size - 16) / (columns * 0.62)), int((size - band - bar - 8) / (len(lines) * 1.4))))
+    for row, line in enumerate(lines):
+        draw.text((8, band + 6 + row * px * 1.4), line, fill=INK, font=_font(px))
+    return _finish(np.asarray(image).copy(), caption, progress)

@@ -103,3 +103,53 @@ def test_absorbing_loss_and_bad_settings():
         make_process("swap", 4, 10)
     with pytest.raises(ValueError, match="categories K must be between 2 and 256"):
         make_process("uniform", 1, 10)
+
+
+def test_corruption_view_text_and_digits():
+    from explorer.discrete import DEFAULT_TEXT, MASK_CHAR, CorruptionSettings, corruption, decode_text
+
+    c = corruption(CorruptionSettings(dataset="text", transition="absorbing", T=100))
+    assert decode_text(c.at(0)) == DEFAULT_TEXT
+    masked = [decode_text(c.at(t)).count(MASK_CHAR) for t in (10, 50, 90, 100)]
+    assert masked == sorted(masked) and masked[-1] == len(DEFAULT_TEXT)  # coupled: masks only accumulate
+    assert abs(masked[1] / len(DEFAULT_TEXT) - 0.5) < 0.2
+    d = corruption(CorruptionSettings(dataset="digits", transition="uniform", T=50, n=4))
+    assert d.x0.shape == (4, 1, 8, 8) and d.process.K == 17
+    assert float(d.distance[0]) > 0.3 and float(d.distance[-1]) < 1e-9  # the marginal reaches uniform at T
+    torch.testing.assert_close(d.marginals.sum(-1), torch.ones(50, dtype=torch.float64))
+
+
+def test_bad_corruption_settings():
+    from explorer.discrete import CorruptionSettings, corruption
+
+    for settings, message in [
+        (CorruptionSettings(dataset="text", text="Ünïcode"), "outside the vocabulary"),
+        (CorruptionSettings(dataset="text", text="   "), "type a sentence"),
+        (CorruptionSettings(dataset="text", text="a" * 500), "the limit is 200"),
+        (CorruptionSettings(dataset="image"), "upload an image first"),
+        (CorruptionSettings(dataset="digits", n=1000), "number of images must be between 1 and 64"),
+        (CorruptionSettings(T=1), "T must be between 2"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            corruption(settings)
+
+
+def test_corrupt_command_writes_the_gif(tmp_path, capsys):
+    import imageio.v3 as iio
+    import numpy as np
+
+    from explorer.cli import main
+
+    out = tmp_path / "d3pm.gif"
+    assert main(["corrupt", "--dataset", "digits", "--transition", "absorbing", "--T", "100", "--frames", "6",
+                 "--size", "128", "--out", str(out)]) == 0  # fmt: skip
+    frames = iio.imread(out, index=None)
+    assert frames.shape == (6, 128, 128, 3)
+    red = (frames[..., 0] > 180) & (frames[..., 1] < 90)
+    assert red[0].sum() == 0 and red[-1].sum() > 1000  # no mask at t = 0, all masked at T
+    image = tmp_path / "gradient.png"
+    iio.imwrite(image, np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (40, 1)))
+    assert main(["corrupt", "--dataset", "image", "--image", str(image), "--K", "2", "--transition", "uniform",
+                 "--frames", "3", "--out", str(out)]) == 0  # fmt: skip
+    assert main(["corrupt", "--dataset", "text", "--text", "héllo", "--out", str(out)]) == 1
+    assert "outside the vocabulary" in capsys.readouterr().err
