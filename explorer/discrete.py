@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,7 @@ class Corruption:
         return self.x0 if t == 0 else coupled_sample(self.process, self.x0, t - 1, self.u)
 
 
+@lru_cache(maxsize=8)
 def corruption(settings: CorruptionSettings) -> Corruption:
     """Build the process and the data, and the exact marginal at every t."""
     from explorer import data
@@ -268,6 +270,12 @@ def corruption(settings: CorruptionSettings) -> Corruption:
 
 
 MASK_RGB = (0.9, -0.6, -0.6)  # a masked pixel is drawn red
+
+
+def state_labels(process: DiscreteProcess, text: bool = False) -> list[str]:
+    """Category names for the figures: characters for text, levels for images, and the mask."""
+    names = [repr(c) if c == " " else c for c in TEXT_VOCAB] if text else [str(i) for i in range(process.K)]
+    return names + (["MASK"] if process.mask is not None else [])
 
 
 def to_rgb(x: torch.Tensor, process: DiscreteProcess) -> torch.Tensor:

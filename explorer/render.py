@@ -265,3 +265,23 @@ def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: f
     layout = _layout(title, 460, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1),
                      legend=dict(orientation="h", y=-0.08))  # fmt: skip
     return {"data": traces, "layout": layout}
+
+
+def heatmap_figure(matrix: np.ndarray, labels: list[str], title: str, height: int = 380) -> Figure:
+    """A row-stochastic matrix as a heatmap: rows 'from', columns 'to', row 0 at the top."""
+    trace = dict(type="heatmap", z=matrix.tolist(), x=labels, y=labels, colorscale=VIRIDIS, zmin=0, zmax=1,
+                 hovertemplate="from %{y} to %{x}: %{z:.3f}<extra></extra>")  # fmt: skip
+    layout = _layout(title, height, xaxis=dict(_AXIS, title=dict(text="to"), type="category"),
+                     yaxis=dict(_AXIS, title=dict(text="from"), type="category", autorange="reversed"))  # fmt: skip
+    return {"data": [trace], "layout": layout}
+
+
+def bars_figure(labels: list[str], series: dict[str, np.ndarray], title: str, height: int = 300) -> Figure:
+    """Grouped bars, one group per label, one bar per named series."""
+    traces = [dict(type="bar", x=labels, y=np.asarray(values, dtype=float).tolist(), name=name,
+                   marker=dict(color=SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]))
+              for i, (name, values) in enumerate(series.items())]  # fmt: skip
+    layout = _layout(title, height, barmode="group", xaxis=dict(_AXIS, type="category"),
+                     yaxis=dict(_AXIS, title=dict(text="probability"), rangemode="tozero"),
+                     legend=dict(orientation="h", y=-0.25))  # fmt: skip
+    return {"data": traces, "layout": layout}

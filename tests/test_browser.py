@@ -174,6 +174,18 @@ def test_latent_tab_inverts_interpolates_and_exports(page):
     assert page.errors == []
 
 
+def test_discrete_tab_scrubs_the_corruption(page):
+    page.get_by_role("tab", name="Discrete (D3PM)").click()
+    wait_text(page, "d3-info", "t = 50 of 100")
+    set_number(page, "d3-t", "100")
+    wait_text(page, "d3-info", "t = 100 of 100")
+    wait_text(page, "d3-info", "stationary distribution 0.000")
+    page.locator("#d3-dataset").get_by_text("text").click()
+    page.locator("#d3-show").click()
+    wait_text(page, "d3-sentence", "▮")
+    assert page.errors == []
+
+
 def test_training_panel_start_watch_cancel(page):
     page.get_by_role("tab", name="Train").click()
     set_number(page, "train-steps", "100000")

@@ -9,7 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
-from explorer.ui import compare_tab, forward_tab, latent_tab, reverse_tab, training_tab  # noqa: E402
+from explorer.ui import compare_tab, discrete_tab, forward_tab, latent_tab, reverse_tab, training_tab  # noqa: E402
 from explorer.ui.common import OUTPUT_DIR  # noqa: E402
 
 TITLE = "Diffusion explorer"
@@ -32,6 +32,8 @@ def build_demo() -> gr.Blocks:
                 compare_picker = compare_tab.build()
             with gr.Tab("Latent space", id="latent") as latent:
                 latent_picker = latent_tab.build()
+            with gr.Tab("Discrete (D3PM)", id="discrete") as discrete:
+                discrete_refresh = discrete_tab.build()
             with gr.Tab("Train", id="train"):
                 training_tab.build()
         # a model trained meanwhile shows up in the picker when the tab is opened
@@ -41,6 +43,7 @@ def build_demo() -> gr.Blocks:
                           api_visibility="private")  # fmt: skip
         latent.select(reverse_tab.refresh_models, latent_picker["model"], latent_picker["model"],
                       api_visibility="private")  # fmt: skip
+        discrete.select(**discrete_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**compare_picker["timesteps"], show_progress="hidden", api_visibility="private")
     demo.queue(default_concurrency_limit=4, max_size=64)

@@ -1,0 +1,117 @@
+"""The Discrete (D3PM) tab: categorical corruption of digits, a sentence or an image.
+
+Layout and wiring only; every number comes from explorer.discrete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from explorer import discrete, render
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
+from explorer.ui.common import new_output_path, plot_value, user_errors
+
+PANEL = 360
+TRANSITION_CHOICES = [("uniform (random replacement)", "uniform"), ("absorbing ([MASK])", "absorbing"),
+                      ("discretized Gaussian (ordinal)", "gaussian")]  # fmt: skip
+
+
+def make_settings(dataset, transition, T, K, n, seed, text, image) -> discrete.CorruptionSettings:
+    seed = 0 if seed is None else seed
+    return discrete.CorruptionSettings(dataset=dataset, transition=transition, T=T, K=K, n=n, seed=seed,
+                                       text=text or "", image_path=image or None)  # fmt: skip
+
+
+def view(settings: discrete.CorruptionSettings, t: Any) -> tuple[Any, ...]:
+    c = discrete.corruption(settings)
+    t = int(min(max(0 if t is None else t, 0), c.process.T))
+    text = settings.dataset == "text"
+    labels = discrete.state_labels(c.process, text)
+    x = c.at(t)
+    if text:
+        sample = gr.update(visible=False), gr.update(value=f"### `{discrete.decode_text(x)}`", visible=True)
+    else:
+        frame = discrete.corruption_frame(c, t, PANEL)
+        sample = gr.update(value=frame, visible=True), gr.update(visible=False)
+    matrix = c.process.Qbar[t - 1].numpy() if t > 0 else np.eye(c.process.states)
+    heat = render.heatmap_figure(matrix, labels, f"Q̄_t at t = {t}: row = x_0, column = x_t")
+    empirical = np.bincount(x.reshape(-1).numpy(), minlength=c.process.states) / x.numel()
+    exact = c.marginals[t - 1].numpy() if t > 0 else empirical
+    bars = render.bars_figure(labels, {"this sample": empirical, "exact q(x_t)": exact,
+                                       "stationary": discrete.stationary(c.process).numpy()},
+                              f"Categories at t = {t}")  # fmt: skip
+    curve = render.curves_figure(np.arange(1, c.process.T + 1), {"total variation to stationary": c.distance.numpy()},
+                                 "How far q(x_t) still is from the limit", "t", "distance",
+                                 marker_x=t)  # fmt: skip
+    limit = discrete.stationary(c.process).numpy()
+    distance = float(c.distance[t - 1]) if t else 0.5 * float(np.abs(exact - limit).sum())
+    info = (f"**t = {t} of {c.process.T}** · {c.process.transition}, {c.process.states} states · total variation "
+            f"to the stationary distribution {distance:.3f}")  # fmt: skip
+    return (*sample, plot_value(heat), plot_value(bars), plot_value(curve), info)
+
+
+@user_errors
+def on_view(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
+    settings = make_settings(dataset, transition, T, K, n, seed, text, image)
+    c = discrete.corruption(settings)
+    return (gr.update(maximum=c.process.T), *view(settings, t))
+
+
+@user_errors
+def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
+    return view(make_settings(dataset, transition, T, K, n, seed, text, image), t)
+
+
+@user_errors
+def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size) -> tuple[str, Any]:
+    settings = make_settings(dataset, transition, T, K, n, seed, text, image)
+    path = str(discrete.corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
+    return path, gr.update(value=path, visible=True)
+
+
+def build() -> dict:
+    gr.Markdown(
+        "Diffusion need not be Gaussian. In D3PM (Austin et al. 2021) every pixel or character is a category and "
+        "corruption is a Markov chain with transition matrices Q_t: q(x_t | x_0) = Cat(x_0 Q̄_t). Uniform "
+        "corruption replaces symbols at random, absorbing corruption masks them, and the discretized Gaussian "
+        "moves grey levels to nearby ones."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            dataset = gr.Radio(list(discrete.DATASETS), value="digits", label="Data", elem_id="d3-dataset")
+            transition = gr.Radio(TRANSITION_CHOICES, value="absorbing", label="Transition", elem_id="d3-transition")
+            T = gr.Slider(2, 1000, 100, step=1, label="T", elem_id="d3-T")
+            n = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Digits", elem_id="d3-n")
+            K = gr.Slider(discrete.MIN_CATEGORIES, 32, 4, step=1, label="Image: levels K", elem_id="d3-K")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3-seed")
+            text = gr.Textbox(discrete.DEFAULT_TEXT, label="Text: a sentence", elem_id="d3-text")
+            image = gr.Image(type="filepath", label="Image: upload", height=140, elem_id="d3-image")
+            show = gr.Button("Show", variant="primary", elem_id="d3-show")
+        with gr.Column(scale=3):
+            t = gr.Slider(0, 100, 50, step=1, label="t", elem_id="d3-t")
+            info = gr.Markdown(elem_id="d3-info")
+            with gr.Row():
+                sample = gr.Image(label="x_t", show_label=False, format="png", elem_id="d3-sample")
+                sentence = gr.Markdown(visible=False, elem_id="d3-sentence")
+                heat = gr.Plot(label="Q̄_t", elem_id="d3-heat")
+            with gr.Row():
+                bars = gr.Plot(label="categories", elem_id="d3-bars")
+                curve = gr.Plot(label="distance", elem_id="d3-curve")
+            with gr.Accordion("Export GIF", open=False):
+                with gr.Row():
+                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 30, step=1, label="Frames", elem_id="d3-gif-frames")
+                    fps = gr.Slider(1, MAX_GIF_FPS, 10, step=1, label="Frames per second")
+                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Size (px)")
+                export = gr.Button("Export GIF", elem_id="d3-export")
+                gif = gr.Image(label="Corruption", elem_id="d3-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="d3-download")
+    settings = [dataset, transition, T, K, n, seed, text, image]
+    outputs = [sample, sentence, heat, bars, curve, info]
+    show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
+    t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
+            trigger_mode="always_last")  # fmt: skip
+    export.click(on_export, [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif")
+    return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

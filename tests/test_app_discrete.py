@@ -1,0 +1,51 @@
+"""The Discrete (D3PM) tab through gradio_client, with the app in-process."""
+
+import json
+
+import imageio.v3 as iio
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from tests.appserver import running_app
+from tests.test_app_generate import update_value
+
+# dataset, transition, T, K, n, seed, text, image
+DIGITS = ["digits", "absorbing", 100, 4, 16, 0, "", None]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with running_app() as url:
+        yield Client(url, download_files=False, verbose=False)
+
+
+def test_view_scrub_and_export(client):
+    slider, sample, sentence, heat, bars, curve, info = client.predict(*DIGITS, 50, api_name="/d3pm_view")
+    assert "t = 50 of 100" in info and "18 states" in info
+    assert iio.imread(update_value(sample)["path"]).shape == (360, 360, 3)
+    z = json.loads(heat["plot"])["data"][0]["z"]
+    assert len(z) == 18 and abs(z[0][0] - 0.5) < 1e-9 and abs(z[0][17] - 0.5) < 1e-9  # half masked at t = T/2
+    *_, info_end = client.predict(*DIGITS, 100, api_name="/d3pm_step")
+    assert "total variation to the stationary distribution 0.000" in info_end
+    gif, _ = client.predict(*DIGITS, 5, 10, 128, api_name="/d3pm_gif")
+    assert iio.imread(gif["path"], index=None).shape == (5, 128, 128, 3)
+
+
+def test_text_with_uniform_replacement(client):
+    args = ["text", "uniform", 50, 4, 16, 0, "hello world", None]
+    _, _, sentence, *_ = client.predict(*args, 0, api_name="/d3pm_view")
+    assert "hello world" in update_value(sentence)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["text", "uniform", 50, 4, 16, 0, "héllo", None], "outside the vocabulary"),
+        (["image", "uniform", 50, 4, 16, 0, "", None], "upload an image first"),
+        (["digits", "rotate", 50, 4, 16, 0, "", None], "is not in the list of choices"),
+    ],
+)
+def test_bad_requests(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, 10, api_name="/d3pm_view")
