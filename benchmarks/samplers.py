@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from benchmarks.chart import line_chart, side_by_side  # noqa: E402
 from benchmarks.common import report  # noqa: E402
 from explorer.classifier import classifier  # noqa: E402
-from explorer.compare import clip_bound, metric_for, quality_curve, short_name  # noqa: E402
+from explorer.compare import clip_bound, curve_label, metric_for, quality_curve  # noqa: E402
 from explorer.metrics import mean_spiral_distance  # noqa: E402
 from explorer.reverse import load_model, trajectory  # noqa: E402
 from explorer.samplers import SamplerSettings  # noqa: E402
@@ -40,11 +40,6 @@ CURVES = [
 MODELS = ["spiral-mlp", "digits-unet"]
 TARGET_POINTS, TARGET_SEEDS = 5000, (0, 1, 2)
 FIGURE = ROOT / "assets" / "quality-vs-nfe.png"
-
-
-def label(config: SamplerSettings) -> str:
-    eta = " eta=0" if config.name == "ddim" else ""
-    return f"{short_name(config)} {config.spacing}{eta}"
 
 
 def spiral_targets() -> list[dict]:
@@ -87,9 +82,9 @@ def main() -> None:
         for config in CURVES:
             config = replace(config, clip_x0=bound)
             points = quality_curve(model, config, lambda f, text, m=model: print(f"  {m}: {text}", flush=True))
-            series[label(config)] = ([p.nfe for p in points], [p.quality for p in points])
+            series[curve_label(config)] = ([p.nfe for p in points], [p.quality for p in points])
             for p in points:
-                rows.append({"model": model, "sampler": label(config), "steps": p.steps, "NFE": p.nfe,
+                rows.append({"model": model, "sampler": curve_label(config), "steps": p.steps, "NFE": p.nfe,
                              "quality": round(p.quality, 5), "seconds": round(p.seconds, 2)})  # fmt: skip
         charts.append(line_chart(series, model, "NFE (log)", metric.name,
                                  y_log=not metric.higher_is_better))  # fmt: skip

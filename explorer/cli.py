@@ -240,14 +240,12 @@ def _latent_model(args: argparse.Namespace) -> tuple:
     """The model, its schedule and the decoding clip bound (--clip-x0 as in `sample`) for invert/interpolate."""
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
     from explorer.device import pick_device
-    from explorer.limits import MAX_T, check_int
     from explorer.reverse import data_bound
     from explorer.schedules import make_schedule
 
     loaded = load_checkpoint(resolve_model(args.model, model_roots()), pick_device(args.device))
     s = loaded.config["schedule"]
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
-    check_int("steps", args.steps, 1, min(MAX_T, schedule.T))
     return loaded, schedule, clip_argument(args.clip_x0, data_bound(loaded))
 
 

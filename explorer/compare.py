@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import os
 import threading
 import time
@@ -167,8 +166,7 @@ def run_colors(comparison: Comparison) -> np.ndarray | None:
     """Colour each sample by its x_T's angle, so a colour marks the same starting noise in every panel."""
     if comparison.kind != "points":
         return None
-    start = comparison.runs[0].xs[0]
-    return (np.arctan2(start[:, 1], start[:, 0]) + math.pi) / (2 * math.pi)
+    return frames.angle_colors(comparison.runs[0].xs[0])
 
 
 def side_by_side(comparison: Comparison, fraction: float, size: int, estimate: bool = False) -> np.ndarray:
@@ -194,6 +192,12 @@ def animation(comparison: Comparison, n_frames: int, size: int) -> list[np.ndarr
 def short_name(settings: SamplerSettings) -> str:
     """The sampler's name without its options, e.g. 'DDIM'."""
     return settings.label().split(" S=")[0]
+
+
+def curve_label(config: SamplerSettings) -> str:
+    """A sampler configuration without its step count, e.g. 'DDIM trailing eta=0'."""
+    eta = f" eta={config.eta:g}" if config.name == "ddim" else ""
+    return f"{short_name(config)} {config.spacing}{eta}"
 
 
 def table(comparison: Comparison) -> list[list[object]]:

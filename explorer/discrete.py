@@ -235,6 +235,15 @@ class Corruption:
     marginals: torch.Tensor  # (T, S): q(x_t) averaged over the data's positions
     distance: torch.Tensor  # (T,): total variation between that marginal and the stationary distribution
 
+    def categories(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """At the paper's t: the share of each state in this sample, the exact q(x_t) averaged over
+        positions, the stationary distribution, and the total variation between the last two."""
+        x = self.at(t)
+        empirical = np.bincount(x.reshape(-1).numpy(), minlength=self.process.states) / x.numel()
+        exact = self.marginals[t - 1].numpy() if t > 0 else empirical
+        limit = stationary(self.process).numpy()
+        return empirical, exact, limit, 0.5 * float(np.abs(exact - limit).sum())
+
     def at(self, t: int) -> torch.Tensor:
         """x_t at the paper's t (0: the data)."""
         t = check_int("t", t, 0, self.process.T)

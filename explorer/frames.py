@@ -24,6 +24,12 @@ INK = (40, 40, 48)
 ACCENT = (99, 102, 241)
 
 
+def angle_colors(points: np.ndarray) -> np.ndarray:
+    """Colour values in [0, 1] for 2D points (N, 2): their angle around the origin, so a colour
+    follows one point through frames and panels."""
+    return (np.arctan2(points[:, 1], points[:, 0]) + np.pi) / (2 * np.pi)
+
+
 def viridis(values: np.ndarray) -> np.ndarray:
     """Map values in [0, 1] to uint8 RGB colours (N, 3) by linear interpolation."""
     position = np.clip(values, 0.0, 1.0) * (len(VIRIDIS) - 1)

@@ -98,6 +98,19 @@ def error_curve(
     return out
 
 
+HISTOGRAM_RANGE, HISTOGRAM_BINS = 4.0, 80
+
+
+def latent_histogram(x_T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every latent coordinate pooled: (bin edges, density, grid, the N(0, 1) density on the grid)."""
+    from explorer.gaussian import standard_normal_pdf
+
+    edges = np.linspace(-HISTOGRAM_RANGE, HISTOGRAM_RANGE, HISTOGRAM_BINS + 1)
+    density, _ = np.histogram(x_T.reshape(-1).astype(np.float64), bins=edges, density=True)
+    grid = np.linspace(-HISTOGRAM_RANGE, HISTOGRAM_RANGE, 201)
+    return edges, density, grid, standard_normal_pdf(torch.from_numpy(grid)).numpy()
+
+
 def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
     """Spherical interpolation per item (flattened): sin((1-a) theta)/sin(theta) z0 + sin(a theta)/sin(theta) z1,
     theta the angle between z0 and z1 (Shoemake 1985); lerp where they are (anti)parallel."""

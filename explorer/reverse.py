@@ -7,7 +7,6 @@ evenly spaced steps. Steps are the paper's t: T is pure noise, 0 the sample.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -196,8 +195,7 @@ def strip(run: ReverseRun, steps: list[int], size: int) -> np.ndarray:
 
 def point_colors(run: ReverseRun) -> np.ndarray:
     """Colour each sample by where it ends up (its angle around the origin)."""
-    final = run.xs[-1]
-    return (np.arctan2(final[:, 1], final[:, 0]) + math.pi) / (2 * math.pi)
+    return frames.angle_colors(run.xs[-1])
 
 
 def panel_frame(x: np.ndarray, color: np.ndarray | None, size: int, caption: str, progress: float) -> np.ndarray:

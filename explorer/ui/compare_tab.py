@@ -101,8 +101,7 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
         def report(fraction: float, text: str, i: int = i) -> None:
             progress((i + fraction) / len(configs), desc=text)
 
-        eta = f" eta={config.eta:g}" if config.name == "ddim" else ""
-        curves[f"{compare.short_name(config)} {config.spacing}{eta}"] = compare.quality_curve(model, config, report)
+        curves[compare.curve_label(config)] = compare.quality_curve(model, config, report)
     loaded, _ = compare.load_model(model)
     metric = compare.metric_for(loaded.config["dataset"])
     fig = render.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)

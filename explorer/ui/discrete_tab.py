@@ -38,16 +38,12 @@ def view(settings: discrete.CorruptionSettings, t: Any) -> tuple[Any, ...]:
         sample = gr.update(value=frame, visible=True), gr.update(visible=False)
     matrix = c.process.Qbar[t - 1].numpy() if t > 0 else np.eye(c.process.states)
     heat = render.heatmap_figure(matrix, labels, f"Q̄_t at t = {t}: row = x_0, column = x_t")
-    empirical = np.bincount(x.reshape(-1).numpy(), minlength=c.process.states) / x.numel()
-    exact = c.marginals[t - 1].numpy() if t > 0 else empirical
-    bars = render.bars_figure(labels, {"this sample": empirical, "exact q(x_t)": exact,
-                                       "stationary": discrete.stationary(c.process).numpy()},
+    empirical, exact, limit, distance = c.categories(t)
+    bars = render.bars_figure(labels, {"this sample": empirical, "exact q(x_t)": exact, "stationary": limit},
                               f"Categories at t = {t}")  # fmt: skip
     curve = render.curves_figure(np.arange(1, c.process.T + 1), {"total variation to stationary": c.distance.numpy()},
                                  "How far q(x_t) still is from the limit", "t", "distance",
                                  marker_x=t)  # fmt: skip
-    limit = discrete.stationary(c.process).numpy()
-    distance = float(c.distance[t - 1]) if t else 0.5 * float(np.abs(exact - limit).sum())
     info = (f"**t = {t} of {c.process.T}** · {c.process.transition}, {c.process.states} states · total variation "
             f"to the stationary distribution {distance:.3f}")  # fmt: skip
     return (*sample, plot_value(heat), plot_value(bars), plot_value(curve), info)

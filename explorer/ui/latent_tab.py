@@ -9,12 +9,10 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import torch
 
 from explorer import frames, latent, render
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
-from explorer.gaussian import standard_normal_pdf
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE
 from explorer.ui.common import new_output_path, plot_value, user_errors
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
@@ -30,13 +28,9 @@ def invert_settings(model, steps, n, seed, upload) -> latent.LatentSettings:
 
 
 def latent_histogram(x_T: np.ndarray) -> Any:
-    values = x_T.reshape(-1).astype(np.float64)
-    edges = np.linspace(-4, 4, 81)
-    density, _ = np.histogram(values, bins=edges, density=True)
-    grid = np.linspace(-4, 4, 201)
-    fig = render.histogram_figure(edges, density, grid, None, standard_normal_pdf(torch.from_numpy(grid)).numpy(),
-                                  f"Latent coordinates (std {values.std():.2f}) against N(0, 1)")  # fmt: skip
-    return plot_value(fig)
+    edges, density, grid, standard = latent.latent_histogram(x_T)
+    title = f"Latent coordinates (std {float(x_T.std()):.2f}) against N(0, 1)"
+    return plot_value(render.histogram_figure(edges, density, grid, None, standard, title))
 
 
 @user_errors
@@ -53,7 +47,7 @@ def on_invert(model, steps, n, seed, upload) -> tuple[Any, ...]:
                  "images the model has learned by heart), so the deterministic flow starts without the spread "
                  "a density would give it")  # fmt: skip
     if run.kind == "points":
-        color = (np.arctan2(run.x0[:, 1], run.x0[:, 0]) + np.pi) / (2 * np.pi)
+        color = frames.angle_colors(run.x0)
         fig = render.points_figure(run.x_T, color, POINT_LIM, "Latents x_T, data x_0 (pink), inversion paths",
                                    paths=run.paths, overlay=run.x0, overlay_name="data x_0")  # fmt: skip
         hide = gr.update(visible=False)
@@ -131,8 +125,7 @@ def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: f
     if c.kind == "points":
         plots = []
         for name, paths in c.paths.items():
-            start = paths[:, 0]
-            color = (np.arctan2(start[:, 1], start[:, 0]) + np.pi) / (2 * np.pi)
+            color = frames.angle_colors(paths[:, 0])
             title = f"{name}: straightness {c.straightness[name]:.3f}"
             fig = render.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
             plots.append(gr.update(value=plot_value(fig), visible=True))
