@@ -98,6 +98,15 @@ def _validate_config(config: Any, where: Path) -> dict[str, Any]:
     for key, kind in REQUIRED.items():
         if not isinstance(config.get(key), kind):
             raise ValueError(f"{where}: config field {key!r} is missing or not a {kind.__name__}")
+    if "discrete" in config:  # a D3PM model: its schedule is the transition's
+        from explorer.d3pm import PREDICTION
+        from explorer.discrete import TRANSITIONS
+
+        info = config["discrete"]
+        valid = isinstance(info, dict) and info.get("transition") in TRANSITIONS
+        if not valid or config["prediction"] != PREDICTION:
+            raise ValueError(f"{where}: malformed discrete-model settings")
+        return config
     if config["prediction"] not in PREDICTIONS:
         raise ValueError(f"{where}: unknown prediction {config['prediction']!r}")
     if config["schedule"].get("name") not in PROCESSES:
@@ -179,6 +188,14 @@ def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
             for config in sorted(root.glob(f"*/{CONFIG}")):
                 found[config.parent.name] = config.parent
     return found
+
+
+def is_discrete(folder: Path) -> bool:
+    """Whether the checkpoint in `folder` is a discrete (D3PM) model (False if it cannot be read)."""
+    try:
+        return "discrete" in read_config(folder)
+    except ValueError:
+        return False
 
 
 def resolve_model(name: str, roots: Iterable[Path]) -> Path:

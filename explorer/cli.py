@@ -65,6 +65,7 @@ def cmd_train(args: argparse.Namespace) -> str:
         schedule=args.schedule, T=args.T, zero_terminal_snr=args.zero_terminal_snr, prediction=args.prediction,
         steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
         checkpoint_every=args.checkpoint_every, reflow=args.reflow, reflow_steps=args.reflow_steps,
+        transition=args.transition, hybrid_lambda=args.hybrid_lambda,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -119,6 +120,10 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set (reflow: of pairs)")
     p.add_argument("--reflow", help="rectified flow: retrain on the (noise, data) pairs of this flow model's ODE")
     p.add_argument("--reflow-steps", type=int, default=d.reflow_steps, help="Euler steps that make the pairs")
+    p.add_argument("--transition", choices=["uniform", "absorbing", "gaussian"],
+                   help="train a discrete (D3PM) model of the digits' 17 grey levels with this corruption")
+    p.add_argument("--hybrid-lambda", type=float, default=d.hybrid_lambda,
+                   help="D3PM: weight of the cross-entropy beside L_vb (Austin et al.: 0.001)")
     p.add_argument("--noise", type=float, default=d.noise)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
@@ -177,6 +182,8 @@ def cmd_sample(args: argparse.Namespace) -> str:
 
     device = pick_device(args.device)
     loaded = load_checkpoint(resolve_model(args.model, model_roots()), device)
+    if "discrete" in loaded.config:
+        return _sample_discrete(args, device)
     s = loaded.config["schedule"]
     schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
     steps = args.steps if args.steps is not None or args.sampler == "ddpm" else DEFAULT_STEPS
@@ -207,6 +214,32 @@ def cmd_sample(args: argparse.Namespace) -> str:
                     for t, x in zip(steps, xs, strict=True)]  # fmt: skip
         write_gif(pictures, args.gif, args.fps)
         message += f" and {args.gif} ({len(pictures)} frames)"
+    return message
+
+
+def _sample_discrete(args: argparse.Namespace, device) -> str:
+    """`sample` for a D3PM model: ancestral sampling over --steps of its T steps (default all); the
+    Gaussian samplers' options do not apply and are refused if changed."""
+    import os
+
+    import numpy as np
+
+    from explorer.d3pm import DiscreteSettings, reverse_gif, run_discrete
+    from explorer.device import DEVICE_ENV
+
+    if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None:
+        raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not --sampler/--eta/--spacing")
+    os.environ[DEVICE_ENV] = str(device)
+    settings = DiscreteSettings(args.model, args.n, args.steps, args.seed)
+    run = run_discrete(settings)
+    samples = run.samples.numpy()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.save(args.out, samples)
+    message = (f"wrote {args.out} {samples.shape} ({len(run.xs) - 1} model evaluations; digits classifier "
+               f"confidence {run.confidence:.3f})")  # fmt: skip
+    if args.gif:
+        reverse_gif(settings, args.frames, args.fps, args.size, args.gif)
+        message += f" and {args.gif}"
     return message
 
 

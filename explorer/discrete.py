@@ -109,6 +109,13 @@ def make_process(transition: str, K: int, T: int) -> DiscreteProcess:
     return DiscreteProcess(transition, K, T, betas, Q, Qbar)
 
 
+def on_device(process: DiscreteProcess, device: torch.device | str) -> DiscreteProcess:
+    """The process's matrices as float32 on `device` (cast on the CPU first: MPS has no float64)."""
+    move = lambda m: m.float().to(device)  # noqa: E731
+    return DiscreteProcess(process.transition, process.K, process.T, move(process.betas), move(process.Q),
+                           move(process.Qbar))  # fmt: skip
+
+
 def stationary(process: DiscreteProcess) -> torch.Tensor:
     """The limit of q(x_t) as t grows: uniform over K (uniform and discretized Gaussian, both
     doubly stochastic) or all mass on the mask (absorbing)."""
@@ -127,20 +134,58 @@ def q_probs(process: DiscreteProcess, x0: torch.Tensor, k: int) -> torch.Tensor:
 def q_sample(process: DiscreteProcess, x0: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """Draw x_k ~ Cat(x0 Qbar_k) at every position (Gumbel-max, seeded)."""
     probs = q_probs(process, x0, k)
-    u = torch.rand(probs.shape, generator=generator, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+    u = torch.rand(probs.shape, generator=generator, dtype=probs.dtype, device=probs.device).clamp(1e-12, 1 - 1e-6)
     return torch.argmax(torch.log(probs.clamp_min(LOG_EPS)) - torch.log(-torch.log(u)), dim=-1)
 
 
-def q_posterior(process: DiscreteProcess, x0_probs: torch.Tensor, xt: torch.Tensor, k: int) -> torch.Tensor:
-    """q(x_{k-1} | x_k, x0) weighted by a distribution over x0 (one-hot for the true posterior):
-    proportional to Q_k[:, x_k] (elementwise) x0_probs Qbar_{k-1} (Austin et al. eq. 3). For k = 0
-    the previous state is the data: the result is x0_probs itself. Returns (..., S) probabilities."""
-    if k == 0:
-        return x0_probs
-    likelihood = process.Q[k][:, xt].movedim(0, -1)  # (..., S): q(x_k = xt | x_{k-1} = s)
-    prior = x0_probs @ process.Qbar[k - 1]  # (..., S): sum over x0 of p(x0) q(x_{k-1} = s | x0)
-    joint = likelihood * prior
+def transition_between(process: DiscreteProcess, s: int, k: int) -> torch.Tensor:
+    """Q_{s -> k} = Q_{s+1} ... Q_k, the (S, S) matrix of q(x_k | x_s) for indices -1 <= s < k
+    (s = -1 is the data, so Q_{-1 -> k} = Qbar_k). A float64 product of k - s matrices, so any
+    transition works; a skipping sampler multiplies T matrices in all."""
+    if not -1 <= s < k < process.T:
+        raise ValueError(f"need -1 <= s < k < T, got s = {s}, k = {k}")
+    if s == -1:
+        return process.Qbar[k]
+    out = process.Q[s + 1]
+    for j in range(s + 2, k + 1):
+        out = out @ process.Q[j]
+    return out
+
+
+def _bayes(x0_probs: torch.Tensor, xt: torch.Tensor, forward: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Normalised forward[:, x_t] * (x0_probs prior) over the previous state, where forward holds
+    q(x_t | x_s) and prior q(x_s | x0); both (S, S), or (B, S, S) for one matrix per batch row."""
+    if forward.dim() == 2:
+        likelihood = forward[:, xt].movedim(0, -1)  # (..., S)
+        before = x0_probs @ prior
+    else:
+        lead = (xt.shape[0],) + (1,) * (xt.dim() - 1)
+        rows = torch.arange(xt.shape[0], device=xt.device).view(lead)
+        likelihood = forward.transpose(-1, -2)[rows, xt]  # (B, ..., S)
+        before = (x0_probs.unsqueeze(-2) @ prior.view(*lead, *prior.shape[-2:])).squeeze(-2)
+    joint = likelihood * before.clamp_min(LOG_EPS)  # the floor keeps a row alive when p(x0) underflows
     return joint / joint.sum(-1, keepdim=True).clamp_min(LOG_EPS)
+
+
+def q_posterior(
+    process: DiscreteProcess, x0_probs: torch.Tensor, xt: torch.Tensor, k: int | torch.Tensor, s: int | None = None
+) -> torch.Tensor:
+    """q(x_s | x_k, x0) weighted by a distribution over x0 (one-hot for the true posterior):
+    proportional to Q_{s -> k}[:, x_k] (elementwise) x0_probs Qbar_s (Austin et al. eq. 3; with a
+    model's p(x0 | x_k) this is the reverse step p(x_s | x_k) of eq. 4). s defaults to k - 1; when it
+    is the data (s = -1) the result is x0_probs itself. k may be a (B,) tensor, one step per batch row
+    (s = k - 1 then; rows with k = 0 return x0_probs). Returns (..., S) probabilities."""
+    if isinstance(k, torch.Tensor) and k.dim() > 0:
+        Q, Qbar = process.Q.to(x0_probs), process.Qbar.to(x0_probs)
+        out = _bayes(x0_probs, xt, Q[k], Qbar[(k - 1).clamp(min=0)])
+        first = (k == 0).view((-1,) + (1,) * (x0_probs.dim() - 1))
+        return torch.where(first, x0_probs, out)
+    k = int(k)
+    s = k - 1 if s is None else s
+    if s == -1:
+        return x0_probs
+    forward = transition_between(process, s, k).to(x0_probs)
+    return _bayes(x0_probs, xt, forward, process.Qbar[s].to(x0_probs))
 
 
 def one_hot(x: torch.Tensor, states: int) -> torch.Tensor:
@@ -148,25 +193,28 @@ def one_hot(x: torch.Tensor, states: int) -> torch.Tensor:
 
 
 def hybrid_loss(
-    process: DiscreteProcess, logits: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor, k: int,
+    process: DiscreteProcess, logits: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor, k: int | torch.Tensor,
     hybrid_lambda: float | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """L_vb + lambda L_ce for one timestep (Austin et al. sec. 3.4), averaged over positions:
-    KL(q(x_{k-1} | x_k, x0) || p(x_{k-1} | x_k)) with p built from the model's p(x0 | x_k) =
-    softmax(logits) (over the K data categories), and -log p(x0 | x_k); at k = 0 the first
-    term is -log p(x0 | x_1). Finite even where probabilities underflow."""
+    """L_vb + lambda L_ce (Austin et al. sec. 3.4), averaged over positions: KL(q(x_{k-1} | x_k, x0)
+    || p(x_{k-1} | x_k)) with p built from the model's p(x0 | x_k) = softmax(logits) (over the K
+    data categories), and -log p(x0 | x_k); at k = 0 the first term is -log p(x0 | x_1). k is one
+    step, or a (B,) tensor of steps, one per batch row. Computed in the logits' floating type (so it
+    runs on devices without float64) and finite even where probabilities underflow."""
     lam = HYBRID_LAMBDA[process.transition] if hybrid_lambda is None else hybrid_lambda
-    log_p0 = torch.log_softmax(logits.to(torch.float64), dim=-1)  # (..., K)
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    log_p0 = torch.log_softmax(logits.to(dtype), dim=-1)  # (..., K)
     p0 = log_p0.exp()
     if process.states > process.K:  # absorbing: the model never predicts the mask as data
-        p0 = torch.cat([p0, torch.zeros(*p0.shape[:-1], 1, dtype=p0.dtype)], -1)
+        p0 = torch.cat([p0, p0.new_zeros(*p0.shape[:-1], 1)], -1)
     ce = -log_p0.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
-    if k == 0:
-        vb = ce
-    else:
-        q = q_posterior(process, one_hot(x0, process.states), xt, k)
-        p = q_posterior(process, p0, xt, k)
-        vb = (q * (torch.log(q.clamp_min(LOG_EPS)) - torch.log(p.clamp_min(LOG_EPS)))).sum(-1)
+    q = q_posterior(process, one_hot(x0, process.states).to(dtype), xt, k)
+    p = q_posterior(process, p0, xt, k)
+    kl = (q * (torch.log(q.clamp_min(LOG_EPS)) - torch.log(p.clamp_min(LOG_EPS)))).sum(-1)
+    first = torch.as_tensor(k, device=logits.device) == 0
+    if first.dim() > 0:
+        first = first.view((-1,) + (1,) * (ce.dim() - 1))
+    vb = torch.where(first, ce, kl)
     return (vb + lam * ce).mean()
 
 

@@ -89,6 +89,7 @@ class UNetConfig:
     attention: bool = True
     time_dim: int = 128
     groups: int = 8
+    out_channels: int = 0  # 0: as many as `channels`; a discrete (D3PM) model outputs K logits a pixel
 
 
 class ConvBlock(nn.Module):
@@ -160,7 +161,7 @@ class UNet(nn.Module):
                     nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(ch, ch, 3, padding=1))
                 )
         self.out = nn.Sequential(
-            nn.GroupNorm(min(c.groups, ch), ch), nn.SiLU(), nn.Conv2d(ch, c.channels, 3, padding=1)
+            nn.GroupNorm(min(c.groups, ch), ch), nn.SiLU(), nn.Conv2d(ch, c.out_channels or c.channels, 3, padding=1)
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,8 @@ class ReverseRun:
 def load_model(name: str) -> tuple[LoadedModel, NoiseSchedule]:
     """A registry model and its schedule, loaded once."""
     loaded = load_checkpoint(resolve_model(name, model_roots()))
+    if "discrete" in loaded.config:
+        raise ValueError(f"{name!r} is a discrete (D3PM) model: open it in the Discrete (D3PM) tab")
     s = loaded.config["schedule"]
     return loaded, make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
 

@@ -58,9 +58,17 @@ class TrainConfig:
     checkpoint_every: int = 1000
     reflow: str | None = None  # rectified flow only: a flow model whose ODE couples the noise with the data
     reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
+    transition: str | None = None  # a discrete (D3PM) model of the digits' 17 levels: uniform, absorbing, gaussian
+    hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
+
+    @property
+    def discrete(self) -> bool:
+        return self.transition is not None
 
     def validated(self) -> TrainConfig:
         kind = data.dataset_info(self.dataset).kind
+        if self.discrete:
+            return self._validated_discrete()
         if self.dataset not in TRAINABLE:
             raise ValueError(f"training on {self.dataset!r} is not supported; choose from {sorted(TRAINABLE)}")
         model, width, depth = KIND_DEFAULTS[kind]
@@ -92,8 +100,30 @@ class TrainConfig:
             reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
         )
 
+    def _validated_discrete(self) -> TrainConfig:
+        """A D3PM run: the digits at 17 levels, an x0-logits UNet; the schedule is the transition's own."""
+        from explorer.d3pm import DATASETS, PREDICTION
+        from explorer.discrete import TRANSITIONS
+
+        if self.transition not in TRANSITIONS:
+            raise ValueError(f"unknown transition {self.transition!r}; choose from {list(TRANSITIONS)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"discrete models train on {list(DATASETS)}, not {self.dataset!r}")
+        if self.reflow is not None:
+            raise ValueError("reflow is for rectified-flow models, not discrete ones")
+        gaussian = replace(self, transition=None, schedule="linear", prediction="eps", zero_terminal_snr=False)
+        checked = gaussian.validated()
+        return replace(checked, transition=self.transition, schedule=self.transition, prediction=PREDICTION,
+                       hybrid_lambda=check_float("hybrid lambda", self.hybrid_lambda, 0.0, 1e3))  # fmt: skip
+
     def hyper(self) -> dict[str, Any]:
         """The model's hyper-parameters (call on a validated config)."""
+        if self.discrete:  # one-hot input (the mask too), 17 logits out
+            from explorer.discrete import make_process
+
+            states = make_process(self.transition, 17, 2).states
+            return {"channels": states, "out_channels": 17, "size": 8, "base": self.width, "mults": [1, 2],
+                    "blocks": self.depth}  # fmt: skip
         if self.model == "unet":  # the digits: 8x8 grey, two levels (8x8, 4x4), attention at 4x4
             return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth}
         return {"dim": 2, "width": self.width, "depth": self.depth}
@@ -115,6 +145,7 @@ def sample_shape(hyper: dict[str, Any], n: int) -> tuple[int, ...]:
 
 
 REFLOW_BATCH = 2048
+PREVIEW_DISCRETE_STEPS = 100
 
 
 @torch.no_grad()
@@ -184,9 +215,17 @@ class Trainer:
         self.config = config = config.validated()
         self.out, self.command = Path(out), command
         self.device = pick_device(device)
-        self.schedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
-        self.x_data = training_data(config).to(self.device)
         self.noise: torch.Tensor | None = None  # reflow: the eps paired with each x_data row
+        if config.discrete:
+            from explorer.discrete import make_process, on_device
+
+            self.schedule = None
+            self.process = make_process(config.transition, 17, config.T)
+            self.device_process = on_device(self.process, self.device)
+            self.x_data = data.digits_levels()[0].to(self.device)
+        else:
+            self.schedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
+            self.x_data = training_data(config).to(self.device)
         if config.reflow:
             self.x_data, self.noise = reflow_pairs(config, self.device)
         torch.manual_seed(config.seed)  # parameter initialisation
@@ -204,6 +243,10 @@ class Trainer:
         c = self.config
         idx = torch.randint(0, self.x_data.shape[0], (c.batch,), generator=self.gen, device=self.device)
         x0 = self.x_data[idx]
+        if c.discrete:  # the hybrid loss of D3PM
+            from explorer.d3pm import training_loss
+
+            return training_loss(self.model, self.device_process, x0, self.gen, c.hybrid_lambda)
         t = torch.randint(0, c.T, (c.batch,), generator=self.gen, device=self.device)
         if self.noise is None:
             eps = torch.randn(x0.shape, generator=self.gen, device=self.device)
@@ -247,12 +290,16 @@ class Trainer:
             "steps": self.step, "seed": c.seed, "train": asdict(c), "command": self.command,
             "metrics": metrics or {}, "parameters": count_parameters(self.model), "device": str(self.device),
         }  # fmt: skip
+        if c.discrete:
+            config["discrete"] = {"transition": c.transition, "K": 17, "states": self.process.states,
+                                  "hybrid_lambda": c.hybrid_lambda}  # fmt: skip
         return save_checkpoint(self.out, self.ema.state_dict(), config, {TRAIN_FILE: train_state})
 
     def resume(self) -> None:
         """Continue from the checkpoint in `out` (same config required)."""
         saved = read_config(self.out)
-        if saved.get("train") != asdict(self.config):
+        defaults = asdict(TrainConfig())  # settings added since the run started take their defaults
+        if {**defaults, **saved.get("train", {})} != asdict(self.config):
             raise ValueError(f"{self.out} was trained with other settings; start a new run or use the same ones")
         state = load_tensors(self.out, TRAIN_FILE, saved)
         ema = load_tensors(self.out, "model.safetensors", saved)
@@ -268,12 +315,19 @@ class Trainer:
         self.step = saved["steps"]
 
 
-def ema_samples(trainer: Trainer, n: int, seed: int) -> torch.Tensor:
+def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None = None) -> torch.Tensor:
     """n samples from the EMA model with its reference sampler (DDPM-T, or Euler-T for rectified
     flow), from a seeded x_T, on the CPU as float32."""
     from explorer.samplers import last, reference_sampler, sample_steps
 
     gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    if trainer.config.discrete:
+        from explorer.d3pm import prior_sample, reverse_steps, to_images
+
+        x_T = prior_sample(trainer.process, sample_shape(trainer.config.hyper(), n)[:1] + (1, 8, 8), gen,
+                           trainer.device)  # fmt: skip
+        *_, final = reverse_steps(trainer.ema, trainer.process, x_T, discrete_steps or trainer.config.T, gen)
+        return to_images(final.x, 17)
     x_T = torch.randn(sample_shape(trainer.config.hyper(), n), generator=gen, device=trainer.device)
     steps = sample_steps(reference_sampler(trainer.schedule), trainer.ema, trainer.schedule, x_T, gen,
                          trainer.config.prediction)  # fmt: skip
@@ -282,7 +336,8 @@ def ema_samples(trainer: Trainer, n: int, seed: int) -> torch.Tensor:
 
 def preview_samples(trainer: Trainer, n: int = 256) -> Any:
     """A few samples for watching the model learn (numpy; 16 when they are images)."""
-    return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4).numpy()
+    steps = min(trainer.config.T, PREVIEW_DISCRETE_STEPS)  # a discrete model's preview skips steps to stay quick
+    return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4, steps).numpy()
 
 
 def run_training(
@@ -389,7 +444,7 @@ def evaluate_model(trainer: Trainer, n: int) -> dict[str, float]:
     if n <= 0:
         return {}
     c = trainer.config
-    tag = "euler" if trainer.schedule.kind == "flow" else "ddpm"  # the reference sampler, named in each key
+    tag = "d3pm" if c.discrete else "euler" if trainer.schedule.kind == "flow" else "ddpm"  # the reference sampler
     samples = ema_samples(trainer, n, c.seed + 2)
     if c.dataset == "digits":
         from explorer.classifier import evaluate_digits

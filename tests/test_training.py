@@ -91,3 +91,47 @@ def test_bad_settings_are_refused(tmp_path):
     for change, message in cases:
         with pytest.raises(ValueError, match=message):
             Trainer(TrainConfig(**{**SMALL.__dict__, **change}), tmp_path / "x", device="cpu")
+
+
+DISCRETE = TrainConfig(dataset="digits", transition="absorbing", width=8, depth=1, steps=40, batch=32, T=50,
+                       checkpoint_every=20)  # fmt: skip
+
+
+def test_a_discrete_run_saves_a_d3pm_checkpoint_that_resumes_exactly(tmp_path):
+    from explorer.checkpoints import is_discrete
+    from explorer.d3pm import PREDICTION
+
+    straight = Trainer(DISCRETE, tmp_path / "a", device="cpu")
+    losses = [straight.train_step() for _ in range(10)]
+    assert all(math.isfinite(v) and v > 0 for v in losses)
+    first = Trainer(DISCRETE, tmp_path / "b", device="cpu")
+    for _ in range(5):
+        first.train_step()
+    first.save()
+    config = read_config(tmp_path / "b")
+    assert config["discrete"] == {"transition": "absorbing", "K": 17, "states": 18, "hybrid_lambda": 0.001}
+    assert config["prediction"] == PREDICTION and config["schedule"]["name"] == "absorbing"
+    assert config["hyper"]["channels"] == 18 and config["hyper"]["out_channels"] == 17
+    assert is_discrete(tmp_path / "b") and not is_discrete(tmp_path / "a")  # "a" was never saved
+    resumed = Trainer(DISCRETE, tmp_path / "b", device="cpu")
+    resumed.resume()
+    for _ in range(5):
+        resumed.train_step()
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+    model = load_checkpoint(tmp_path / "b").model
+    assert model(torch.zeros(2, 18, 8, 8), torch.tensor(3)).shape == (2, 17, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"transition": "rotate"}, "unknown transition"),
+        ({"dataset": "spiral"}, "discrete models train on"),
+        ({"hybrid_lambda": float("nan")}, "hybrid lambda"),
+        ({"steps": 0}, "steps must be between"),
+    ],
+)
+def test_bad_discrete_settings_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{**DISCRETE.__dict__, **change}).validated()
