@@ -49,3 +49,31 @@ def test_text_with_uniform_replacement(client):
 def test_bad_requests(client, args, message):
     with pytest.raises(AppError, match=message):
         client.predict(*args, 10, api_name="/d3pm_view")
+
+
+def test_generate_scrub_and_export_with_the_shipped_absorbing_model(client):
+    settings = ["digits-absorbing", 4, 10, 0]
+    slider, frame, info = client.predict(*settings, api_name="/d3pm_sample")
+    assert update_value(slider) == 10 and "10 reverse steps" in info and "confidence" in info
+    assert iio.imread(frame["path"]).shape[2] == 3
+    frame0, info0 = client.predict(*settings, 0, api_name="/d3pm_reverse_step")
+    assert "t = 1000 of 1000" in info0
+    picture = iio.imread(frame0["path"])
+    half = picture[:, : picture.shape[1] // 2]
+    red = (half[..., 0] > 200) & (half[..., 1] < 60)
+    assert red.mean() > 0.3  # x_T is all [MASK], drawn red
+    gif, _ = client.predict(*settings, 4, 10, 128, api_name="/d3pm_reverse_gif")
+    assert iio.imread(gif["path"], index=None).shape[0] == 4
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (["spiral-mlp", 4, 10, 0], "Gaussian diffusion model"),
+        (["digits-absorbing", 4, 5000, 0], "greater than maximum"),  # the slider refuses it; the core too (test_d3pm)
+        (["../etc/passwd", 4, 10, 0], "bad model name"),
+    ],
+)
+def test_bad_generation_requests(client, settings, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*settings, api_name="/d3pm_sample")

@@ -183,6 +183,11 @@ def test_discrete_tab_scrubs_the_corruption(page):
     page.locator("#d3-dataset").get_by_text("text").click()
     page.locator("#d3-show").click()
     wait_text(page, "d3-sentence", "▮")
+    set_number(page, "d3r-steps", "10")
+    page.locator("#d3r-sample").click()
+    wait_text(page, "d3r-info", "10 reverse steps")
+    set_number(page, "d3r-step", "0")
+    wait_text(page, "d3r-info", "t = 1000 of 1000")
     assert page.errors == []
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import discrete, render
+from explorer import d3pm, discrete, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
 from explorer.ui.common import new_output_path, plot_value, user_errors
 
@@ -68,6 +68,99 @@ def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, si
     return path, gr.update(value=path, visible=True)
 
 
+def discrete_settings(model, n, steps, seed) -> d3pm.DiscreteSettings:
+    if not model:
+        raise ValueError("choose a discrete model (train one in the Train tab with a D3PM corruption)")
+    return d3pm.DiscreteSettings(model, n, steps, 0 if seed is None else seed)
+
+
+def reverse_view(run: d3pm.DiscreteRun, i: Any) -> tuple[Any, str]:
+    i = int(min(max(0 if i is None else i, 0), len(run.xs) - 1))
+    t = run.ts[i]
+    text = (f"**t = {t} of {run.process.T}** · {run.process.transition} model · {len(run.xs) - 1} reverse steps "
+            f"(model calls) · digits classifier on the final samples: confidence {run.confidence:.3f}, "
+            f"reads {' '.join(map(str, run.digits))}")  # fmt: skip
+    return d3pm.reverse_frame(run, i, PANEL), text
+
+
+@user_errors
+def on_sample(model, n, steps, seed) -> tuple[Any, ...]:
+    run = d3pm.run_discrete(discrete_settings(model, n, steps, seed))
+    last = len(run.xs) - 1
+    return (gr.update(maximum=last, value=last), *reverse_view(run, last))
+
+
+@user_errors
+def on_reverse_step(model, n, steps, seed, i) -> tuple[Any, ...]:
+    return reverse_view(d3pm.run_discrete(discrete_settings(model, n, steps, seed)), i)
+
+
+@user_errors
+def on_reverse_export(model, n, steps, seed, n_frames, fps, size) -> tuple[str, Any]:
+    settings = discrete_settings(model, n, steps, seed)
+    path = str(d3pm.reverse_gif(settings, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
+    return path, gr.update(value=path, visible=True)
+
+
+def on_refresh(current: str | None) -> Any:
+    names = d3pm.discrete_models()
+    return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
+
+
+def on_discrete_model(model: str | None) -> Any:
+    """The steps slider reaches the chosen model's T."""
+    try:
+        return gr.update(maximum=d3pm.load_discrete(model)[1].T) if model else gr.update()
+    except ValueError:
+        return gr.update()  # an unknown name is reported when Generate is pressed
+
+
+def gif_controls(prefix: str) -> tuple[Any, Any, Any]:
+    with gr.Row():
+        n_frames = gr.Slider(2, MAX_GIF_FRAMES, 30, step=1, label="Frames", elem_id=f"{prefix}-gif-frames")
+        fps = gr.Slider(1, MAX_GIF_FPS, 10, step=1, label="Frames per second")
+        size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Size (px)")
+    return n_frames, fps, size
+
+
+def build_reverse() -> None:
+    """The reverse half: a trained discrete model generating digits, x_t beside its x0 guess."""
+    gr.Markdown(
+        "### Generation with a trained discrete model\n"
+        "The network reads x_t and predicts p(x_0 | x_t) at every pixel; each reverse step draws x_s from "
+        "the sum over x_0 of q(x_s, x_t | x_0) p(x_0 | x_t) (Austin et al. eq. 4), skipping with Q_{s→t} when "
+        "fewer steps than T are asked for. Train your own in the **Train** tab (choose a D3PM corruption)."
+    )
+    names = d3pm.discrete_models()
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            with gr.Row():
+                model = gr.Dropdown(names, value=names[0] if names else None, label="Discrete model",
+                                    elem_id="d3r-model", scale=4, allow_custom_value=True)  # fmt: skip
+                refresh = gr.Button("↻", scale=1, min_width=40, elem_id="d3r-refresh")
+            n = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Digits", elem_id="d3r-n")
+            steps = gr.Slider(1, 1000, 100, step=1, label="Reverse steps (model calls, up to the model's T)",
+                              elem_id="d3r-steps")  # fmt: skip
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3r-seed")
+            sample = gr.Button("Generate", variant="primary", elem_id="d3r-sample")
+        with gr.Column(scale=3):
+            step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
+            info = gr.Markdown(elem_id="d3r-info")
+            frame = gr.Image(label="x_t and the model's x_0 guess", format="png", elem_id="d3r-frame")
+            with gr.Accordion("Export GIF of the reverse process", open=False):
+                n_frames, fps, size = gif_controls("d3r")
+                export = gr.Button("Export GIF", elem_id="d3r-export")
+                gif = gr.Image(label="Reverse process", elem_id="d3r-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="d3r-download")
+    settings = [model, n, steps, seed]
+    refresh.click(on_refresh, model, model, api_visibility="private")
+    model.change(on_discrete_model, model, steps, api_visibility="private")
+    sample.click(on_sample, settings, [step, frame, info], api_name="d3pm_sample")
+    step.input(on_reverse_step, [*settings, step], [frame, info], api_name="d3pm_reverse_step",
+               show_progress="hidden", trigger_mode="always_last")  # fmt: skip
+    export.click(on_reverse_export, [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_reverse_gif")
+
+
 def build() -> dict:
     gr.Markdown(
         "Diffusion need not be Gaussian. In D3PM (Austin et al. 2021) every pixel or character is a category and "
@@ -97,10 +190,7 @@ def build() -> dict:
                 bars = gr.Plot(label="categories", elem_id="d3-bars")
                 curve = gr.Plot(label="distance", elem_id="d3-curve")
             with gr.Accordion("Export GIF", open=False):
-                with gr.Row():
-                    n_frames = gr.Slider(2, MAX_GIF_FRAMES, 30, step=1, label="Frames", elem_id="d3-gif-frames")
-                    fps = gr.Slider(1, MAX_GIF_FPS, 10, step=1, label="Frames per second")
-                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Size (px)")
+                n_frames, fps, size = gif_controls("d3")
                 export = gr.Button("Export GIF", elem_id="d3-export")
                 gif = gr.Image(label="Corruption", elem_id="d3-gif", buttons=["download"])
                 download = gr.DownloadButton("Download GIF", visible=False, elem_id="d3-download")
@@ -110,4 +200,5 @@ def build() -> dict:
     t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
             trigger_mode="always_last")  # fmt: skip
     export.click(on_export, [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif")
+    build_reverse()
     return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from explorer import render
-from explorer.checkpoints import find_checkpoints, model_roots
+from explorer.checkpoints import find_checkpoints, is_discrete, model_roots
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM, parse_steps
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE
@@ -34,8 +34,8 @@ PLAY_FRAMES = 50  # a play-through visits about this many recorded steps
 
 
 def model_choices() -> list[str]:
-    """Models that sample points (images arrive with the UNet)."""
-    return sorted(find_checkpoints(model_roots()))
+    """The Gaussian-diffusion and flow models (discrete ones live in the Discrete tab)."""
+    return sorted(name for name, folder in find_checkpoints(model_roots()).items() if not is_discrete(folder))
 
 
 DEFAULT_MODEL = "spiral-mlp"
