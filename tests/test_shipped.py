@@ -35,3 +35,21 @@ def test_the_ideal_denoiser_reproduces_training_points_whatever_the_model_predic
     train = training_set(load_model("spiral-mlp")[0], 2000)
     nearest = torch.cdist(torch.from_numpy(run.xs[-1]).double(), train.double()).min(1).values
     assert float((nearest < 0.01).float().mean()) > 0.95 and float(nearest.median()) < 2e-3
+
+
+def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussian_pickers():
+    from explorer.classifier import evaluate_digits
+    from explorer.d3pm import discrete_models, prior_sample, reverse_steps, to_images
+    from explorer.ui.reverse_tab import model_choices
+
+    assert {"digits-absorbing", "digits-uniform"} <= set(discrete_models())
+    assert not {"digits-absorbing", "digits-uniform"} & set(model_choices())
+    for name in ("digits-absorbing", "digits-uniform"):
+        from explorer.d3pm import load_discrete
+
+        loaded, process = load_discrete(name)
+        gen = torch.Generator().manual_seed(0)
+        *_, final = reverse_steps(loaded.model, process, prior_sample(process, (64, 1, 8, 8), gen), 25, gen)
+        report = evaluate_digits(to_images(final.x, process.K))
+        assert report.confidence > 0.9, (name, report)  # uniform noise scores 0.81
+        assert sum(1 for count in report.histogram if count) >= 8  # most of the ten digits appear
