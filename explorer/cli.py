@@ -65,7 +65,8 @@ def cmd_train(args: argparse.Namespace) -> str:
         schedule=args.schedule, T=args.T, zero_terminal_snr=args.zero_terminal_snr, prediction=args.prediction,
         steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
         checkpoint_every=args.checkpoint_every, reflow=args.reflow, reflow_steps=args.reflow_steps,
-        transition=args.transition, hybrid_lambda=args.hybrid_lambda,
+        transition=args.transition, hybrid_lambda=args.hybrid_lambda, conditional=args.conditional,
+        label_dropout=args.label_dropout,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -124,6 +125,10 @@ def add_train(commands: argparse._SubParsersAction) -> None:
                    help="train a discrete (D3PM) model of the digits' 17 grey levels with this corruption")
     p.add_argument("--hybrid-lambda", type=float, default=d.hybrid_lambda,
                    help="D3PM: weight of the cross-entropy beside L_vb (Austin et al.: 0.001)")
+    p.add_argument("--conditional", action="store_true",
+                   help="class-conditional (patterns, digits), trained with label dropout for classifier-free guidance")
+    p.add_argument("--label-dropout", type=float, default=d.label_dropout,
+                   help="conditional: share of labels replaced by the null class")  # fmt: skip
     p.add_argument("--noise", type=float, default=d.noise)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
@@ -195,7 +200,14 @@ def cmd_sample(args: argparse.Namespace) -> str:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
     else:
         keep = None  # few steps: keep them all, then pick the GIF's frames
-    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, device=device)
+    model = None
+    if args.label is not None or args.guidance is not None:  # classifier-free guidance (conditional models)
+        from explorer.guidance import Guided
+
+        if args.label is None:
+            raise ValueError("--guidance needs --label (the class to steer towards)")
+        model = Guided(loaded.model, args.label, 1.0 if args.guidance is None else args.guidance)
+    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model, device=device)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
         steps, xs = [steps[i] for i in picks], [xs[i] for i in picks]
@@ -227,6 +239,8 @@ def _sample_discrete(args: argparse.Namespace, device) -> str:
     from explorer.d3pm import DiscreteSettings, reverse_gif, run_discrete
     from explorer.device import DEVICE_ENV
 
+    if args.label is not None or args.guidance is not None:
+        raise ValueError(f"{args.model!r} is an unconditional discrete model: it takes no --label or --guidance")
     if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None:
         raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not --sampler/--eta/--spacing")
     os.environ[DEVICE_ENV] = str(device)
@@ -258,6 +272,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-x0", default="auto",
                    help="clip the model's x0 estimate to [-C, C] at every step: a number, none, or auto "
                         "(the data range: 1 for images, 1.5 for points)")  # fmt: skip
+    p.add_argument("--label", type=int, help="conditional models: the class to generate (see `models`)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale w (0 unconditional, 1 conditional, "
+                                                  ">1 guided; default 1 with --label)")  # fmt: skip
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")

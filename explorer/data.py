@@ -42,6 +42,7 @@ class PointSet:
 
     x: torch.Tensor
     color: torch.Tensor
+    label: torch.Tensor | None = None  # (N,) class indices, for labelled sets
 
 
 def _uniform(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -111,6 +112,27 @@ def rings(n: int, generator: torch.Generator) -> PointSet:
     return PointSet(xy, radius_index.double() / 2)
 
 
+PATTERN_CLASSES = ("spiral", "moons", "circle", "eight Gaussians")
+
+
+def circle(n: int, generator: torch.Generator) -> PointSet:
+    """Uniform on the circle of radius 0.45."""
+    u = _uniform(n, generator)
+    angle = 2 * math.pi * u
+    return PointSet(0.45 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1), u)
+
+
+def patterns(n: int, generator: torch.Generator) -> PointSet:
+    """Several patterns in one plane, one class each (PATTERN_CLASSES): the spiral, the two moons,
+    a circle and the eight Gaussians, overlapping, in equal shares. The label is the class."""
+    label = torch.randint(0, len(PATTERN_CLASSES), (n,), generator=generator)
+    x = torch.empty(n, 2, dtype=torch.float64)
+    for k, make in enumerate((spiral, two_moons, circle, eight_gaussians)):
+        chosen = label == k
+        x[chosen] = make(int(chosen.sum()), generator).x
+    return PointSet(x, label.double() / (len(PATTERN_CLASSES) - 1), label)
+
+
 POINT_SETS: dict[str, Callable[[int, torch.Generator], PointSet]] = {
     "spiral": spiral,
     "swiss_roll": swiss_roll,
@@ -118,7 +140,9 @@ POINT_SETS: dict[str, Callable[[int, torch.Generator], PointSet]] = {
     "eight_gaussians": eight_gaussians,
     "checkerboard": checkerboard,
     "rings": rings,
+    "patterns": patterns,
 }
+LABELLED = {"patterns": PATTERN_CLASSES, "digits": tuple(str(d) for d in range(10))}  # class names of labelled sets
 
 
 def make_points(name: str, n: int, noise: float, generator: torch.Generator) -> PointSet:
@@ -129,7 +153,7 @@ def make_points(name: str, n: int, noise: float, generator: torch.Generator) -> 
     noise = check_float("noise", noise, 0.0, MAX_NOISE)
     points = POINT_SETS[name](n, generator)
     x = points.x + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
-    return PointSet(x.float(), points.color.float())
+    return PointSet(x.float(), points.color.float(), points.label)
 
 
 @lru_cache(maxsize=1)
@@ -213,6 +237,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "eight_gaussians": DatasetInfo("eight_gaussians", "points", "Eight Gaussians"),
     "checkerboard": DatasetInfo("checkerboard", "points", "Checkerboard"),
     "rings": DatasetInfo("rings", "points", "Concentric rings"),
+    "patterns": DatasetInfo("patterns", "points", "Several patterns (4 classes)"),
     "digits": DatasetInfo("digits", "image", "Digits (8x8, scikit-learn)"),
     "upload": DatasetInfo("upload", "image", "Your image (upload)"),
 }

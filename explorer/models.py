@@ -27,6 +27,27 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
 
+def label_embedding(num_classes: int, width: int) -> nn.Embedding | None:
+    """Class embeddings plus the null class (the last index) for classifier-free guidance
+    (Ho & Salimans 2022); started at zero so a new conditional model begins unconditional."""
+    if num_classes <= 0:
+        return None
+    emb = nn.Embedding(num_classes + 1, width)
+    nn.init.zeros_(emb.weight)
+    return emb
+
+
+def add_label(emb: nn.Embedding | None, temb: torch.Tensor, y: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """The time embedding plus the label's (y None: the null class). An unconditional model refuses labels."""
+    if emb is None:
+        if y is not None:
+            raise ValueError("this model is unconditional: it takes no class label")
+        return temb
+    null = emb.num_embeddings - 1
+    y = torch.full((batch,), null, device=temb.device) if y is None else torch.as_tensor(y, device=temb.device)
+    return temb + emb(y.expand(batch) if y.dim() == 0 else y)
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """Hyper-parameters of TimeMLP."""
@@ -35,6 +56,7 @@ class MLPConfig:
     width: int = 128
     depth: int = 3
     time_dim: int = 64
+    num_classes: int = 0  # > 0: class-conditional, with one more embedding for the null class (index num_classes)
 
 
 class ResidualBlock(nn.Module):
@@ -62,14 +84,16 @@ class TimeMLP(nn.Module):
         self.config = config
         w = config.width
         self.time_mlp = nn.Sequential(nn.Linear(config.time_dim, w), nn.SiLU(), nn.Linear(w, w))
+        self.label_emb = label_embedding(config.num_classes, w)
         self.inp = nn.Linear(config.dim, w)
         self.blocks = nn.ModuleList(ResidualBlock(w) for _ in range(config.depth))
         self.out = nn.Sequential(nn.LayerNorm(w), nn.SiLU(), nn.Linear(w, config.dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t = torch.as_tensor(t, device=x.device)
         shared = t.dim() == 0
         temb = self.time_mlp(sinusoidal_embedding(t.reshape(1) if shared else t, self.config.time_dim))  # (B|1, W)
+        temb = add_label(self.label_emb, temb, y, x.shape[0])
         h = self.inp(x)  # (B, W)
         for block in self.blocks:
             h = block(h, temb)
@@ -90,6 +114,7 @@ class UNetConfig:
     time_dim: int = 128
     groups: int = 8
     out_channels: int = 0  # 0: as many as `channels`; a discrete (D3PM) model outputs K logits a pixel
+    num_classes: int = 0  # > 0: class-conditional, with one more embedding for the null class (index num_classes)
 
 
 class ConvBlock(nn.Module):
@@ -138,6 +163,7 @@ class UNet(nn.Module):
             raise ValueError(f"image size {c.size} must be divisible by {2 ** (len(c.mults) - 1)}")
         tdim = c.time_dim
         self.time_mlp = nn.Sequential(nn.Linear(tdim, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        self.label_emb = label_embedding(c.num_classes, tdim)
         self.conv_in = nn.Conv2d(c.channels, c.base, 3, padding=1)
         self.down, skips, ch = nn.ModuleList(), [c.base], c.base
         for level, mult in enumerate(c.mults):
@@ -164,9 +190,10 @@ class UNet(nn.Module):
             nn.GroupNorm(min(c.groups, ch), ch), nn.SiLU(), nn.Conv2d(ch, c.out_channels or c.channels, 3, padding=1)
         )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         t = torch.as_tensor(t, device=x.device)
         temb = self.time_mlp(sinusoidal_embedding(t.reshape(1) if t.dim() == 0 else t, self.config.time_dim))
+        temb = add_label(self.label_emb, temb, y, x.shape[0])
         h = self.conv_in(x)
         skips = [h]
         for layer in self.down:

@@ -60,6 +60,8 @@ class TrainConfig:
     reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
     transition: str | None = None  # a discrete (D3PM) model of the digits' 17 levels: uniform, absorbing, gaussian
     hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
+    conditional: bool = False  # a class-conditional model of a labelled set (data.LABELLED)
+    label_dropout: float = 0.1  # conditional: the share of labels replaced by the null class (Ho & Salimans 2022)
 
     @property
     def discrete(self) -> bool:
@@ -82,6 +84,10 @@ class TrainConfig:
         if self.reflow is not None and self.schedule != FLOW:
             raise ValueError("reflow retrains a rectified-flow model: use --schedule flow --prediction flow")
         make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))
+        if self.conditional and self.dataset not in data.LABELLED:
+            raise ValueError(f"a conditional model needs labelled data: choose from {sorted(data.LABELLED)}")
+        if self.conditional and self.reflow is not None:
+            raise ValueError("reflow pairs carry no labels: train a conditional model without --reflow")
         return replace(
             self,
             model=model,
@@ -98,7 +104,13 @@ class TrainConfig:
             seed=check_int("seed", self.seed, 0, 2**31 - 1),
             checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
             reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
+            conditional=bool(self.conditional),
+            label_dropout=check_float("label dropout", self.label_dropout, 0.0, 1.0),
         )
+
+    @property
+    def num_classes(self) -> int:
+        return len(data.LABELLED[self.dataset]) if self.conditional else 0
 
     def _validated_discrete(self) -> TrainConfig:
         """A D3PM run: the digits at 17 levels, an x0-logits UNet; the schedule is the transition's own."""
@@ -109,8 +121,8 @@ class TrainConfig:
             raise ValueError(f"unknown transition {self.transition!r}; choose from {list(TRANSITIONS)}")
         if self.dataset not in DATASETS:
             raise ValueError(f"discrete models train on {list(DATASETS)}, not {self.dataset!r}")
-        if self.reflow is not None:
-            raise ValueError("reflow is for rectified-flow models, not discrete ones")
+        if self.reflow is not None or self.conditional:
+            raise ValueError("discrete models here are unconditional and not reflowed")
         gaussian = replace(self, transition=None, schedule="linear", prediction="eps", zero_terminal_snr=False)
         checked = gaussian.validated()
         return replace(checked, transition=self.transition, schedule=self.transition, prediction=PREDICTION,
@@ -124,17 +136,24 @@ class TrainConfig:
             states = make_process(self.transition, 17, 2).states
             return {"channels": states, "out_channels": 17, "size": 8, "base": self.width, "mults": [1, 2],
                     "blocks": self.depth}  # fmt: skip
+        labels = {"num_classes": self.num_classes} if self.conditional else {}
         if self.model == "unet":  # the digits: 8x8 grey, two levels (8x8, 4x4), attention at 4x4
-            return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth}
-        return {"dim": 2, "width": self.width, "depth": self.depth}
+            return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth, **labels}
+        return {"dim": 2, "width": self.width, "depth": self.depth, **labels}
 
 
 def training_data(config: TrainConfig) -> torch.Tensor:
     """The fixed training set: n_data points drawn with the run's seed, or all 1,797 digits."""
+    return labelled_training_data(config)[0]
+
+
+def labelled_training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed training set and its labels (None for an unlabelled set)."""
     if config.dataset == "digits":
-        return data.digits()[0]
+        return data.digits()
     gen = torch.Generator().manual_seed(config.seed)
-    return data.make_points(config.dataset, config.n_data, config.noise, gen).x
+    points = data.make_points(config.dataset, config.n_data, config.noise, gen)
+    return points.x, points.label
 
 
 def sample_shape(hyper: dict[str, Any], n: int) -> tuple[int, ...]:
@@ -219,13 +238,15 @@ class Trainer:
         if config.discrete:
             from explorer.discrete import make_process, on_device
 
-            self.schedule = None
+            self.schedule, self.y_data = None, None
             self.process = make_process(config.transition, 17, config.T)
             self.device_process = on_device(self.process, self.device)
             self.x_data = data.digits_levels()[0].to(self.device)
         else:
             self.schedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
-            self.x_data = training_data(config).to(self.device)
+            x_data, y_data = labelled_training_data(config)
+            self.x_data = x_data.to(self.device)
+            self.y_data = y_data.to(self.device) if config.conditional else None
         if config.reflow:
             self.x_data, self.noise = reflow_pairs(config, self.device)
         torch.manual_seed(config.seed)  # parameter initialisation
@@ -253,8 +274,12 @@ class Trainer:
         else:  # reflow: the straight line between a noise and the data the teacher's ODE carries it to
             eps = self.noise[idx]
         xt = q_sample(self.schedule, x0, t, eps)
+        y = None
+        if self.y_data is not None:  # label dropout: one model learns the conditional and the null branch
+            drop = torch.rand(c.batch, generator=self.gen, device=self.device) < c.label_dropout
+            y = torch.where(drop, c.num_classes, self.y_data[idx])
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            out = self.model(xt, t)
+            out = self.model(xt, t, y)
         return (out.float() - training_target(c.prediction, self.schedule, t, x0, eps)).pow(2).mean()
 
     def train_step(self) -> float:
@@ -290,6 +315,8 @@ class Trainer:
             "steps": self.step, "seed": c.seed, "train": asdict(c), "command": self.command,
             "metrics": metrics or {}, "parameters": count_parameters(self.model), "device": str(self.device),
         }  # fmt: skip
+        if c.conditional:
+            config["classes"] = list(data.LABELLED[c.dataset])
         if c.discrete:
             config["discrete"] = {"transition": c.transition, "K": 17, "states": self.process.states,
                                   "hybrid_lambda": c.hybrid_lambda}  # fmt: skip

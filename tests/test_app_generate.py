@@ -9,6 +9,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from explorer.ui import training_tab
+from explorer.ui.training_tab import GAUSSIAN
 from tests.appserver import running_app
 
 # model, n, seed, variance, ideal
@@ -51,8 +52,9 @@ def test_bad_reverse_requests(client):
 
 
 def test_train_in_the_background_then_sample_the_new_model(client):
-    # dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume
-    args = ["two_moons", "small (width 64, depth 2)", "linear", 100, "eps", 150, 256, 2e-3, 0, "tiny-moons", False]
+    # dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume
+    args = ["two_moons", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
+            "tiny-moons", False]  # fmt: skip
     status = client.predict(*args, api_name="/train_start")
     assert "started **tiny-moons**" in status
     with pytest.raises(AppError, match="already running|exists already"):
@@ -69,7 +71,8 @@ def test_train_in_the_background_then_sample_the_new_model(client):
 
 
 def test_cancel_keeps_the_model(client):
-    args = ["rings", "small (width 64, depth 2)", "linear", 100, "eps", 100_000, 64, 2e-3, 0, "cancelled-rings", False]
+    args = ["rings", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
+            "cancelled-rings", False]  # fmt: skip
     client.predict(*args, api_name="/train_start")
     job = training_tab.SLOT.job
     deadline = time.time() + 60
@@ -80,7 +83,7 @@ def test_cancel_keeps_the_model(client):
     snap = job.snapshot()
     assert snap.status == "cancelled" and (job.trainer.out / "model.safetensors").exists()
     with pytest.raises(AppError, match="less than minimum value 1"):  # the Number field refuses it
-        client.predict(*args[:5], 0, *args[6:9], "x", False, api_name="/train_start")
+        client.predict(*args[:7], 0, *args[8:11], "x", False, api_name="/train_start")
 
 
 def test_digits_model_in_the_reverse_tab(client):
@@ -101,8 +104,8 @@ def test_digits_model_in_the_reverse_tab(client):
 
 
 def test_train_digits_in_the_panel(client):
-    # dataset, size, schedule, T, prediction, steps, batch, lr, seed, name, resume
-    args = ["digits", "digits UNet (base 32, 1 block a level)", "cosine", 20, "v", 4, 16, 1e-3, 0, "tiny-digits", False]
+    args = ["digits", "digits UNet (base 32, 1 block a level)", GAUSSIAN, False, "cosine", 20, "v", 4, 16, 1e-3, 0,
+            "tiny-digits", False]  # fmt: skip
     assert "started **tiny-digits**" in client.predict(*args, api_name="/train_start")
     job = training_tab.SLOT.job
     job.join(120)
@@ -111,3 +114,32 @@ def test_train_digits_in_the_panel(client):
     assert "classifier_confidence_ddpm" in snap.message
     info = client.predict("tiny-digits", 4, 0, "beta", False, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 20" in info
+
+
+def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
+    args = ["digits", "digits UNet (base 32, 1 block a level)", "uniform", False, "cosine", 20, "eps", 4, 16, 1e-3, 0,
+            "tiny-d3pm", False]  # fmt: skip
+    assert "started **tiny-d3pm**" in client.predict(*args, api_name="/train_start")
+    job = training_tab.SLOT.job
+    job.join(120)
+    snap = job.snapshot()
+    assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8), snap.message
+    assert "classifier_confidence_d3pm" in snap.message
+    _, _, info = client.predict("tiny-d3pm", 4, 20, 0, api_name="/d3pm_sample")
+    assert "20 reverse steps" in info and "uniform model" in info
+
+
+def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
+    args = ["patterns", "small (width 64, depth 2)", GAUSSIAN, True, "linear", 50, "v", 20, 256, 2e-3, 0,
+            "tiny-cond", False]  # fmt: skip
+    assert "started **tiny-cond**" in client.predict(*args, api_name="/train_start")
+    job = training_tab.SLOT.job
+    job.join(120)
+    assert job.snapshot().status == "done"
+    _, picture, info, plot = client.predict("tiny-cond", 2, 200, 10, 0, api_name="/guidance_sweep")
+    assert "class circle" in info and "w = 8: precision" in info
+    assert iio.imread(picture["path"]).shape[1] > 5 * 200  # five panels side by side
+    with pytest.raises(AppError, match="class label must be between 0 and 3"):
+        client.predict("tiny-cond", 7, 200, 10, 0, api_name="/guidance_sweep")
+    with pytest.raises(AppError, match="not class-conditional"):
+        client.predict("spiral-mlp", 0, 200, 10, 0, api_name="/guidance_sweep")

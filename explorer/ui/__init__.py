@@ -9,7 +9,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
-from explorer.ui import compare_tab, discrete_tab, forward_tab, latent_tab, reverse_tab, training_tab  # noqa: E402
+from explorer.ui import (  # noqa: E402
+    compare_tab,
+    discrete_tab,
+    forward_tab,
+    guidance_tab,
+    latent_tab,
+    reverse_tab,
+    training_tab,
+)
 from explorer.ui.common import OUTPUT_DIR  # noqa: E402
 
 TITLE = "Diffusion explorer"
@@ -34,6 +42,8 @@ def build_demo() -> gr.Blocks:
                 latent_picker = latent_tab.build()
             with gr.Tab("Discrete (D3PM)", id="discrete") as discrete:
                 discrete_refresh = discrete_tab.build()
+            with gr.Tab("Guidance", id="guidance"):
+                guidance_tab.build()
             with gr.Tab("Train", id="train"):
                 training_tab.build()
         # a model trained meanwhile shows up in the picker when the tab is opened

@@ -55,13 +55,15 @@ SLOT = JobSlot()
 
 
 @user_errors
-def on_start(dataset, size, corruption, schedule, T, prediction, steps, batch, lr, seed, name, resume) -> str:
+def on_start(dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name,
+             resume) -> str:  # fmt: skip
     if size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose from {list(MODEL_SIZES)}")
     width, depth = MODEL_SIZES[size]
     transition = None if corruption in (None, GAUSSIAN) else corruption
     config = TrainConfig(dataset=dataset, width=width, depth=depth, schedule=schedule, T=T, prediction=prediction,
-                         steps=steps, batch=batch, lr=lr, seed=seed, transition=transition)  # fmt: skip
+                         steps=steps, batch=batch, lr=lr, seed=seed, transition=transition,
+                         conditional=bool(conditional))  # fmt: skip
     job = SLOT.start(config, (name or "").strip(), bool(resume))
     return f"started **{job.trainer.out.name}** on {job.trainer.device}"
 
@@ -139,6 +141,8 @@ def build() -> None:
             size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
             corruption = gr.Dropdown(CORRUPTIONS, value=GAUSSIAN, label="Corruption (D3PM: digits only; it has its "
                                      "own schedule and predicts x0 logits)", elem_id="train-corruption")  # fmt: skip
+            conditional = gr.Checkbox(False, label="Class-conditional, for guidance (patterns, digits; 10% of labels "
+                                      "dropped)", elem_id="train-conditional")  # fmt: skip
             schedule = gr.Dropdown(PROCESSES, value="linear", label="Schedule (flow: rectified flow)")
             T = gr.Number(1000, precision=0, label="T")
             prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
@@ -160,7 +164,7 @@ def build() -> None:
                 preview = gr.Plot(label="preview", elem_id="train-preview")
                 preview_image = gr.Image(label="preview", visible=False, format="png", elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
-    inputs = [dataset, size, corruption, schedule, T, prediction, steps, batch, lr, seed, name, resume]
+    inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
     start.click(on_start, inputs, status, api_name="train_start", concurrency_id="train", concurrency_limit=1)
     cancel.click(on_cancel, None, status, api_name="train_cancel")

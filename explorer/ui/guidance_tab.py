@@ -1,0 +1,112 @@
+"""The Guidance tab: one class-conditional model sampled at several guidance scales from one x_T.
+
+Layout and wiring only; every number comes from explorer.guidance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from explorer import guidance, render
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
+from explorer.reverse import load_model
+from explorer.ui.common import new_output_path, plot_value, user_errors
+
+PANEL = 240
+
+
+def class_choices(model: str | None) -> list[tuple[str, int]]:
+    if not model:
+        return []
+    try:
+        classes = load_model(model)[0].config.get("classes") or []
+    except ValueError:
+        return []
+    return [(f"{i}: {name}", i) for i, name in enumerate(classes)]
+
+
+def settings_of(model, label, n, steps, seed) -> guidance.SweepSettings:
+    if not model:
+        raise ValueError("choose a class-conditional model (train one with --conditional)")
+    return guidance.SweepSettings(model, label, n, 0 if seed is None else seed, steps)
+
+
+def view(sweep: guidance.Sweep, i: Any) -> tuple[Any, str]:
+    i = int(min(max(0 if i is None else i, 0), len(sweep.steps) - 1))
+    name = sweep.classes[sweep.settings.label] if sweep.classes else str(sweep.settings.label)
+    cells = " · ".join(f"w = {w:g}: precision {sweep.precision[w]:.2f}, diversity {sweep.diversity[w]:.2f}"
+                       for w in sweep.frames)  # fmt: skip
+    measure = "spread ratio" if sweep.dataset == "digits" else "coverage"
+    text = f"**class {name}**, t = {sweep.steps[i]} · {cells} (diversity: {measure})"
+    return guidance.sweep_frame(sweep, i, PANEL), text
+
+
+@user_errors
+def on_sweep(model, label, n, steps, seed) -> tuple[Any, ...]:
+    sweep = guidance.run_sweep(settings_of(model, label, n, steps, seed))
+    last = len(sweep.steps) - 1
+    scales = np.array(list(sweep.frames))
+    fig = render.curves_figure(scales, {"precision": np.array(list(sweep.precision.values())),
+                                        "diversity": np.array(list(sweep.diversity.values()))},
+                               "The quality / diversity trade-off", "guidance scale w", "share")  # fmt: skip
+    return (gr.update(maximum=last, value=last), *view(sweep, last), plot_value(fig))
+
+
+@user_errors
+def on_frame(model, label, n, steps, seed, i) -> tuple[Any, ...]:
+    return view(guidance.run_sweep(settings_of(model, label, n, steps, seed)), i)
+
+
+@user_errors
+def on_export(model, label, n, steps, seed, fps, size) -> tuple[str, Any]:
+    settings = settings_of(model, label, n, steps, seed)
+    path = str(guidance.sweep_gif(settings, size, fps, new_output_path("guidance", ".gif")))
+    return path, gr.update(value=path, visible=True)
+
+
+def on_model(model: str | None) -> Any:
+    choices = class_choices(model)
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+
+def build() -> None:
+    gr.Markdown(
+        "Classifier-free guidance (Ho & Salimans 2022): one model, trained with a share of its labels dropped, "
+        "predicts both ε(x_t, y) and ε(x_t, ∅); sampling uses ε(x_t, ∅) + w (ε(x_t, y) − ε(x_t, ∅)). Here every "
+        "w in {0, 1, 2, 4, 8} starts from the same x_T (DDIM, η = 0). Precision is the share of samples the "
+        "reference classifier assigns to the asked class; diversity is how much of the class they cover."
+    )
+    names = guidance.conditional_models()
+    first = names[0] if names else None
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            model = gr.Dropdown(names, value=first, label="Conditional model", elem_id="cfg-model",
+                                allow_custom_value=True)  # fmt: skip
+            choices = class_choices(first)
+            label = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Class",
+                                elem_id="cfg-label", allow_custom_value=True)  # fmt: skip
+            n = gr.Slider(1, MAX_POINTS, 1000, step=1, label="Samples (images: up to 64)", elem_id="cfg-n")
+            steps = gr.Slider(2, 200, 50, step=1, label="DDIM steps", elem_id="cfg-steps")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="cfg-seed")
+            run = gr.Button("Sweep w", variant="primary", elem_id="cfg-run")
+        with gr.Column(scale=3):
+            frame_i = gr.Slider(0, guidance.SWEEP_FRAMES - 1, 0, step=1, label="reverse frame", elem_id="cfg-frame")
+            info = gr.Markdown(elem_id="cfg-info")
+            picture = gr.Image(label="samples by guidance scale", format="png", elem_id="cfg-picture")
+            readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
+            with gr.Accordion("Export GIF", open=False):
+                with gr.Row():
+                    fps = gr.Slider(1, MAX_GIF_FPS, 8, step=1, label="Frames per second")
+                    size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 4, 160, step=16, label="Panel size (px)")
+                export = gr.Button("Export GIF", elem_id="cfg-export")
+                gif = gr.Image(label="Guidance sweep", elem_id="cfg-gif", buttons=["download"])
+                download = gr.DownloadButton("Download GIF", visible=False, elem_id="cfg-download")
+    settings = [model, label, n, steps, seed]
+    model.change(on_model, model, label, api_visibility="private")
+    run.click(on_sweep, settings, [frame_i, picture, info, readings], api_name="guidance_sweep")
+    frame_i.input(on_frame, [*settings, frame_i], [picture, info], api_name="guidance_frame",
+                  show_progress="hidden", trigger_mode="always_last")  # fmt: skip
+    export.click(on_export, [*settings, fps, size], [gif, download], api_name="guidance_gif")
