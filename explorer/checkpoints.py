@@ -190,12 +190,18 @@ def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
-def is_discrete(folder: Path) -> bool:
-    """Whether the checkpoint in `folder` is a discrete (D3PM) model (False if it cannot be read)."""
+def config_or_empty(folder: Path) -> dict[str, Any]:
+    """The validated config of `folder`, or {} when it cannot be read (the pickers list what they can;
+    choosing a broken model reports why)."""
     try:
-        return "discrete" in read_config(folder)
+        return read_config(folder)
     except ValueError:
-        return False
+        return {}
+
+
+def is_discrete(folder: Path) -> bool:
+    """Whether the checkpoint in `folder` is a discrete (D3PM) model."""
+    return "discrete" in config_or_empty(folder)
 
 
 def resolve_model(name: str, roots: Iterable[Path]) -> Path:

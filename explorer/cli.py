@@ -232,19 +232,15 @@ def cmd_sample(args: argparse.Namespace) -> str:
 def _sample_discrete(args: argparse.Namespace, device) -> str:
     """`sample` for a D3PM model: ancestral sampling over --steps of its T steps (default all); the
     Gaussian samplers' options do not apply and are refused if changed."""
-    import os
-
     import numpy as np
 
     from explorer.d3pm import DiscreteSettings, reverse_gif, run_discrete
-    from explorer.device import DEVICE_ENV
 
     if args.label is not None or args.guidance is not None:
         raise ValueError(f"{args.model!r} is an unconditional discrete model: it takes no --label or --guidance")
     if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None:
         raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not --sampler/--eta/--spacing")
-    os.environ[DEVICE_ENV] = str(device)
-    settings = DiscreteSettings(args.model, args.n, args.steps, args.seed)
+    settings = DiscreteSettings(args.model, args.n, args.steps, args.seed, str(device))
     run = run_discrete(settings)
     samples = run.samples.numpy()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -40,8 +40,7 @@ def training_loss(
     the model's device, see discrete.on_device)."""
     k = torch.randint(0, process.T, (x0.shape[0],), generator=generator, device=x0.device)
     probs = process.Qbar[k].gather(1, x0.flatten(1).unsqueeze(-1).expand(-1, -1, process.states))  # (B, P, S)
-    u = torch.rand(probs.shape, generator=generator, device=x0.device).clamp(1e-12, 1 - 1e-6)
-    xt = torch.argmax(torch.log(probs.clamp_min(discrete.LOG_EPS)) - torch.log(-torch.log(u)), -1).view_as(x0)
+    xt = discrete.categorical(probs, generator).view_as(x0)
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=x0.device.type == "cuda"):
         logits = model_logits(model, xt, k, process.states)
     return discrete.hybrid_loss(process, logits.float(), x0, xt, k, hybrid_lambda)
@@ -59,12 +58,6 @@ def prior_sample(process: discrete.DiscreteProcess, shape: tuple[int, ...], gene
     if process.mask is not None:
         return torch.full(shape, process.mask, dtype=torch.long, device=device)
     return torch.randint(0, process.K, shape, generator=generator, device=device)
-
-
-def categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One draw per row of the last axis (Gumbel-max, seeded)."""
-    u = torch.rand(probs.shape, generator=generator, device=probs.device).clamp(1e-12, 1 - 1e-6)
-    return torch.argmax(torch.log(probs.clamp_min(discrete.LOG_EPS)) - torch.log(-torch.log(u)), -1)
 
 
 def to_images(levels: torch.Tensor, K: int) -> torch.Tensor:
@@ -105,7 +98,7 @@ def reverse_steps(
             p0 = torch.cat([p0, p0.new_zeros(*p0.shape[:-1], 1)], -1)
         forward = discrete.transition_between(process, s, k).float().to(device)
         prior = process.Qbar[s].float().to(device) if s >= 0 else torch.eye(process.states, device=device)
-        x = categorical(discrete._bayes(p0, x, forward, prior), generator)
+        x = discrete.categorical(discrete.bayes_posterior(p0, x, forward, prior), generator)
         mean = (p0[..., : process.K] * levels).sum(-1)
         yield DiscreteStep(k, s, x.cpu(), to_images(mean, process.K).cpu(), i + 1)
 
@@ -121,11 +114,11 @@ def discrete_models() -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def load_discrete(name: str) -> tuple[LoadedModel, discrete.DiscreteProcess]:
-    """A registry discrete model and its corruption process, loaded once."""
+def load_discrete(name: str, device: str | None = None) -> tuple[LoadedModel, discrete.DiscreteProcess]:
+    """A registry discrete model (on `device`, default the best available) and its process, loaded once."""
     from explorer.checkpoints import load_checkpoint, model_roots, resolve_model
 
-    loaded = load_checkpoint(resolve_model(name, model_roots()), pick_device())
+    loaded = load_checkpoint(resolve_model(name, model_roots()), pick_device(device))
     info = loaded.config.get("discrete")
     if info is None:
         raise ValueError(f"{name!r} is a Gaussian diffusion model: open it in the Reverse tab")
@@ -138,6 +131,7 @@ class DiscreteSettings:
     n: int = 16
     steps: int | None = None  # model calls; None: every one of the T steps
     seed: int = 0
+    device: str | None = None  # None: the best available
 
 
 @dataclass
@@ -164,7 +158,7 @@ def run_discrete(settings: DiscreteSettings) -> DiscreteRun:
     from explorer.classifier import evaluate_digits, predict_digits
     from explorer.limits import MAX_IMAGES
 
-    loaded, process = load_discrete(settings.model)
+    loaded, process = load_discrete(settings.model, settings.device)
     n = check_int("number of images", settings.n, 1, MAX_IMAGES)
     steps = process.T if settings.steps is None else check_int("reverse steps", settings.steps, 1, process.T)
     seed = check_int("seed", settings.seed, 0, 2**31 - 1)

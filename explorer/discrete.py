@@ -131,11 +131,20 @@ def q_probs(process: DiscreteProcess, x0: torch.Tensor, k: int) -> torch.Tensor:
     return process.Qbar[k][x0]
 
 
-def q_sample(process: DiscreteProcess, x0: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """Draw x_k ~ Cat(x0 Qbar_k) at every position (Gumbel-max, seeded)."""
-    probs = q_probs(process, x0, k)
+def categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw per distribution on the last axis (Gumbel-max, seeded, in the probabilities' type and device)."""
     u = torch.rand(probs.shape, generator=generator, dtype=probs.dtype, device=probs.device).clamp(1e-12, 1 - 1e-6)
     return torch.argmax(torch.log(probs.clamp_min(LOG_EPS)) - torch.log(-torch.log(u)), dim=-1)
+
+
+def q_sample(process: DiscreteProcess, x0: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Draw x_k ~ Cat(x0 Qbar_k) at every position."""
+    return categorical(q_probs(process, x0, k), generator)
+
+
+def state_count(transition: str, K: int) -> int:
+    """States of a process over K categories: absorbing corruption adds the [MASK]."""
+    return K + (transition == "absorbing")
 
 
 def transition_between(process: DiscreteProcess, s: int, k: int) -> torch.Tensor:
@@ -152,7 +161,9 @@ def transition_between(process: DiscreteProcess, s: int, k: int) -> torch.Tensor
     return out
 
 
-def _bayes(x0_probs: torch.Tensor, xt: torch.Tensor, forward: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+def bayes_posterior(
+    x0_probs: torch.Tensor, xt: torch.Tensor, forward: torch.Tensor, prior: torch.Tensor
+) -> torch.Tensor:
     """Normalised forward[:, x_t] * (x0_probs prior) over the previous state, where forward holds
     q(x_t | x_s) and prior q(x_s | x0); both (S, S), or (B, S, S) for one matrix per batch row."""
     if forward.dim() == 2:
@@ -177,7 +188,7 @@ def q_posterior(
     (s = k - 1 then; rows with k = 0 return x0_probs). Returns (..., S) probabilities."""
     if isinstance(k, torch.Tensor) and k.dim() > 0:
         Q, Qbar = process.Q.to(x0_probs), process.Qbar.to(x0_probs)
-        out = _bayes(x0_probs, xt, Q[k], Qbar[(k - 1).clamp(min=0)])
+        out = bayes_posterior(x0_probs, xt, Q[k], Qbar[(k - 1).clamp(min=0)])
         first = (k == 0).view((-1,) + (1,) * (x0_probs.dim() - 1))
         return torch.where(first, x0_probs, out)
     k = int(k)
@@ -185,7 +196,7 @@ def q_posterior(
     if s == -1:
         return x0_probs
     forward = transition_between(process, s, k).to(x0_probs)
-    return _bayes(x0_probs, xt, forward, process.Qbar[s].to(x0_probs))
+    return bayes_posterior(x0_probs, xt, forward, process.Qbar[s].to(x0_probs))
 
 
 def one_hot(x: torch.Tensor, states: int) -> torch.Tensor:

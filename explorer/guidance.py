@@ -26,18 +26,10 @@ SWEEP_SCALES = (0.0, 1.0, 2.0, 4.0, 8.0)
 
 def conditional_models() -> list[str]:
     """Names of the registry's class-conditional models (their config lists the classes)."""
-    import json
+    from explorer.checkpoints import config_or_empty, find_checkpoints, model_roots
 
-    from explorer.checkpoints import CONFIG, find_checkpoints, model_roots
-
-    names = []
-    for name, folder in find_checkpoints(model_roots()).items():
-        try:
-            if json.loads((folder / CONFIG).read_text()).get("classes"):
-                names.append(name)
-        except (OSError, ValueError):
-            continue  # unreadable: the registry reports it when the model is chosen
-    return sorted(names)
+    return sorted(name for name, folder in find_checkpoints(model_roots()).items()
+                  if config_or_empty(folder).get("classes"))  # fmt: skip
 
 
 def num_classes(model: nn.Module) -> int:

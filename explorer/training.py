@@ -130,12 +130,12 @@ class TrainConfig:
 
     def hyper(self) -> dict[str, Any]:
         """The model's hyper-parameters (call on a validated config)."""
-        if self.discrete:  # one-hot input (the mask too), 17 logits out
-            from explorer.discrete import make_process
+        if self.discrete:  # one-hot input (the mask too), a logit per grey level out
+            from explorer.d3pm import DIGIT_LEVELS
+            from explorer.discrete import state_count
 
-            states = make_process(self.transition, 17, 2).states
-            return {"channels": states, "out_channels": 17, "size": 8, "base": self.width, "mults": [1, 2],
-                    "blocks": self.depth}  # fmt: skip
+            return {"channels": state_count(self.transition, DIGIT_LEVELS), "out_channels": DIGIT_LEVELS, "size": 8,
+                    "base": self.width, "mults": [1, 2], "blocks": self.depth}  # fmt: skip
         labels = {"num_classes": self.num_classes} if self.conditional else {}
         if self.model == "unet":  # the digits: 8x8 grey, two levels (8x8, 4x4), attention at 4x4
             return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth, **labels}
@@ -236,10 +236,11 @@ class Trainer:
         self.device = pick_device(device)
         self.noise: torch.Tensor | None = None  # reflow: the eps paired with each x_data row
         if config.discrete:
+            from explorer.d3pm import DIGIT_LEVELS
             from explorer.discrete import make_process, on_device
 
             self.schedule, self.y_data = None, None
-            self.process = make_process(config.transition, 17, config.T)
+            self.process = make_process(config.transition, DIGIT_LEVELS, config.T)
             self.device_process = on_device(self.process, self.device)
             self.x_data = data.digits_levels()[0].to(self.device)
         else:
@@ -318,7 +319,7 @@ class Trainer:
         if c.conditional:
             config["classes"] = list(data.LABELLED[c.dataset])
         if c.discrete:
-            config["discrete"] = {"transition": c.transition, "K": 17, "states": self.process.states,
+            config["discrete"] = {"transition": c.transition, "K": self.process.K, "states": self.process.states,
                                   "hybrid_lambda": c.hybrid_lambda}  # fmt: skip
         return save_checkpoint(self.out, self.ema.state_dict(), config, {TRAIN_FILE: train_state})
 
@@ -351,10 +352,9 @@ def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None 
     if trainer.config.discrete:
         from explorer.d3pm import prior_sample, reverse_steps, to_images
 
-        x_T = prior_sample(trainer.process, sample_shape(trainer.config.hyper(), n)[:1] + (1, 8, 8), gen,
-                           trainer.device)  # fmt: skip
+        x_T = prior_sample(trainer.process, (n, 1, 8, 8), gen, trainer.device)
         *_, final = reverse_steps(trainer.ema, trainer.process, x_T, discrete_steps or trainer.config.T, gen)
-        return to_images(final.x, 17)
+        return to_images(final.x, trainer.process.K)
     x_T = torch.randn(sample_shape(trainer.config.hyper(), n), generator=gen, device=trainer.device)
     steps = sample_steps(reference_sampler(trainer.schedule), trainer.ema, trainer.schedule, x_T, gen,
                          trainer.config.prediction)  # fmt: skip
