@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from explorer import data
 from explorer.forward import MODES, ForwardSettings, export_forward_gif
@@ -214,9 +215,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
     samples = xs[-1].numpy()
     if samples.ndim == 4:  # images are saved in the data range [-1, 1]
         samples = samples.clip(-1.0, 1.0)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, samples)
-    message = f"wrote {args.out} {samples.shape} ({nfe} model evaluations)"
+    message = f"wrote {write_samples(args.out, samples)} {samples.shape} ({nfe} model evaluations)"
     if args.gif:
         from explorer.export import write_gif
 
@@ -229,10 +228,34 @@ def cmd_sample(args: argparse.Namespace) -> str:
     return message
 
 
+SAMPLES_PICTURE_SIZE = 512
+
+
+def write_samples(out: str, samples: Any) -> Path:
+    """Samples as a .npy array, or as a picture when `out` ends in .png (an image grid or a
+    scatter of the points). Returns the path written (np.save adds .npy to other names)."""
+    import numpy as np
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        from PIL import Image
+
+        from explorer.reverse import panel_frame
+
+        color = np.linspace(0, 1, len(samples)) if samples.ndim == 2 else None
+        picture = panel_frame(samples, color, SAMPLES_PICTURE_SIZE, f"{len(samples)} samples", 1.0)
+        Image.fromarray(picture).save(path)
+        return path
+    if path.suffix != ".npy":
+        path = path.with_name(path.name + ".npy")
+    np.save(path, samples)
+    return path
+
+
 def _sample_discrete(args: argparse.Namespace, device) -> str:
     """`sample` for a D3PM model: ancestral sampling over --steps of its T steps (default all); the
     Gaussian samplers' options do not apply and are refused if changed."""
-    import numpy as np
 
     from explorer.d3pm import DiscreteSettings, reverse_gif, run_discrete
 
@@ -243,10 +266,8 @@ def _sample_discrete(args: argparse.Namespace, device) -> str:
     settings = DiscreteSettings(args.model, args.n, args.steps, args.seed, str(device))
     run = run_discrete(settings)
     samples = run.samples.numpy()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, samples)
-    message = (f"wrote {args.out} {samples.shape} ({len(run.xs) - 1} model evaluations; digits classifier "
-               f"confidence {run.confidence:.3f})")  # fmt: skip
+    message = (f"wrote {write_samples(args.out, samples)} {samples.shape} ({len(run.xs) - 1} model evaluations; "
+               f"digits classifier confidence {run.confidence:.3f})")  # fmt: skip
     if args.gif:
         reverse_gif(settings, args.frames, args.fps, args.size, args.gif)
         message += f" and {args.gif}"

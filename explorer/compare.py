@@ -26,6 +26,7 @@ import torch
 
 from explorer import data, frames
 from explorer.checkpoints import cache_dir
+from explorer.guidance import UNCONDITIONAL, Conditioning, class_readings
 from explorer.limits import MAX_IMAGES, check_int
 from explorer.metrics import mean_spiral_distance, sliced_wasserstein
 from explorer.reverse import MAX_FRAMES, data_bound, is_image_model, load_model, panel_frame, trajectory
@@ -82,6 +83,7 @@ class CompareSettings:
     configs: tuple[SamplerSettings, ...]
     n: int = 1000
     seed: int = 0
+    cond: Conditioning = Conditioning()  # class-conditional models: class and guidance scale
 
 
 @dataclass
@@ -95,6 +97,7 @@ class SamplerRun:
     nfe: int
     seconds: float
     quality: float
+    precision: float | None = None  # with a class asked for: the share the reference classifier gives it
 
     def frame_at(self, fraction: float) -> int:
         """The recorded frame at this fraction of the run (0: x_T, 1: the sample)."""
@@ -110,6 +113,7 @@ class Comparison:
     metric: Metric
     log_snr: np.ndarray  # (T,) of the model's schedule, for the timestep diagnostic
     runs: list[SamplerRun]
+    classes: tuple[str, ...] = ()  # a class-conditional model's class names
 
 
 def validate(settings: CompareSettings, T: int, images: bool) -> CompareSettings:
@@ -136,18 +140,21 @@ def run_comparison(settings: CompareSettings) -> Comparison:
     loaded, schedule = load_model(settings.model)
     images = is_image_model(loaded)
     settings = validate(settings, schedule.T, images)
+    model, label = settings.cond.wrap(loaded.model), settings.cond.label  # wrap checks the label
     runs = []
     for config in settings.configs:
         start = time.perf_counter()
-        steps, xs, x0s, nfe = trajectory(loaded, schedule, settings.n, settings.seed, config, None)
+        steps, xs, x0s, nfe = trajectory(loaded, schedule, settings.n, settings.seed, config, None, model)
         seconds = time.perf_counter() - start
         keep = _thin(len(steps))
         final = xs[-1]
+        precision = None if label is None else class_readings(final, label, loaded.config["dataset"])[0]
         runs.append(SamplerRun(config, [steps[i] for i in keep], torch.stack([xs[i] for i in keep]).numpy(),
                                torch.stack([x0s[i] for i in keep]).numpy(), nfe, seconds,
-                               sample_quality(loaded.config["train"], final)))  # fmt: skip
+                               sample_quality(loaded.config["train"], final), precision))  # fmt: skip
     return Comparison(settings, loaded.config["dataset"], "image" if images else "points", schedule.T,
-                      metric_for(loaded.config["dataset"]), schedule.log_snr.numpy(), runs)  # fmt: skip
+                      metric_for(loaded.config["dataset"]), schedule.log_snr.numpy(), runs,
+                      tuple(loaded.config.get("classes") or ()))  # fmt: skip
 
 
 def clip_bound(model: str) -> float:
@@ -201,13 +208,15 @@ def curve_label(config: SamplerSettings) -> str:
 
 
 def table(comparison: Comparison) -> list[list[object]]:
-    """One row per configuration: sampler, steps, spacing, eta, NFE, wall time, quality."""
+    """One row per configuration: sampler, steps, spacing, eta, NFE, wall time, quality and
+    (with a class asked for) the class precision."""
     return [[short_name(r.settings), r.settings.resolved_steps(comparison.T), r.settings.spacing,
              r.settings.eta if r.settings.name == "ddim" else "", r.nfe, round(r.seconds * 1000),
-             round(r.quality, 4)] for r in comparison.runs]  # fmt: skip
+             round(r.quality, 4), "" if r.precision is None else round(r.precision, 3)]
+            for r in comparison.runs]  # fmt: skip
 
 
-TABLE_HEADERS = ["sampler", "steps", "spacing", "eta", "NFE", "wall ms", "quality"]
+TABLE_HEADERS = ["sampler", "steps", "spacing", "eta", "NFE", "wall ms", "quality", "class precision"]
 
 
 # ---------------------------------------------------------------- quality versus NFE
@@ -226,9 +235,12 @@ def _weights_id(model: str) -> str:
     return load_model(model)[0].config["files"]["model.safetensors"]
 
 
-def _curve_cache(model: str, config: SamplerSettings, ladder: list[int], n: int) -> Path:
-    key = json.dumps({"weights": _weights_id(model), "config": asdict(replace(config, steps=None)), "ladder": ladder,
-                      "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}, sort_keys=True)  # fmt: skip
+def _curve_cache(model: str, config: SamplerSettings, ladder: list[int], n: int, cond: Conditioning) -> Path:
+    fields = {"weights": _weights_id(model), "config": asdict(replace(config, steps=None)), "ladder": ladder,
+              "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
+    if cond.label is not None:  # unconditional curves keep the keys they had before guidance existed
+        fields["cond"] = asdict(cond)
+    key = json.dumps(fields, sort_keys=True)
     return cache_dir() / "curves" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
@@ -237,15 +249,17 @@ def curve_steps(T: int) -> list[int]:
 
 
 def quality_curve(
-    model: str, config: SamplerSettings, progress: Callable[[float, str], None] | None = None
+    model: str, config: SamplerSettings, progress: Callable[[float, str], None] | None = None,
+    cond: Conditioning = UNCONDITIONAL,
 ) -> list[CurvePoint]:
     """Quality and NFE of `config` at each step count of the ladder (fixed n and seed), from the
     disk cache when this model's weights were measured before."""
     loaded, schedule = load_model(model)
+    network = cond.wrap(loaded.model)
     config = replace(config, steps=None).validated(schedule.T)
     n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
     ladder = curve_steps(schedule.T)
-    path = _curve_cache(model, config, ladder, n)
+    path = _curve_cache(model, config, ladder, n, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
         try:
             return [CurvePoint(**p) for p in json.loads(path.read_text())]
@@ -256,7 +270,7 @@ def quality_curve(
             if progress:
                 progress(i / len(ladder), f"{short_name(config)}: {S} steps")
             start = time.perf_counter()
-            _, xs, _, nfe = trajectory(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), {0})
+            _, xs, _, nfe = trajectory(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), {0}, network)
             seconds = time.perf_counter() - start
             points.append(CurvePoint(S, nfe, sample_quality(loaded.config["train"], xs[-1]), seconds))
         path.parent.mkdir(parents=True, exist_ok=True)

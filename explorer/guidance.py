@@ -32,6 +32,18 @@ def conditional_models() -> list[str]:
                   if config_or_empty(folder).get("classes"))  # fmt: skip
 
 
+def model_classes(name: str | None) -> tuple[str, ...]:
+    """The class names a registry model was trained on (empty: unconditional, or no such model)."""
+    from explorer.reverse import load_model
+
+    if not name:
+        return ()
+    try:
+        return tuple(load_model(name)[0].config.get("classes") or ())
+    except ValueError:
+        return ()
+
+
 def num_classes(model: nn.Module) -> int:
     """How many classes a model is conditioned on (0: unconditional)."""
     return int(getattr(model.config, "num_classes", 0))
@@ -65,6 +77,45 @@ class Guided(nn.Module):
                           torch.cat([y, torch.full_like(y, num_classes(self.model))]))  # fmt: skip
         cond, uncond = both[:B], both[B:]
         return uncond + self.scale * (cond - uncond)  # Ho & Salimans 2022, eq. 6
+
+
+ANY_CLASS = "any"  # the class pickers' value for unconditional sampling
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Which class a run is steered to, and how hard (label None: unconditional; hashable, so
+    it can key the runs' caches)."""
+
+    label: int | None = None
+    scale: float = 1.0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The model as the samplers should call it: guided when a class is asked for."""
+        return model if self.label is None else Guided(model, self.label, self.scale)
+
+    def caption(self, classes: tuple[str, ...] | list[str] = ()) -> str:
+        if self.label is None:
+            return "unconditional"
+        name = classes[self.label] if self.label < len(classes) else str(self.label)
+        return f"class {name}, w = {self.scale:g}"
+
+
+UNCONDITIONAL = Conditioning()
+
+
+def conditioning(label: Any, scale: Any) -> Conditioning:
+    """A Conditioning from a class picker's value ("any", empty or None: unconditional; else a
+    class index) and a guidance scale (checked here; the label is checked against the model)."""
+    w = check_float("guidance scale", 1.0 if scale is None else scale, 0.0, MAX_GUIDANCE)
+    if label is None or (isinstance(label, str) and label.strip().lower() in ("", ANY_CLASS)):
+        return Conditioning(None, w)
+    return Conditioning(check_int("class label", label, 0, 10_000), w)
+
+
+def class_choices(classes: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """A class picker's choices: unconditional first, then 'index: name' for each class."""
+    return [("any (unconditional)", ANY_CLASS)] + [(f"{i}: {name}", str(i)) for i, name in enumerate(classes)]
 
 
 # ---------------------------------------------------------------- the guidance sweep and its readings

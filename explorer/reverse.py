@@ -17,11 +17,12 @@ import torch
 from explorer import frames
 from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, resolve_model
 from explorer.gaussian import ideal_x0
+from explorer.guidance import Conditioning, class_readings
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
 from explorer.samplers import DDPM_VARIANCES, SamplerSettings, reference_sampler, sample_steps
 from explorer.schedules import NoiseSchedule, make_schedule
-from explorer.training import TrainConfig, sample_shape, training_data
+from explorer.training import TrainConfig, labelled_training_data, sample_shape
 
 MAX_FRAMES = 200
 MAX_IDEAL_POINTS = 2000  # the ideal denoiser compares every sample with every training point
@@ -38,6 +39,7 @@ class ReverseSettings:
     seed: int = 0
     variance: str = "beta_tilde"
     ideal: bool = False  # sample with the ideal denoiser instead of the network
+    cond: Conditioning = Conditioning()  # class-conditional models: the class asked for and the guidance scale
 
 
 @dataclass
@@ -55,6 +57,8 @@ class ReverseRun:
     nfe: int
     kind: str = "points"  # or "image"
     commitment: np.ndarray | None = None  # (K,) share of x0_hat already classified as the final digit
+    classes: tuple[str, ...] = ()  # a class-conditional model's class names
+    precision: float | None = None  # with a class asked for: the share of samples the reference classifier gives it
 
     def frame_index(self, step: object) -> int:
         """The recorded frame nearest to step t."""
@@ -72,8 +76,9 @@ def load_model(name: str) -> tuple[LoadedModel, NoiseSchedule]:
     return loaded, make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
 
 
-def training_set(loaded: LoadedModel, limit: int) -> torch.Tensor:
-    """The model's training set, rebuilt from the run settings in its config (at most `limit` items)."""
+def training_set(loaded: LoadedModel, limit: int, label: int | None = None) -> torch.Tensor:
+    """The model's training set, rebuilt from the run settings in its config (at most `limit`
+    items; with a label, only that class's)."""
     train = loaded.config.get("train")
     if not isinstance(train, dict):
         raise ValueError(f"model {loaded.name!r} does not record its training settings")
@@ -81,7 +86,12 @@ def training_set(loaded: LoadedModel, limit: int) -> torch.Tensor:
         config = TrainConfig(**train)
     except TypeError as error:
         raise ValueError(f"model {loaded.name!r} records unknown training settings ({error})") from None
-    return training_data(config)[:limit]
+    x, labels = labelled_training_data(config)
+    if label is not None:
+        if labels is None:
+            raise ValueError(f"model {loaded.name!r} was trained on unlabelled data: it has no classes")
+        x = x[labels == label]
+    return x[:limit]
 
 
 def is_image_model(loaded: LoadedModel) -> bool:
@@ -138,8 +148,13 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     loaded, schedule = load_model(settings.model)
     if settings.ideal and settings.n > MAX_IDEAL_POINTS:
         raise ValueError(f"the ideal denoiser compares each sample with the training set: at most {MAX_IDEAL_POINTS}")
-    train = training_set(loaded, IDEAL_TRAIN_POINTS)
-    model, prediction = None, None
+    cond = settings.cond
+    model, prediction = cond.wrap(loaded.model), None  # checks the label against the model
+    if settings.ideal and cond.label is not None and cond.scale != 1.0:
+        raise ValueError("the ideal denoiser of a class samples that class exactly (w = 1): set w to 1, or "
+                         "untick the ideal denoiser to see guidance")
+    # the ideal reference of a class-conditional run is the ideal denoiser of that class's data
+    train = training_set(loaded, IDEAL_TRAIN_POINTS, cond.label if cond.scale != 0.0 else None)
     if settings.ideal:  # the ideal denoiser predicts x0 itself
         model, prediction = (lambda x, t: ideal_x0(schedule, x, int(t), train)), "x0"  # noqa: E731
     steps, xs, x0s, nfe = trajectory(
@@ -164,9 +179,13 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
 
         final = predict_digits(xs[-1])
         commitment = np.array([float((predict_digits(x0) == final).float().mean()) for x0 in x0s])
+    precision = None
+    if cond.label is not None:
+        precision = class_readings(xs[-1], cond.label, loaded.config["dataset"])[0]
     kind = "image" if is_image_model(loaded) else "points"
     return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, torch.stack(xs).numpy(),
-                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind, commitment)  # fmt: skip
+                      torch.stack(x0s).numpy(), ideal, distances, nfe, kind, commitment,
+                      tuple(loaded.config.get("classes") or ()), precision)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:

@@ -15,7 +15,8 @@ from tests.test_app_generate import update_value
 # (enabled, sampler, steps, spacing, eta) x 4
 ROWS = [True, "ddpm", 200, "trailing", 1.0, True, "ddim", 20, "trailing", 0.0,
         True, "dpmpp2m", 10, "logsnr", 0.0, False, "heun", 10, "karras", 0.0]  # fmt: skip
-SETTINGS = ["spiral-mlp", 300, 0, True]  # model, n, seed, clip
+SETTINGS = ["spiral-mlp", 300, 0, True, "any", 1.0]  # model, n, seed, clip, class, w
+FLOW = ["spiral-flow", *SETTINGS[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_run_scrub_and_export(client):
 def test_quality_curve_and_csv(client, monkeypatch):
     monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5))
     monkeypatch.setattr(compare, "CURVE_POINTS", 100)
-    figure, download = client.predict("spiral-mlp", True, *ROWS, api_name="/compare_curve")
+    figure, download = client.predict("spiral-mlp", True, "any", 1.0, *ROWS, api_name="/compare_curve")
     traces = json.loads(figure["plot"])["data"]
     assert [t["x"] for t in traces] == [[2, 5], [2, 5], [2, 5]]
     with open(update_value(download)["path"], newline="") as f:
@@ -58,9 +59,9 @@ def test_quality_curve_and_csv(client, monkeypatch):
         (SETTINGS, ROWS[:7] + [2000] + ROWS[8:], "steps must be between 1 and 1000"),
         (SETTINGS, ROWS[:7] + [0] + ROWS[8:], "less than minimum value 1"),
         (SETTINGS, ROWS[:7] + [None] + ROWS[8:], "steps \\(config 2\\) must be a whole number"),
-        (["spiral-mlp", 999_999, 0, True], ROWS, "greater than maximum value 5000"),
-        (["../../etc/passwd", 300, 0, True], ROWS, "bad model name"),
-        ([None, 300, 0, True], ROWS, "choose a model first"),
+        (["spiral-mlp", 999_999, 0, True, "any", 1.0], ROWS, "greater than maximum value 5000"),
+        (["../../etc/passwd", 300, 0, True, "any", 1.0], ROWS, "bad model name"),
+        ([None, 300, 0, True, "any", 1.0], ROWS, "choose a model first"),
     ],
 )
 def test_bad_requests_get_clear_messages(client, settings, rows, message):
@@ -76,8 +77,21 @@ def test_picking_a_flow_model_moves_ddpm_and_ddim_rows_to_euler_and_heun(client)
     _, *unchanged = on_model("spiral-mlp", *ROWS)
     assert all("value" not in u for u in unchanged)
     rows = ROWS[:1] + ["euler", 100, "trailing"] + ROWS[4:6] + ["heun", 10, "trailing"] + ROWS[9:]
-    *_, table, info, _ = client.predict("spiral-flow", 300, 0, True, 100, False, *rows, api_name="/compare_run")
+    *_, table, info, _ = client.predict(*FLOW, 100, False, *rows, api_name="/compare_run")
     assert [r[0] for r in table["data"]] == ["Euler", "Heun", "DPM-Solver++(2M)"] and [r[4] for r in table["data"]] == [
         100, 19, 10]  # fmt: skip
     with pytest.raises(AppError, match="variance-preserving process"):
-        client.predict("spiral-flow", 300, 0, True, 100, False, *ROWS, api_name="/compare_run")
+        client.predict(*FLOW, 100, False, *ROWS, api_name="/compare_run")
+
+
+def test_a_class_and_guidance_scale_steer_every_sampler(client):
+    settings = ["patterns-cond", 400, 0, True, "2", 1.0]  # class 2: the circle
+    rows = ROWS[:7] + [50] + ROWS[8:]  # DDIM-20 leaves half the circle's samples off the thin curve; 50 steps do not
+    *_, table, info, _ = client.predict(*settings, 100, False, *rows, api_name="/compare_run")
+    precision = [row[-1] for row in table["data"]]
+    assert len(precision) == 3 and min(precision) > 0.85, precision
+    assert "class circle, w = 1 for every sampler" in info
+    plain = client.predict("patterns-cond", 400, 0, True, "any", 1.0, 100, False, *ROWS, api_name="/compare_run")[2]
+    assert [row[-1] for row in plain["data"]] == ["", "", ""]
+    with pytest.raises(AppError, match="class label must be between 0 and 3"):
+        client.predict("patterns-cond", 400, 0, True, "9", 1.0, 100, False, *ROWS, api_name="/compare_run")

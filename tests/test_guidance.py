@@ -1,6 +1,7 @@
 """Class-conditional models and classifier-free guidance: the arithmetic, the null branch,
 the equivalence across prediction types, and a trained toy model's precision rising with w."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -104,3 +105,53 @@ def test_a_trained_toy_models_precision_rises_with_guidance(toy_conditional):
     assert precision[1.0] > precision[0.0] + 0.3
     assert precision[2.0] > precision[0.0] + 0.3, precision
     # (beyond w = 2 precision falls again for these thin sets: benchmarks/guidance.py and README)
+
+
+def test_the_class_pickers_values_become_a_conditioning():
+    from explorer.guidance import Conditioning, conditioning
+
+    assert conditioning("any", 2) == Conditioning(None, 2.0)
+    assert conditioning("", None) == conditioning(None, 1) == Conditioning(None, 1.0)
+    assert conditioning("2", "3.5") == Conditioning(2, 3.5)
+    assert Conditioning(1, 2.0).caption(("spiral", "moons")) == "class moons, w = 2"
+    bad = [("spiral", 1, "class label must be a whole number"), (0, 21, "guidance scale"),
+           (0, float("nan"), "guidance scale"), (-1, 1, "class label must be between")]  # fmt: skip
+    for label, scale, message in bad:
+        with pytest.raises(ValueError, match=message):
+            conditioning(label, scale)
+
+
+def test_reverse_and_comparison_runs_steer_the_shipped_conditional_model():
+    from explorer.compare import CompareSettings, run_comparison
+    from explorer.guidance import Conditioning
+    from explorer.reverse import ReverseSettings, run_reverse
+    from explorer.samplers import SamplerSettings
+
+    plain = run_reverse(ReverseSettings("patterns-cond", n=400))
+    w0 = run_reverse(ReverseSettings("patterns-cond", n=400, cond=Conditioning(2, 0.0)))
+    np.testing.assert_array_equal(plain.xs, w0.xs)  # w = 0 ignores the label
+    assert plain.precision is None and w0.precision < 0.45
+    circle = run_reverse(ReverseSettings("patterns-cond", n=400, cond=Conditioning(2, 1.0)))
+    assert circle.precision > 0.85 and circle.classes[2] == "circle"
+    # the ideal reference of a class run is the ideal denoiser of that class: it lands on the circle
+    radii = np.linalg.norm(circle.ideal_x0s[-1], axis=1)
+    assert np.abs(radii - np.median(radii)).max() < 0.05
+
+    configs = (SamplerSettings("ddim", 50, 0.0, "trailing", clip_x0=1.5), SamplerSettings("dpmpp2m", 10, 0.0, "logsnr"))
+    steered = run_comparison(CompareSettings("patterns-cond", configs, n=400, cond=Conditioning(2, 1.0)))
+    assert all(run.precision > 0.85 for run in steered.runs), [run.precision for run in steered.runs]
+    with pytest.raises(ValueError, match="not class-conditional"):
+        run_comparison(CompareSettings("spiral-mlp", configs, n=100, cond=Conditioning(0, 1.0)))
+    with pytest.raises(ValueError, match="ideal denoiser of a class"):
+        run_reverse(ReverseSettings("patterns-cond", n=100, ideal=True, cond=Conditioning(0, 3.0)))
+
+
+def test_guided_quality_curves_are_cached_apart_from_unguided_ones():
+    from explorer.compare import _curve_cache
+    from explorer.guidance import Conditioning
+    from explorer.samplers import SamplerSettings
+
+    config = SamplerSettings("ddim", None, 0.0, "trailing")
+    conds = (Conditioning(), Conditioning(None, 4.0), Conditioning(0, 1.0), Conditioning(0, 2.0))
+    paths = {_curve_cache("patterns-cond", config, [5, 10], 100, c) for c in conds}
+    assert len(paths) == 3  # the scale matters only with a class

@@ -11,8 +11,10 @@ import gradio as gr
 
 from explorer import compare, render
 from explorer.export import write_gif
+from explorer.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
 from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, VP_ONLY, SamplerSettings
+from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import new_output_path, plot_value, user_errors
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
@@ -45,9 +47,10 @@ def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[Sa
     return tuple(configs)
 
 
-def make_settings(model: str | None, n: float, seed: float, clip: bool, *rows: Any) -> compare.CompareSettings:
+def make_settings(model: str | None, n: float, seed: float, clip: bool, label: Any, w: Any,
+                  *rows: Any) -> compare.CompareSettings:  # fmt: skip
     return compare.CompareSettings(model=model or "", configs=parse_rows(model, rows, clip), n=n,
-                                   seed=0 if seed is None else seed)  # fmt: skip
+                                   seed=0 if seed is None else seed, cond=conditioning(label, w))  # fmt: skip
 
 
 def frame(comparison: compare.Comparison, percent: float, estimate: bool) -> Any:
@@ -59,22 +62,24 @@ def summary(comparison: compare.Comparison) -> str:
     better = "higher" if comparison.metric.higher_is_better else "lower"
     runs = comparison.runs
     best = (max if comparison.metric.higher_is_better else min)(runs, key=lambda r: r.quality)
+    cond = comparison.settings.cond
+    steered = "" if cond.label is None else f" · {cond.caption(comparison.classes)} for every sampler"
     return (f"**{comparison.metric.name}** ({better} is better) · best: {best.settings.label()} "
             f"({best.quality:.4f} with {best.nfe} model evaluations) · every run starts from the same x_T "
-            f"(seed {comparison.settings.seed}); wall time includes recording the trajectory")  # fmt: skip
+            f"(seed {comparison.settings.seed}){steered}; wall time includes recording the trajectory")  # fmt: skip
 
 
 @user_errors
-def on_run(model, n, seed, clip, percent, estimate, *rows) -> tuple[Any, ...]:
-    comparison = compare.run_comparison(make_settings(model, n, seed, clip, *rows))
+def on_run(model, n, seed, clip, label, w, percent, estimate, *rows) -> tuple[Any, ...]:
+    comparison = compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows))
     rows_out = compare.table(comparison)
     return (gr.update(value=100), frame(comparison, 100, estimate), rows_out, summary(comparison),
             timesteps_plot(model, clip, *rows))  # fmt: skip
 
 
 @user_errors
-def on_frame(model, n, seed, clip, percent, estimate, *rows) -> Any:
-    return frame(compare.run_comparison(make_settings(model, n, seed, clip, *rows)), percent, estimate)
+def on_frame(model, n, seed, clip, label, w, percent, estimate, *rows) -> Any:
+    return frame(compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows)), percent, estimate)
 
 
 def timesteps_plot(model, clip, *rows) -> Any:
@@ -92,8 +97,9 @@ def on_timesteps(model, clip, *rows) -> Any:
 @user_errors
 def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
     """Quality against NFE for every enabled configuration (Gradio passes the progress tracker first)."""
-    model, clip, *rows = inputs
+    model, clip, label, w, *rows = inputs
     configs = parse_rows(model, tuple(rows), clip)
+    cond = conditioning(label, w)
     if not configs:
         raise ValueError("enable at least one configuration")
     curves = {}
@@ -101,7 +107,7 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
         def report(fraction: float, text: str, i: int = i) -> None:
             progress((i + fraction) / len(configs), desc=text)
 
-        curves[compare.curve_label(config)] = compare.quality_curve(model, config, report)
+        curves[compare.curve_label(config)] = compare.quality_curve(model, config, report, cond)
     loaded, _ = compare.load_model(model)
     metric = compare.metric_for(loaded.config["dataset"])
     fig = render.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)
@@ -111,8 +117,8 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
 
 
 @user_errors
-def on_export(model, n, seed, clip, n_frames, fps, size, *rows) -> tuple[str, Any]:
-    comparison = compare.run_comparison(make_settings(model, n, seed, clip, *rows))
+def on_export(model, n, seed, clip, label, w, n_frames, fps, size, *rows) -> tuple[str, Any]:
+    comparison = compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows))
     path = str(write_gif(compare.animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
     return path, gr.update(value=path, visible=True)
 
@@ -157,6 +163,8 @@ def build() -> dict:
         n = gr.Slider(1, compare.MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n", scale=2)
         seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed", scale=1)
         clip = gr.Checkbox(True, label="Clip x̂₀ to the data range at every step", elem_id="cmp-clip", scale=1)
+    with gr.Row(equal_height=True):
+        label, w = cond_ui.controls("cmp")
     rows: list[Any] = []
     with gr.Row():
         for i, (enabled, name, steps, spacing, eta) in enumerate(DEFAULT_ROWS):
@@ -197,7 +205,7 @@ def build() -> dict:
         gif = gr.Image(label="Side by side", elem_id="cmp-gif", buttons=["download"])
         download = gr.DownloadButton("Download GIF", visible=False, elem_id="cmp-download")
 
-    settings = [model, n, seed, clip]
+    settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
     run.click(on_run, [*settings, percent, estimate, *rows], [percent, panels, results, info, diagnostic],
               api_name="compare_run")  # fmt: skip
@@ -207,6 +215,7 @@ def build() -> dict:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
     first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
     model.change(on_model, [model, *rows], [n, *first_two], api_visibility="private")
-    curve_button.click(on_curve, [model, clip, *rows], [curve, csv], api_name="compare_curve")
+    model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
+    curve_button.click(on_curve, [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve")
     export.click(on_export, [*settings, n_frames, fps, size, *rows], [gif, download], api_name="compare_gif")
     return dict(model=model, timesteps=dict(fn=on_timesteps, inputs=[model, clip, *rows], outputs=diagnostic))

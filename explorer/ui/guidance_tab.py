@@ -12,20 +12,13 @@ import numpy as np
 
 from explorer import guidance, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
-from explorer.reverse import load_model
 from explorer.ui.common import new_output_path, plot_value, user_errors
 
 PANEL = 240
 
 
 def class_choices(model: str | None) -> list[tuple[str, int]]:
-    if not model:
-        return []
-    try:
-        classes = load_model(model)[0].config.get("classes") or []
-    except ValueError:
-        return []
-    return [(f"{i}: {name}", i) for i, name in enumerate(classes)]
+    return [(f"{i}: {name}", i) for i, name in enumerate(guidance.model_classes(model))]
 
 
 def settings_of(model, label, n, steps, seed) -> guidance.SweepSettings:

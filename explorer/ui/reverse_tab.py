@@ -13,6 +13,7 @@ from explorer import render
 from explorer.checkpoints import find_checkpoints, is_discrete, model_roots
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM, parse_steps
+from explorer.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE
 from explorer.reverse import (
     ReverseSettings,
@@ -26,6 +27,7 @@ from explorer.reverse import (
     run_reverse,
     strip,
 )
+from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import new_output_path, plot_value, user_errors
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
@@ -55,11 +57,12 @@ def refresh_models(current: str | None) -> Any:
     return gr.update(choices=names, value=current if current in names else default_model())
 
 
-def make_settings(model: str | None, n: float, seed: float, variance: str, ideal: bool) -> ReverseSettings:
+def make_settings(model: str | None, n: float, seed: float, variance: str, ideal: bool, label: Any = None,
+                  w: Any = 1.0) -> ReverseSettings:  # fmt: skip
     if not model:
         raise ValueError("choose a model first (train one in the Training panel, or use a shipped one)")
     return ReverseSettings(model=model, n=int(n), seed=int(seed) if seed is not None else 0,
-                           variance=variance, ideal=bool(ideal))  # fmt: skip
+                           variance=variance, ideal=bool(ideal), cond=conditioning(label, w))  # fmt: skip
 
 
 IMAGE_PANEL_SIZE = 320
@@ -81,7 +84,7 @@ def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[A
     right = render.points_figure(run.x0s[k], color, POINT_LIM, f"x̂₀ made at t = {t}", overlay=overlay,
                                  overlay_name="ideal x̂₀ (training set)", height=420)  # fmt: skip
     curve = gr.update(visible=False)
-    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run"
+    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run{steered(run)}"
     if run.distances is not None:
         curves = {
             "mean distance of x_t to the spiral": run.distances,
@@ -103,7 +106,7 @@ def image_view(run: Any, step: float) -> tuple[Any, ...]:
     t, progress = run.steps[k], 1 - run.steps[k] / run.T
     left = panel_frame(run.xs[k], None, IMAGE_PANEL_SIZE, f"x_t   t = {t} / {run.T}", progress)
     right = panel_frame(run.x0s[k], None, IMAGE_PANEL_SIZE, "model's estimate of x_0", progress)
-    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run"
+    reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run{steered(run)}"
     curve = gr.update(visible=False)
     if run.commitment is not None:
         fig = render.curves_figure(run.steps, {"x̂₀ already read as the final digit": run.commitment},
@@ -115,15 +118,23 @@ def image_view(run: Any, step: float) -> tuple[Any, ...]:
     return hide, hide, gr.update(value=left, visible=True), gr.update(value=right, visible=True), curve, reading
 
 
+def steered(run: Any) -> str:
+    """' · class spiral, w = 2' for a class-conditional run (empty for an unconditional one)."""
+    cond = run.settings.cond
+    if cond.label is None:
+        return ""
+    return f" · {cond.caption(run.classes)}: the reference classifier reads {run.precision:.0%} of the samples as it"
+
+
 def strip_at(run: Any, text: str) -> Any:
     """The T-to-0 strip at the steps typed (empty: six evenly spaced, T first)."""
     return strip(run, sorted(parse_steps(text, run.T), reverse=True), STRIP_SIZE)
 
 
 @user_errors
-def on_sample(model, n, seed, variance, ideal, overlay, strip_text) -> tuple[Any, ...]:
+def on_sample(model, n, seed, variance, ideal, label, w, overlay, strip_text) -> tuple[Any, ...]:
     """Run the sampler (memoised per setting) and show its final step."""
-    settings = make_settings(model, n, seed, variance, ideal)
+    settings = make_settings(model, n, seed, variance, ideal, label, w)
     run = run_reverse(settings)
     stride = max(1, run.steps[0] - run.steps[1])
     slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
@@ -131,8 +142,8 @@ def on_sample(model, n, seed, variance, ideal, overlay, strip_text) -> tuple[Any
 
 
 @user_errors
-def on_strip(model, n, seed, variance, ideal, strip_text) -> Any:
-    return strip_at(run_reverse(make_settings(model, n, seed, variance, ideal)), strip_text)
+def on_strip(model, n, seed, variance, ideal, label, w, strip_text) -> Any:
+    return strip_at(run_reverse(make_settings(model, n, seed, variance, ideal, label, w)), strip_text)
 
 
 def model_kind(model: str | None) -> str | None:
@@ -159,30 +170,30 @@ def on_model(model: str | None) -> Any:
 
 
 @user_errors
-def on_step(model: str | None, n: float, seed: float, variance: str, ideal: bool, overlay: bool, step: float):
-    return view(make_settings(model, n, seed, variance, ideal), step, overlay)
+def on_step(model, n, seed, variance, ideal, label, w, overlay, step) -> tuple[Any, ...]:
+    return view(make_settings(model, n, seed, variance, ideal, label, w), step, overlay)
 
 
 @user_errors
-def on_play(model: str | None, n: float, seed: float, variance: str, ideal: bool, step: float) -> tuple[Any, Any]:
+def on_play(model, n, seed, variance, ideal, label, w, step) -> tuple[Any, Any]:
     """Start playing from t = T (or from the current t if mid-way)."""
-    run = run_reverse(make_settings(model, n, seed, variance, ideal))
+    run = run_reverse(make_settings(model, n, seed, variance, ideal, label, w))
     start = run.T if step is None or step <= 0 else step
     return gr.update(value=start), gr.Timer(active=True)
 
 
 @user_errors
-def on_tick(model, n, seed, variance, ideal, overlay, step) -> tuple[Any, ...]:
+def on_tick(model, n, seed, variance, ideal, label, w, overlay, step) -> tuple[Any, ...]:
     """Advance towards t = 0 and draw that frame; stop the timer there."""
-    settings = make_settings(model, n, seed, variance, ideal)
+    settings = make_settings(model, n, seed, variance, ideal, label, w)
     run = run_reverse(settings)
     nxt = run.steps[run.frame_index(max(0, int(step) - max(1, run.T // PLAY_FRAMES)))]
     return gr.update(value=nxt), gr.Timer(active=nxt > 0), *view(settings, nxt, overlay)
 
 
 @user_errors
-def on_export(model, n, seed, variance, ideal, n_frames, fps, size) -> tuple[str, Any]:
-    run = run_reverse(make_settings(model, n, seed, variance, ideal))
+def on_export(model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
+    run = run_reverse(make_settings(model, n, seed, variance, ideal, label, w))
     path = str(write_gif(animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
     return path, gr.update(value=path, visible=True)
 
@@ -202,6 +213,7 @@ def build() -> dict:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
             variance = gr.Radio(VARIANCE_CHOICES, value="beta_tilde", label="σ_t²", elem_id="rev-variance")
             ideal = gr.Checkbox(False, label="Sample with the ideal denoiser (it memorises the training set)")
+            label, w = cond_ui.controls("rev")
             overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
             sample = gr.Button("Sample", variant="primary", elem_id="rev-sample")
         with gr.Column(scale=3):
@@ -232,12 +244,13 @@ def build() -> dict:
                 download = gr.DownloadButton("Download GIF", visible=False, elem_id="rev-download")
     timer = gr.Timer(PLAY_INTERVAL_S, active=False)
 
-    settings = [model, n, seed, variance, ideal]
+    settings = [model, n, seed, variance, ideal, label, w]
     panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
     sample.click(on_sample, [*settings, overlay, strip_text], [step, *panels, strip_image], api_name="reverse_sample")
     strip_text.submit(on_strip, [*settings, strip_text], strip_image, api_name="reverse_strip")
     model.change(on_model, model, n, api_visibility="private")
+    model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
     step.input(on_step, [*settings, overlay, step], panels, api_name="reverse_step", **hidden)
     overlay.change(on_step, [*settings, overlay, step], panels, api_visibility="private", **hidden)

@@ -1,0 +1,34 @@
+"""The class picker and guidance-scale slider that the Reverse and Comparison tabs share.
+
+Both are hidden until a class-conditional model is picked; the core (explorer.guidance)
+reads and checks their values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from explorer import guidance
+
+SCALE_STEP = 0.25
+SCALE_SLIDER_MAX = 10.0  # the slider's range; the API accepts up to guidance.MAX_GUIDANCE
+
+
+def controls(prefix: str) -> tuple[gr.Dropdown, gr.Slider]:
+    """A class dropdown ("any" first) and a w slider, with elem_ids `{prefix}-class` and `{prefix}-w`."""
+    label = gr.Dropdown(guidance.class_choices(()), value=guidance.ANY_CLASS, label="Class", visible=False,
+                        elem_id=f"{prefix}-class", allow_custom_value=True)  # fmt: skip
+    scale = gr.Slider(0, SCALE_SLIDER_MAX, 1.0, step=SCALE_STEP, visible=False, elem_id=f"{prefix}-w",
+                      label="Guidance scale w (0: unconditional, 1: conditional, > 1: guided)")  # fmt: skip
+    return label, scale
+
+
+def on_model(model: str | None, current: str | None) -> tuple[Any, Any]:
+    """Show the class picker (keeping a choice the new model also has) for a conditional model;
+    hide it, and so sample unconditionally, for any other."""
+    classes = guidance.model_classes(model)
+    choices = guidance.class_choices(classes)
+    keep = current if classes and current in {value for _, value in choices} else guidance.ANY_CLASS
+    return gr.update(choices=choices, value=keep, visible=bool(classes)), gr.update(visible=bool(classes))
