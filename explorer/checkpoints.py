@@ -4,12 +4,18 @@ A checkpoint is a folder NAME/ holding `model.safetensors` (the EMA weights used
 sampling, and optionally `train.safetensors` with the raw weights and optimiser state
 for resuming) and `config.json` (model, hyper-parameters, schedule, dataset, prediction,
 steps, seed, command, metrics, library versions, and the SHA-256 of each weights file).
-Every file is written to a temporary name and renamed, config last, so a crash leaves
-the previous checkpoint whole. Loading validates the config and the hashes.
+
+A checkpoint written again (a training run's periodic saves) stores each tensor file under a
+name carrying its hash, `model.<sha>.safetensors`, which config.json maps from the logical
+name ("stored"). The new files are complete before config.json is atomically replaced, and
+the old ones are removed only after, so a process killed at any instant leaves a config
+whose files are all there: the previous checkpoint or the new one, never a mix. Loading
+validates the config and the hashes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +40,7 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 CACHE_ENV = "EXPLORER_CACHE_DIR"
 MODELS_ENV = "EXPLORER_MODELS_DIR"  # where the app and `train` without a path keep new models
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STORED_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[0-9a-f]{16})?\.safetensors$")  # a plain file name, never a path
 REQUIRED = {"format": str, "model": str, "hyper": dict, "schedule": dict, "dataset": str, "prediction": str,
             "steps": int, "seed": int, "files": dict}  # fmt: skip
 
@@ -82,14 +89,32 @@ def save_checkpoint(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = {WEIGHTS: weights, **(extra_files or {})}
-    hashes = {}
+    hashes, stored = {}, {}
     for filename, tensors in files.items():
         contiguous = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        _atomic_write(folder / filename, lambda tmp, c=contiguous: save_file(c, tmp))
-        hashes[filename] = _sha256(folder / filename)
-    full = {"format": FORMAT, **config, "files": hashes, "versions": library_versions()}
+        staging = folder / f".{filename}.staging"
+        _atomic_write(staging, lambda tmp, c=contiguous: save_file(c, tmp))
+        hashes[filename] = _sha256(staging)
+        stored[filename] = stored_name(filename, hashes[filename])
+        os.replace(staging, folder / stored[filename])
+    full = {"format": FORMAT, **config, "files": hashes, "stored": stored, "versions": library_versions()}
     _atomic_write(folder / CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2) + "\n"))
+    _remove_unreferenced(folder, set(stored.values()))
     return folder
+
+
+def stored_name(filename: str, sha256: str) -> str:
+    """'model.safetensors' with hash ab12... is stored as 'model.ab12....safetensors'."""
+    stem, _, suffix = filename.rpartition(".")
+    return f"{stem}.{sha256[:16]}.{suffix}"
+
+
+def _remove_unreferenced(folder: Path, keep: set[str]) -> None:
+    """Delete tensor files of earlier saves that the (new) config no longer names."""
+    for path in folder.glob("*.safetensors"):
+        if path.name not in keep:
+            with contextlib.suppress(OSError):  # removed meanwhile, or read-only: a harmless leftover
+                path.unlink()
 
 
 def _validate_config(config: Any, where: Path) -> dict[str, Any]:
@@ -126,9 +151,18 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return _validate_config(config, folder)
 
 
+def tensor_path(folder: Path, config: dict[str, Any], filename: str) -> Path:
+    """Where the checkpoint keeps the tensor file `filename` (checked to be a plain name in `folder`)."""
+    stored = config.get("stored", {})  # checkpoints written once (the shipped ones) store plain names
+    name = stored.get(filename, filename) if isinstance(stored, dict) else None
+    if not isinstance(name, str) or not STORED_PATTERN.match(name):
+        raise ValueError(f"{folder / CONFIG}: bad stored file name {name!r}")
+    return Path(folder) / name
+
+
 def load_tensors(folder: Path, filename: str, config: dict[str, Any]) -> dict[str, torch.Tensor]:
     """A tensor file of the checkpoint, after checking its SHA-256 against the config."""
-    path = folder / filename
+    path = tensor_path(folder, config, filename)
     expected = config["files"].get(filename)
     if expected is None or not path.is_file():
         raise ValueError(f"{path} is missing")

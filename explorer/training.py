@@ -417,6 +417,14 @@ def run_training(
     return progress
 
 
+def failure_message(error: Exception, step: int) -> str:
+    """What a user reads when a training job dies of `error` at `step`."""
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+        return (f"the device ran out of memory at step {step}: try a smaller batch or model; the last checkpoint "
+                "is kept and the memory was released")  # fmt: skip
+    return f"training stopped at step {step}: {type(error).__name__}: {error}; the last checkpoint is kept"
+
+
 class TrainingJob:
     """A Trainer running in a daemon thread; any thread may read snapshot() or cancel()."""
 
@@ -426,12 +434,15 @@ class TrainingJob:
         evaluate: Callable[[Trainer], dict[str, float]] | None = None,
         preview_every: int = 0,
     ):
-        self.trainer, self._evaluate, self._preview_every = trainer, evaluate, preview_every
+        self.trainer: Trainer | None = trainer
+        self._evaluate, self._preview_every = evaluate, preview_every
         self._progress, self._lock, self._stop = (
             Progress(total=trainer.config.steps),
             threading.Lock(),
             threading.Event(),
         )
+        self.out, self.device = trainer.out, trainer.device
+        self.on_finish: Callable[[], None] | None = None  # called in the job's thread once it has ended
         self._thread = threading.Thread(target=self._run, name=f"train-{trainer.out.name}", daemon=True)
 
     def start(self) -> TrainingJob:
@@ -444,7 +455,11 @@ class TrainingJob:
         except Exception as error:  # noqa: BLE001 - the job reports, the thread must not die silently
             with self._lock:
                 self._progress.status = "failed"
-                self._progress.message = f"{type(error).__name__}: {error}"
+                self._progress.message = failure_message(error, self._progress.step)
+        finally:
+            self.trainer = None  # let the model, optimiser state and data go: the job may be kept for its report
+            if self.on_finish is not None:
+                self.on_finish()
 
     def cancel(self) -> None:
         self._stop.set()

@@ -8,12 +8,13 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from explorer.checkpoints import load_checkpoint
 from explorer.ui import training_tab
 from explorer.ui.training_tab import GAUSSIAN
 from tests.appserver import running_app
 
-# model, n, seed, variance, ideal
-SPIRAL = ["spiral-mlp", 300, 0, "beta_tilde", False]
+ANY = ["any", 1.0]  # class picker and guidance scale: unconditional
+SPIRAL = ["spiral-mlp", 300, 0, "beta_tilde", False, *ANY]  # model, n, seed, variance, ideal, class, w
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,9 @@ def test_sample_scrub_and_export(client):
 
 
 def test_bad_reverse_requests(client):
-    for args, message in [(["../../etc/passwd", 300, 0, "beta_tilde", False], "bad model name"),
-                          (["nosuch", 300, 0, "beta_tilde", False], "no model named 'nosuch'"),
-                          ([None, 300, 0, "beta_tilde", False], "choose a model first")]:  # fmt: skip
+    for args, message in [(["../../etc/passwd", 300, 0, "beta_tilde", False, *ANY], "bad model name"),
+                          (["nosuch", 300, 0, "beta_tilde", False, *ANY], "no model named 'nosuch'"),
+                          ([None, 300, 0, "beta_tilde", False, *ANY], "choose a model first")]:  # fmt: skip
         with pytest.raises(AppError, match=message):
             client.predict(*args, True, "", api_name="/reverse_sample")
 
@@ -59,12 +60,12 @@ def test_train_in_the_background_then_sample_the_new_model(client):
     assert "started **tiny-moons**" in status
     with pytest.raises(AppError, match="already running|exists already"):
         client.predict(*args, api_name="/train_start")
-    job = training_tab.SLOT.job
+    job = training_tab.QUEUE.last.job
     job.join(120)
     snap = job.snapshot()
     assert snap.status == "done" and snap.step == 150 and snap.losses
     assert snap.preview is not None and snap.preview.shape == (256, 2)
-    info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, False, "", api_name="/reverse_sample")[-2]
+    info = client.predict("tiny-moons", 200, 0, "beta_tilde", False, *ANY, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 100" in info
     with pytest.raises(AppError, match="exists already"):
         client.predict(*args, api_name="/train_start")
@@ -74,45 +75,46 @@ def test_cancel_keeps_the_model(client):
     args = ["rings", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
             "cancelled-rings", False]  # fmt: skip
     client.predict(*args, api_name="/train_start")
-    job = training_tab.SLOT.job
+    job = training_tab.QUEUE.last.job
     deadline = time.time() + 60
     while job.snapshot().step < 10 and time.time() < deadline:
         time.sleep(0.1)
     assert "cancelling" in client.predict(api_name="/train_cancel")
     job.join(60)
     snap = job.snapshot()
-    assert snap.status == "cancelled" and (job.trainer.out / "model.safetensors").exists()
+    assert snap.status == "cancelled" and load_checkpoint(job.out).config["steps"] >= 10
     with pytest.raises(AppError, match="less than minimum value 1"):  # the Number field refuses it
         client.predict(*args[:7], 0, *args[8:11], "x", False, api_name="/train_start")
 
 
 def test_digits_model_in_the_reverse_tab(client):
-    outputs = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, "1000, 500, 0", api_name="/reverse_sample")
+    digits = ["digits-unet", 4, 0, "beta_tilde", False, *ANY]
+    outputs = client.predict(*digits, True, "1000, 500, 0", api_name="/reverse_sample")
     slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
     assert "t = 0 of 1000" in info and "100% of x̂₀ already read as the final digit" in info
     assert update_value(xt_image)["path"] and update_value(x0_image)["path"] and strip["path"]
-    *_, info_start = client.predict("digits-unet", 4, 0, "beta_tilde", False, True, 1000, api_name="/reverse_step")
+    *_, info_start = client.predict(*digits, True, 1000, api_name="/reverse_step")
     assert "t = 1000 of 1000" in info_start
     strip = client.predict(
-        "digits-unet", 4, 0, "beta_tilde", False, "1000, 750, 500, 250, 0", api_name="/reverse_strip"
+        "digits-unet", 4, 0, "beta_tilde", False, *ANY, "1000, 750, 500, 250, 0", api_name="/reverse_strip"
     )
     assert iio.imread(strip["path"]).shape[1] == 5 * 150 + 4 * 6  # five frames with 6-pixel gaps
     with pytest.raises(AppError, match="between 0 and 1000"):
-        client.predict("digits-unet", 4, 0, "beta_tilde", False, "2000", api_name="/reverse_strip")
+        client.predict("digits-unet", 4, 0, "beta_tilde", False, *ANY, "2000", api_name="/reverse_strip")
     with pytest.raises(AppError, match="number of samples must be between 1 and 64"):
-        client.predict("digits-unet", 100, 0, "beta_tilde", False, True, "", api_name="/reverse_sample")
+        client.predict("digits-unet", 100, 0, "beta_tilde", False, *ANY, True, "", api_name="/reverse_sample")
 
 
 def test_train_digits_in_the_panel(client):
     args = ["digits", "digits UNet (base 32, 1 block a level)", GAUSSIAN, False, "cosine", 20, "v", 4, 16, 1e-3, 0,
             "tiny-digits", False]  # fmt: skip
     assert "started **tiny-digits**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.SLOT.job
+    job = training_tab.QUEUE.last.job
     job.join(120)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8)
     assert "classifier_confidence_ddpm" in snap.message
-    info = client.predict("tiny-digits", 4, 0, "beta", False, False, "", api_name="/reverse_sample")[-2]
+    info = client.predict("tiny-digits", 4, 0, "beta", False, *ANY, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 20" in info
 
 
@@ -120,7 +122,7 @@ def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
     args = ["digits", "digits UNet (base 32, 1 block a level)", "uniform", False, "cosine", 20, "eps", 4, 16, 1e-3, 0,
             "tiny-d3pm", False]  # fmt: skip
     assert "started **tiny-d3pm**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.SLOT.job
+    job = training_tab.QUEUE.last.job
     job.join(120)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8), snap.message
@@ -133,7 +135,7 @@ def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
     args = ["patterns", "small (width 64, depth 2)", GAUSSIAN, True, "linear", 50, "v", 20, 256, 2e-3, 0,
             "tiny-cond", False]  # fmt: skip
     assert "started **tiny-cond**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.SLOT.job
+    job = training_tab.QUEUE.last.job
     job.join(120)
     assert job.snapshot().status == "done"
     _, picture, info, plot = client.predict("tiny-cond", 2, 200, 10, 0, api_name="/guidance_sweep")
@@ -143,3 +145,16 @@ def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
         client.predict("tiny-cond", 7, 200, 10, 0, api_name="/guidance_sweep")
     with pytest.raises(AppError, match="not class-conditional"):
         client.predict("spiral-mlp", 0, 200, 10, 0, api_name="/guidance_sweep")
+    # the Reverse tab's class picker appears for the conditional model and steers its samples
+    from explorer.ui.conditioning import on_model
+
+    picker, scale = on_model("tiny-cond", "any")
+    assert picker["visible"] and scale["visible"] and ("2: circle", "2") in picker["choices"]
+    assert on_model("spiral-mlp", "2")[0] == {"__type__": "update", "choices": [("any (unconditional)", "any")],
+                                          "value": "any", "visible": False}  # fmt: skip
+    info = client.predict("tiny-cond", 200, 0, "beta_tilde", False, "2", 2.0, False, "", api_name="/reverse_sample")[-2]
+    assert "class circle, w = 2: the reference classifier reads" in info
+    with pytest.raises(AppError, match="not class-conditional"):
+        client.predict("spiral-mlp", 200, 0, "beta_tilde", False, "1", 1.0, False, "", api_name="/reverse_sample")
+    with pytest.raises(AppError, match="greater than maximum"):
+        client.predict("tiny-cond", 200, 0, "beta_tilde", False, "1", 50.0, False, "", api_name="/reverse_sample")

@@ -1,25 +1,26 @@
 """The Training panel: train a point model in the background and watch it learn.
 
-One job at a time runs in a background thread (module-level, shared by every session, as
-Gradio's State must not hold models); a gr.Timer polls its snapshot. Finished models are
-saved under the user's models folder and appear in every model picker.
+One job at a time runs in a background thread; the others wait in line (explorer.jobs, one
+queue per app process, shared by every session, as Gradio's State must not hold models). A
+gr.Timer polls the asker's job. Finished models are saved under the user's models folder and
+appear in every model picker.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
 from explorer import render
-from explorer.checkpoints import check_name, user_models_dir
 from explorer.forward import POINT_LIM
 from explorer.frames import render_images
+from explorer.jobs import TrainingQueue
 from explorer.models import PREDICTIONS
 from explorer.schedules import PROCESSES
-from explorer.training import MAX_BATCH, MAX_TRAIN_STEPS, TRAINABLE, TrainConfig, Trainer, TrainingJob, evaluate_model
+from explorer.server import limits
+from explorer.training import MAX_BATCH, TRAINABLE, TrainConfig, Trainer, TrainingJob, evaluate_model
 from explorer.ui.common import plot_value, user_errors
 
 MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
@@ -30,33 +31,22 @@ PREVIEW_EVERY = 500
 EVAL_SAMPLES = 1000
 
 
-class JobSlot:
-    """The one training job of this app process, guarded by a lock."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.job: TrainingJob | None = None
-
-    def start(self, config: TrainConfig, name: str, resume: bool) -> TrainingJob:
-        with self.lock:
-            if self.job is not None and self.job.running:
-                raise ValueError("a training job is already running; cancel it or wait for it to finish")
-            out = user_models_dir() / check_name(name)
-            if (out / "config.json").exists() and not resume:
-                raise ValueError(f"a model called {name!r} exists already: pick another name, or tick Resume")
-            trainer = Trainer(config, out, command=f"app training panel (name {name})")
-            if resume:
-                trainer.resume()
-            self.job = TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY).start()
-            return self.job
+def make_job(trainer: Trainer) -> TrainingJob:
+    """The app's jobs evaluate the model when they finish and draw a preview every PREVIEW_EVERY steps."""
+    return TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY)
 
 
-SLOT = JobSlot()
+QUEUE = TrainingQueue(make_job)
+
+
+def owner_of(request: gr.Request | None) -> str:
+    """Who is asking: the browser session (jobs are shown to, and cancelled by, their owner)."""
+    return (getattr(request, "session_hash", None) if request is not None else None) or "anonymous"
 
 
 @user_errors
 def on_start(dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name,
-             resume) -> str:  # fmt: skip
+             resume, request: gr.Request) -> str:  # fmt: skip
     if size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose from {list(MODEL_SIZES)}")
     width, depth = MODEL_SIZES[size]
@@ -64,17 +54,16 @@ def on_start(dataset, size, corruption, conditional, schedule, T, prediction, st
     config = TrainConfig(dataset=dataset, width=width, depth=depth, schedule=schedule, T=T, prediction=prediction,
                          steps=steps, batch=batch, lr=lr, seed=seed, transition=transition,
                          conditional=bool(conditional))  # fmt: skip
-    job = SLOT.start(config, (name or "").strip(), bool(resume))
-    return f"started **{job.trainer.out.name}** on {job.trainer.device}"
+    ticket = QUEUE.submit(config, (name or "").strip(), bool(resume), owner_of(request))
+    position = QUEUE.position(ticket)
+    if position == 0 and ticket.job is not None:
+        return f"started **{ticket.name}** on {ticket.job.device}"
+    return f"**{ticket.name}** is waiting: {position} job{'s' if position != 1 else ''} ahead of it"
 
 
-def on_cancel() -> str:
-    job = SLOT.job
-    if job is None or not job.running:
-        gr.Warning("no training job is running")
-        return "no job running"
-    job.cancel()
-    return "cancelling: the current weights will be saved"
+@user_errors
+def on_cancel(request: gr.Request) -> str:
+    return QUEUE.cancel(owner_of(request))
 
 
 DIGITS_SIZE = "digits UNet (base 32, 1 block a level)"
@@ -102,15 +91,31 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
     )
 
 
-def on_poll() -> tuple[Any, ...]:
-    """Refresh the progress, the loss curve and the preview from the job's snapshot."""
-    job = SLOT.job
-    if job is None:
+def on_poll(request: gr.Request) -> tuple[Any, ...]:
+    """Refresh the progress, the loss curve and the preview: of the asker's job (or, without
+    one, the running job), with the asker's place in the queue while it waits."""
+    ticket = QUEUE.ticket_of(owner_of(request)) or QUEUE.running
+    if ticket is None:
         return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip()
+    position = QUEUE.position(ticket)
+    if ticket.job is None:  # waiting, left the queue, or could not start
+        if ticket.error:
+            text = f"**{ticket.name}** {ticket.error}"
+        elif ticket.cancelled:
+            text = f"**{ticket.name}** left the queue before it started"
+        else:
+            running = QUEUE.running
+            ahead = f" (now training: **{running.name}**)" if running else ""
+            text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
+        return text, gr.skip(), gr.skip(), gr.skip()
+    job = ticket.job
     p = job.snapshot()
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
-    text = (f"**{job.trainer.out.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
+    text = (f"**{ticket.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
             f"{p.steps_per_s:.0f} steps/s · ETA {eta} · device {p.device}")  # fmt: skip
+    waiting = len(QUEUE.waiting())
+    if waiting:
+        text += f" · {waiting} job{'s' if waiting != 1 else ''} waiting"
     if p.message:
         text += f"\n\n{p.message}"
     loss = gr.skip()
@@ -147,7 +152,7 @@ def build() -> None:
             T = gr.Number(1000, precision=0, label="T")
             prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
             steps = gr.Number(
-                3000, precision=0, minimum=1, maximum=MAX_TRAIN_STEPS, label="Steps", elem_id="train-steps"
+                3000, precision=0, minimum=1, maximum=limits().max_train_steps, label="Steps", elem_id="train-steps"
             )
             batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
             lr = gr.Number(2e-3, label="Learning rate")

@@ -1,0 +1,80 @@
+"""Server settings for hosting the app for many people: limits, read-only mode, concurrency.
+
+The defaults suit one person on their own machine. A public host (a Hugging Face Space)
+sets them from the environment or from `python app.py` flags, once, before the UI is built:
+
+    EXPLORER_READ_ONLY=1            serve the shipped (and already trained) models; no training
+    EXPLORER_MAX_TRAIN_STEPS=N      refuse training runs longer than N steps
+    EXPLORER_TRAIN_QUEUE=N          at most N training jobs wait behind the running one
+    EXPLORER_SAMPLING_CONCURRENCY=N sampling requests computed at once (the rest queue)
+    EXPLORER_PUBLIC=1               a shared server: the limits below, and users cancel only their own jobs
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from explorer.limits import check_int
+from explorer.training import MAX_TRAIN_STEPS
+
+PUBLIC_MAX_TRAIN_STEPS = 20_000
+PUBLIC_TRAIN_QUEUE = 4
+DEFAULT_TRAIN_QUEUE = 8
+MAX_SAMPLING_CONCURRENCY = 64
+
+
+def _default_sampling_concurrency() -> int:
+    """One sampling request per two CPU cores (at least 1): torch already uses the cores of one."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    read_only: bool = False
+    public: bool = False  # shared by strangers: stricter defaults, cancel only your own training job
+    max_train_steps: int = MAX_TRAIN_STEPS
+    train_queue: int = DEFAULT_TRAIN_QUEUE  # training jobs that may wait behind the running one
+    sampling_concurrency: int = 1
+
+    def validated(self) -> ServerLimits:
+        return replace(
+            self,
+            max_train_steps=check_int("maximum training steps", self.max_train_steps, 1, MAX_TRAIN_STEPS),
+            train_queue=check_int("training queue length", self.train_queue, 0, 1000),
+            sampling_concurrency=check_int("sampling concurrency", self.sampling_concurrency, 1,
+                                           MAX_SAMPLING_CONCURRENCY),  # fmt: skip
+        )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
+    """The limits the environment asks for (see the module docstring); bad numbers raise ValueError."""
+    env = dict(os.environ if env is None else env)
+    public = _flag(env.get("EXPLORER_PUBLIC"))
+    steps = env.get("EXPLORER_MAX_TRAIN_STEPS") or (PUBLIC_MAX_TRAIN_STEPS if public else MAX_TRAIN_STEPS)
+    queue = env.get("EXPLORER_TRAIN_QUEUE") or (PUBLIC_TRAIN_QUEUE if public else DEFAULT_TRAIN_QUEUE)
+    sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or _default_sampling_concurrency()
+    return ServerLimits(read_only=_flag(env.get("EXPLORER_READ_ONLY")), public=public, max_train_steps=steps,
+                        train_queue=queue, sampling_concurrency=sampling).validated()  # fmt: skip
+
+
+_current: ServerLimits | None = None
+
+
+def limits() -> ServerLimits:
+    """The limits in force (read from the environment the first time)."""
+    global _current
+    if _current is None:
+        _current = limits_from_env()
+    return _current
+
+
+def configure(new: ServerLimits) -> ServerLimits:
+    """Set the limits in force (app.py does this from its flags; tests do it to try a setting)."""
+    global _current
+    _current = new.validated()
+    return _current
