@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from explorer.checkpoints import check_name, user_models_dir
-from explorer.server import limits
+from explorer.server import limits, training_device
 from explorer.training import TrainConfig, Trainer, TrainingJob
 
 JobFactory = Callable[[Trainer], TrainingJob]
@@ -93,8 +93,8 @@ class TrainingQueue:
 
     def _start(self, ticket: Ticket) -> None:
         """Build the ticket's trainer and start its job (called with the lock held)."""
-        trainer = Trainer(ticket.config, user_models_dir() / ticket.name, command=f"app training panel (name "
-                          f"{ticket.name})")  # fmt: skip
+        trainer = Trainer(ticket.config, user_models_dir() / ticket.name, device=training_device(),
+                          command=f"app training panel (name {ticket.name})")  # fmt: skip
         if ticket.resume:
             trainer.resume()
         job = self._make_job(trainer)

@@ -78,3 +78,9 @@ def configure(new: ServerLimits) -> ServerLimits:
     global _current
     _current = new.validated()
     return _current
+
+
+def training_device() -> str | None:
+    """The device for background training: the CPU on ZeroGPU hardware (it lends its GPU only
+    inside a request, and a training job outlives requests), else None (the best available)."""
+    return "cpu" if _flag(os.environ.get("SPACES_ZERO_GPU")) else None

@@ -9,6 +9,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
+from explorer.server import limits  # noqa: E402
 from explorer.ui import (  # noqa: E402
     compare_tab,
     discrete_tab,
@@ -21,6 +22,8 @@ from explorer.ui import (  # noqa: E402
 from explorer.ui.common import OUTPUT_DIR  # noqa: E402
 
 TITLE = "Diffusion explorer"
+LIGHT_CONCURRENCY = 4
+MAX_QUEUED = 64
 CSS = """
 .gradio-container {max-width: 1400px !important}
 #fwd-info p {font-size: 0.95em; margin: 0}
@@ -30,7 +33,10 @@ CSS = """
 def build_demo() -> gr.Blocks:
     """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(f"# {TITLE}\nSee how diffusion models noise data and generate it back.")
+        intro = "See how diffusion models noise data and generate it back."
+        if limits().read_only:
+            intro += " This server is read-only: it samples the models it has; run the app yourself to train."
+        gr.Markdown(f"# {TITLE}\n{intro}")
         with gr.Tabs():
             with gr.Tab("Forward noising", id="forward"):
                 forward_refresh = forward_tab.build()
@@ -44,8 +50,9 @@ def build_demo() -> gr.Blocks:
                 discrete_refresh = discrete_tab.build()
             with gr.Tab("Guidance", id="guidance"):
                 guidance_tab.build()
-            with gr.Tab("Train", id="train"):
-                training_tab.build()
+            if not limits().read_only:  # a read-only server serves the models it has
+                with gr.Tab("Train", id="train"):
+                    training_tab.build()
         # a model trained meanwhile shows up in the picker when the tab is opened
         reverse.select(reverse_tab.refresh_models, reverse_picker["model"], reverse_picker["model"],
                        api_visibility="private")  # fmt: skip
@@ -56,7 +63,9 @@ def build_demo() -> gr.Blocks:
         discrete.select(**discrete_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**compare_picker["timesteps"], show_progress="hidden", api_visibility="private")
-    demo.queue(default_concurrency_limit=4, max_size=64)
+    # light requests (scrubbing recorded frames) run LIGHT_CONCURRENCY at a time per event; heavy ones
+    # share the "sampling" group (common.sampling_queue); at most MAX_QUEUED requests wait
+    demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=MAX_QUEUED)
     return demo
 
 

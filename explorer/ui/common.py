@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -16,11 +17,13 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from explorer.render import Figure, to_json
+from explorer.server import limits
 
 log = logging.getLogger("explorer.ui")
 
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "diffusion-explorer"
 OUTPUT_MAX_AGE_S = 3600  # exported files older than this are removed when a new one is made
+OUTPUT_MAX_BYTES = 512 * 2**20  # and the oldest beyond this total
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,18 +62,55 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def new_output_path(stem: str, suffix: str) -> Path:
-    """A fresh file path in the app's output folder; stale exports are pruned first."""
+    """A fresh file path in the app's output folder; exports older than OUTPUT_MAX_AGE_S, then
+    the oldest beyond OUTPUT_MAX_BYTES in all, are removed first, so disk use stays bounded."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - OUTPUT_MAX_AGE_S
-    for old in OUTPUT_DIR.iterdir():
-        try:
-            if old.is_file() and old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass  # another request removed it first
+    prune_outputs(OUTPUT_DIR, OUTPUT_MAX_AGE_S, OUTPUT_MAX_BYTES)
     return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def prune_outputs(folder: Path, max_age_s: float, max_bytes: int) -> None:
+    """Delete the folder's files older than max_age_s, then the oldest until at most max_bytes remain."""
+    files = []
+    for path in folder.iterdir():
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # another request removed it first
+        if path.is_file():
+            files.append((info.st_mtime, info.st_size, path))
+    files.sort()  # oldest first
+    total = sum(size for _, size, _ in files)
+    cutoff = time.time() - max_age_s
+    for mtime, size, path in files:
+        if mtime >= cutoff and total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size
 
 
 def plot_value(fig: Figure) -> PlotData:
     """A plotly figure dict as gr.Plot's serialised value (skips graph-object validation)."""
     return PlotData(type="plotly", plot=to_json(fig))
+
+
+def sampling_queue() -> dict[str, Any]:
+    """Listener options for the heavy requests (sampling runs, sweeps, curves, GIF exports): one
+    shared Gradio queue group, at most the server's sampling concurrency computed at once."""
+    return dict(concurrency_id="sampling", concurrency_limit=limits().sampling_concurrency)
+
+
+try:  # Hugging Face ZeroGPU lends a GPU per call to functions wrapped by spaces.GPU
+    import spaces  # type: ignore[import-not-found]
+except ImportError:
+    spaces = None
+
+GPU_CALL_S = 120  # the longest a wrapped call may hold a ZeroGPU device
+
+
+def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """fn wrapped in spaces.GPU where the `spaces` package is present (ZeroGPU); fn unchanged elsewhere."""
+    if spaces is None:
+        return fn
+    return spaces.GPU(duration=GPU_CALL_S)(fn)

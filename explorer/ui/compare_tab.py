@@ -15,7 +15,7 @@ from explorer.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
 from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, VP_ONLY, SamplerSettings
 from explorer.ui import conditioning as cond_ui
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
@@ -207,8 +207,8 @@ def build() -> dict:
 
     settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    run.click(on_run, [*settings, percent, estimate, *rows], [percent, panels, results, info, diagnostic],
-              api_name="compare_run")  # fmt: skip
+    run.click(gpu_call(on_run), [*settings, percent, estimate, *rows], [percent, panels, results, info, diagnostic],
+              api_name="compare_run", **sampling_queue())  # fmt: skip
     percent.input(on_frame, [*settings, percent, estimate, *rows], panels, api_name="compare_frame", **hidden)
     estimate.change(on_frame, [*settings, percent, estimate, *rows], panels, api_visibility="private", **hidden)
     for component in [model, clip, *rows]:
@@ -216,6 +216,8 @@ def build() -> dict:
     first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
     model.change(on_model, [model, *rows], [n, *first_two], api_visibility="private")
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
-    curve_button.click(on_curve, [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve")
-    export.click(on_export, [*settings, n_frames, fps, size, *rows], [gif, download], api_name="compare_gif")
+    curve_button.click(gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv],
+                       api_name="compare_curve", **sampling_queue())
+    export.click(gpu_call(on_export), [*settings, n_frames, fps, size, *rows], [gif, download],
+                 api_name="compare_gif", **sampling_queue())
     return dict(model=model, timesteps=dict(fn=on_timesteps, inputs=[model, clip, *rows], outputs=diagnostic))

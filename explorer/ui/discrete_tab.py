@@ -12,7 +12,7 @@ import numpy as np
 
 from explorer import d3pm, discrete, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 
 PANEL = 360
 TRANSITION_CHOICES = [("uniform (random replacement)", "uniform"), ("absorbing ([MASK])", "absorbing"),
@@ -155,10 +155,11 @@ def build_reverse() -> None:
     settings = [model, n, steps, seed]
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
-    sample.click(on_sample, settings, [step, frame, info], api_name="d3pm_sample")
+    sample.click(gpu_call(on_sample), settings, [step, frame, info], api_name="d3pm_sample", **sampling_queue())
     step.input(on_reverse_step, [*settings, step], [frame, info], api_name="d3pm_reverse_step",
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(on_reverse_export, [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_reverse_gif")
+    export.click(gpu_call(on_reverse_export), [*settings, n_frames, fps, size], [gif, download],
+                 api_name="d3pm_reverse_gif", **sampling_queue())
 
 
 def build() -> dict:
@@ -199,6 +200,7 @@ def build() -> dict:
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
     t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
             trigger_mode="always_last")  # fmt: skip
-    export.click(on_export, [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif")
+    export.click(gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download],
+                 api_name="d3pm_gif", **sampling_queue())
     build_reverse()
     return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

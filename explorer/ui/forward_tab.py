@@ -25,7 +25,7 @@ from explorer.limits import (
     MIN_T,
 )
 from explorer.schedules import SCHEDULES, make_schedule
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
@@ -199,5 +199,6 @@ def build() -> dict:
     )  # fmt: skip
     step.change(on_step, [*settings_inputs, step, compare], view, api_name="forward_step", **hidden)
     strip_text.submit(on_strip, [*settings_inputs, strip_text], strip, api_name="forward_strip")
-    export.click(on_export, [*settings_inputs, n_frames, fps, size], [gif, download], api_name="export_gif")
+    export.click(gpu_call(on_export), [*settings_inputs, n_frames, fps, size], [gif, download],
+                 api_name="export_gif", **sampling_queue())
     return refresh

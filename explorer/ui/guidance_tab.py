@@ -12,7 +12,7 @@ import numpy as np
 
 from explorer import guidance, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 
 PANEL = 240
 
@@ -99,7 +99,9 @@ def build() -> None:
                 download = gr.DownloadButton("Download GIF", visible=False, elem_id="cfg-download")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, label, api_visibility="private")
-    run.click(on_sweep, settings, [frame_i, picture, info, readings], api_name="guidance_sweep")
+    run.click(gpu_call(on_sweep), settings, [frame_i, picture, info, readings],
+              api_name="guidance_sweep", **sampling_queue())
     frame_i.input(on_frame, [*settings, frame_i], [picture, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(on_export, [*settings, fps, size], [gif, download], api_name="guidance_gif")
+    export.click(gpu_call(on_export), [*settings, fps, size], [gif, download],
+                 api_name="guidance_gif", **sampling_queue())

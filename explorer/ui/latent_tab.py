@@ -14,7 +14,7 @@ from explorer import frames, latent, render
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 PANEL = 300
@@ -232,11 +232,14 @@ def build() -> dict:
 
     common = [model, steps, n, seed]
     morph_inputs = [*common, a, b, upload_a, upload_b, n_frames]
-    invert.click(on_invert, [*common, upload], [latents, images, histogram, errors, info], api_name="latent_invert")
-    interpolate.click(on_interpolate, morph_inputs, [path_plot, strip, norms, morph_info],
-                      api_name="latent_interpolate")  # fmt: skip
-    export.click(on_gif, [*morph_inputs, fps, size], [gif, download], api_name="latent_gif")
+    invert.click(gpu_call(on_invert), [*common, upload], [latents, images, histogram, errors, info],
+                 api_name="latent_invert", **sampling_queue())
+    interpolate.click(gpu_call(on_interpolate), morph_inputs, [path_plot, strip, norms, morph_info],
+                      api_name="latent_interpolate", **sampling_queue())  # fmt: skip
+    export.click(gpu_call(on_gif), [*morph_inputs, fps, size], [gif, download],
+                 api_name="latent_gif", **sampling_queue())
     model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
     flow_outputs = [diffusion_paths, flow_paths, reflow_paths, flow_images, flow_table, flow_info]
-    flow_run.click(on_flow, [diffusion_model, flow_model, reflow_model, seed], flow_outputs, api_name="latent_flow")
+    flow_run.click(gpu_call(on_flow), [diffusion_model, flow_model, reflow_model, seed], flow_outputs,
+                   api_name="latent_flow", **sampling_queue())
     return dict(model=model)

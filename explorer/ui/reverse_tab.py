@@ -28,7 +28,7 @@ from explorer.reverse import (
     strip,
 )
 from explorer.ui import conditioning as cond_ui
-from explorer.ui.common import new_output_path, plot_value, user_errors
+from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
 PLAY_INTERVAL_S = 0.1
@@ -247,7 +247,8 @@ def build() -> dict:
     settings = [model, n, seed, variance, ideal, label, w]
     panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    sample.click(on_sample, [*settings, overlay, strip_text], [step, *panels, strip_image], api_name="reverse_sample")
+    sample.click(gpu_call(on_sample), [*settings, overlay, strip_text], [step, *panels, strip_image],
+                 api_name="reverse_sample", **sampling_queue())
     strip_text.submit(on_strip, [*settings, strip_text], strip_image, api_name="reverse_strip")
     model.change(on_model, model, n, api_visibility="private")
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
@@ -257,5 +258,6 @@ def build() -> dict:
     play.click(on_play, [*settings, step], [step, timer], api_visibility="private")
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
     timer.tick(on_tick, [*settings, overlay, step], [step, timer, *panels], api_visibility="private", **hidden)
-    export.click(on_export, [*settings, n_frames, fps, size], [gif, download], api_name="reverse_gif")
+    export.click(gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download],
+                 api_name="reverse_gif", **sampling_queue())
     return dict(model=model)

@@ -1,0 +1,149 @@
+"""Serving many users: server limits, the training queue, device release and failures,
+bounded output folders and the ZeroGPU wrapper."""
+
+import os
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+from explorer import server
+from explorer.jobs import TrainingQueue
+from explorer.training import TrainConfig, TrainingJob
+
+SMALL = dict(dataset="spiral", width=16, depth=1, T=50, batch=64, n_data=500, checkpoint_every=10_000)
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    yield tmp_path
+    server.configure(server.ServerLimits())
+
+
+def wait_until(condition, timeout=60.0):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_limits_come_from_the_environment_and_bad_values_are_refused():
+    assert server.limits_from_env({}).read_only is False
+    public = server.limits_from_env({"EXPLORER_PUBLIC": "1"})
+    assert public.public and public.max_train_steps == server.PUBLIC_MAX_TRAIN_STEPS
+    assert public.train_queue == server.PUBLIC_TRAIN_QUEUE
+    given = server.limits_from_env({"EXPLORER_READ_ONLY": "true", "EXPLORER_MAX_TRAIN_STEPS": "500",
+                                    "EXPLORER_SAMPLING_CONCURRENCY": "3"})  # fmt: skip
+    assert given.read_only and given.max_train_steps == 500 and given.sampling_concurrency == 3
+    for key, value in [("EXPLORER_MAX_TRAIN_STEPS", "0"), ("EXPLORER_TRAIN_QUEUE", "lots"),
+                       ("EXPLORER_SAMPLING_CONCURRENCY", "nan")]:  # fmt: skip
+        with pytest.raises(ValueError, match="must be"):
+            server.limits_from_env({key: value})
+
+
+def test_jobs_run_one_at_a_time_in_order_and_the_queue_reports_positions(models_dir):
+    server.configure(server.ServerLimits(public=True, train_queue=2))
+    queue = TrainingQueue(TrainingJob)
+    a = queue.submit(TrainConfig(**SMALL, steps=100_000), "a", False, owner="alice")
+    b = queue.submit(TrainConfig(**SMALL, steps=20), "b", False, owner="bob")
+    c = queue.submit(TrainConfig(**SMALL, steps=20), "c", False, owner="carol")
+    assert [queue.position(t) for t in (a, b, c)] == [0, 1, 2] and b.job is None and c.job is None
+    with pytest.raises(ValueError, match="queue is full"):
+        queue.submit(TrainConfig(**SMALL, steps=20), "d", False, owner="dave")
+    with pytest.raises(ValueError, match="already running or waiting"):
+        queue.submit(TrainConfig(**SMALL, steps=20), "b", False, owner="erin")
+    with pytest.raises(ValueError, match="no training job of yours"):  # public: strangers cannot cancel alice's job
+        queue.cancel("mallory")
+    assert "left the queue" in queue.cancel("carol") and c.cancelled and queue.position(c) is None
+    assert queue.position(b) == 1
+    wait_until(lambda: a.job.snapshot().step >= 5)
+    assert "cancelling **a**" in queue.cancel("alice")
+    assert b.done.wait(60) and a.done.is_set()
+    assert a.job.snapshot().status == "cancelled" and b.job.snapshot().status == "done"
+    assert a.job.trainer is None and b.job.trainer is None, "finished jobs let their trainers go"
+    assert queue.running is None and queue.ticket_of("bob") is b
+
+
+def test_read_only_and_step_limits_refuse_training(models_dir):
+    queue = TrainingQueue(TrainingJob)
+    server.configure(server.ServerLimits(read_only=True))
+    with pytest.raises(ValueError, match="read-only"):
+        queue.submit(TrainConfig(**SMALL, steps=20), "x", False, owner="o")
+    server.configure(server.ServerLimits(max_train_steps=100))
+    with pytest.raises(ValueError, match="at most 100 steps"):
+        queue.submit(TrainConfig(**SMALL, steps=101), "x", False, owner="o")
+    with pytest.raises(ValueError, match="bad model name"):
+        queue.submit(TrainConfig(**SMALL, steps=20), "../x", False, owner="o")
+    assert not list(models_dir.iterdir()), "refused jobs write nothing"
+
+
+def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
+    def make_job(trainer):
+        if trainer.out.name == "greedy":
+            def out_of_memory():
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+            trainer.train_step = out_of_memory
+        return TrainingJob(trainer)
+
+    queue = TrainingQueue(make_job)
+    greedy = queue.submit(TrainConfig(**SMALL, steps=20), "greedy", False, owner="a")
+    modest = queue.submit(TrainConfig(**SMALL, steps=20), "modest", False, owner="b")
+    assert greedy.done.wait(60) and modest.done.wait(60)
+    failed = greedy.job.snapshot()
+    assert failed.status == "failed" and "ran out of memory at step 0" in failed.message
+    assert "memory was released" in failed.message
+    assert modest.job.snapshot().status == "done"
+
+
+def test_a_queued_job_that_cannot_start_reports_why_and_the_line_moves_on(models_dir):
+    queue = TrainingQueue(TrainingJob)
+    first = queue.submit(TrainConfig(**SMALL, steps=30), "first", False, owner="a")
+    broken = queue.submit(TrainConfig(**SMALL, steps=20), "nothing-to-resume", True, owner="b")
+    last = queue.submit(TrainConfig(**SMALL, steps=20), "last", False, owner="c")
+    assert first.done.wait(60) and broken.done.wait(60) and last.done.wait(60)
+    assert broken.job is None and "could not start" in broken.error and "no checkpoint" in broken.error
+    assert last.job.snapshot().status == "done"
+
+
+def test_the_output_folder_is_pruned_by_age_then_by_size(tmp_path):
+    from explorer.ui.common import prune_outputs
+
+    now = time.time()
+    for i, (age, size) in enumerate([(7200, 10), (300, 400), (200, 400), (100, 400)]):
+        path = tmp_path / f"f{i}.gif"
+        path.write_bytes(b"x" * size)
+        os.utime(path, (now - age, now - age))
+    prune_outputs(tmp_path, max_age_s=3600, max_bytes=1000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.gif", "f3.gif"]  # too old, then the oldest
+
+
+def test_gpu_calls_are_wrapped_by_spaces_only_where_it_is_installed(monkeypatch):
+    import importlib
+
+    from explorer.ui import common
+
+    def plain(x):
+        return x + 1
+
+    assert common.gpu_call(plain) is plain  # no `spaces` package here
+    wrapped = []
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda duration: (lambda fn: wrapped.append((fn, duration)) or fn)
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    try:
+        importlib.reload(common)
+        assert common.gpu_call(plain)(1) == 2 and wrapped == [(plain, common.GPU_CALL_S)]
+    finally:
+        monkeypatch.delitem(sys.modules, "spaces")
+        importlib.reload(common)
+    assert common.spaces is None
+
+
+def test_zero_gpu_hardware_trains_on_the_cpu(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert server.training_device() == "cpu"
+    monkeypatch.delenv("SPACES_ZERO_GPU")
+    assert server.training_device() is None
