@@ -51,6 +51,8 @@ def test_bad_arguments_exit_with_one_line(args, message, tmp_path, capsys):
 def test_argparse_errors_are_one_line_no_traceback():
     result = run("forward", "--schedule", "wavy")
     assert result.returncode == 2 and "invalid choice" in result.stderr and "Traceback" not in result.stderr
+    result = run("sample", "--model", "spiral-mlp", "--sampler", "nope")
+    assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bench_unknown_name_is_one_line(capsys):
@@ -83,7 +85,13 @@ def test_train_models_sample(tmp_path, monkeypatch, capsys):
     "args, message",
     [(["--model", "../../etc/passwd"], "bad model name"), (["--model", "/etc/passwd"], "bad model name"),
      (["--model", "nosuchmodel"], "no model named 'nosuchmodel'"),
-     (["--model", "spiral-mlp", "--n", "-5"], "number of samples must be")],
+     (["--model", "spiral-mlp", "--n", "-5"], "number of samples must be"),
+     (["--model", "spiral-mlp", "--n", "1000000000"], "number of samples must be between 1 and 10000"),
+     (["--model", "spiral-mlp", "--steps", "99999999"], "steps must be between 1 and 1000"),
+     (["--model", "spiral-mlp", "--sampler", "ddim", "--steps", "-3"], "steps must be between 1 and 1000"),
+     (["--model", "spiral-mlp", "--sampler", "ddim", "--eta", "nan"], "eta must be a finite number"),
+     (["--model", "patterns-cond", "--label", "0", "--guidance", "nan"], "guidance scale must be a finite number"),
+     (["--model", "spiral-mlp", "--label", "0"], "not class-conditional")],
 )  # fmt: skip
 def test_sample_bad_arguments(args, message, capsys):
     assert main(["sample", *args]) == 1

@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 from explorer import d3pm, discrete, render
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE, check_int
 from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 
 PANEL = 360
@@ -27,7 +27,7 @@ def make_settings(dataset, transition, T, K, n, seed, text, image) -> discrete.C
 
 def view(settings: discrete.CorruptionSettings, t: Any) -> tuple[Any, ...]:
     c = discrete.corruption(settings)
-    t = int(min(max(0 if t is None else t, 0), c.process.T))
+    t = check_int("t", min(max(0 if t is None else t, 0), c.process.T), 0, c.process.T)  # clamped; NaN refused
     text = settings.dataset == "text"
     labels = discrete.state_labels(c.process, text)
     x = c.at(t)

@@ -13,7 +13,7 @@ import numpy as np
 from explorer import frames, latent, render
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE, check_int
 from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
@@ -114,7 +114,8 @@ def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: f
     if not diffusion or not flow:
         raise ValueError("choose a diffusion model and a rectified-flow model")
     names = (diffusion, flow, reflow) if reflow else (diffusion, flow)
-    c = latent.run_flow_comparison(latent.FlowComparisonSettings(names, 0 if seed is None else int(seed)))
+    seed = check_int("seed", 0 if seed is None else seed, 0, 2**31 - 1)
+    c = latent.run_flow_comparison(latent.FlowComparisonSettings(names, seed))
     rows = [[name, round(c.straightness[name], 4), *(round(c.quality[name][S], 4) for S in latent.FEW_STEPS)]
             for name in c.paths]  # fmt: skip
     better = "higher" if c.higher_is_better else "lower"

@@ -14,7 +14,7 @@ from explorer.checkpoints import find_checkpoints, is_discrete, model_roots
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM, parse_steps
 from explorer.guidance import conditioning
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
 from explorer.reverse import (
     ReverseSettings,
     animation,
@@ -61,7 +61,8 @@ def make_settings(model: str | None, n: float, seed: float, variance: str, ideal
                   w: Any = 1.0) -> ReverseSettings:  # fmt: skip
     if not model:
         raise ValueError("choose a model first (train one in the Training panel, or use a shipped one)")
-    return ReverseSettings(model=model, n=int(n), seed=int(seed) if seed is not None else 0,
+    return ReverseSettings(model=model, n=check_int("number of samples", n, 1, MAX_POINTS),
+                           seed=check_int("seed", 0 if seed is None else seed, 0, 2**31 - 1),
                            variance=variance, ideal=bool(ideal), cond=conditioning(label, w))  # fmt: skip
 
 

@@ -1,0 +1,162 @@
+"""Bad input through the running app's API, one table: each request gets a clear message,
+and afterwards nothing has changed (the models folder, a good request's answer). Plus what
+the server must never do: serve files outside its output folder, or unpickle anything."""
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from tests.appserver import running_app
+from tests.images import write_huge_png_header, write_png
+from tests.test_app import raw_call, settings
+from tests.test_app_generate import update_value
+
+ROOT = Path(__file__).resolve().parents[1]
+ANY = ["any", 1.0]
+TRAIN = ["spiral", "small (width 64, depth 2)", "gaussian-noise", False, "linear", 50, "eps", 20, 64, 2e-3, 0]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    (folder / "garbled").mkdir()
+    (folder / "garbled" / "config.json").write_text("{not json")
+    shipped = json.loads((ROOT / "checkpoints" / "spiral-mlp" / "config.json").read_text())
+    (folder / "wronghash").mkdir()
+    (folder / "wronghash" / "config.json").write_text(json.dumps(shipped))
+    (folder / "wronghash" / "model.safetensors").write_bytes(b"\0" * 64)
+    escape = {**shipped, "stored": {"model.safetensors": "../../spiral-mlp/model.safetensors"}}
+    (folder / "escape").mkdir()
+    (folder / "escape" / "config.json").write_text(json.dumps(escape))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app(models):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_MODELS_DIR", str(models))
+        with running_app() as url:
+            yield url, Client(url, download_files=False, verbose=False)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def upload(path: Path) -> list:
+    return [*settings(dataset="upload", upload=handle_file(str(path))), 0, [], ""]
+
+
+def make_uploads(tmp: Path) -> dict[str, Path]:
+    letter = tmp / "letter.png"
+    letter.write_text("Dear diffusion model, ...")
+    empty = tmp / "empty.png"
+    empty.write_bytes(b"")
+    return {"letter": letter, "empty": empty, "bomb": write_huge_png_header(tmp / "bomb.png")}
+
+
+REVERSE = ["spiral-mlp", 200, 0, "beta_tilde", False, *ANY, False, ""]
+BAD_REQUESTS = [
+    # (what, endpoint, arguments or a maker of them, message)
+    ("upload: not an image", "/forward_view", lambda u: upload(u["letter"]), "not an image"),
+    ("upload: zero bytes", "/forward_view", lambda u: upload(u["empty"]), "file is empty"),
+    ("upload: decompression bomb", "/forward_view", lambda u: upload(u["bomb"]), "the limit is 16,777,216 pixels"),
+    ("T out of range", "/forward_view", lambda u: [*settings(T=10**9), 0, [], ""], "T must be between 2 and 4000"),
+    ("model name with ..", "/reverse_sample", lambda u: ["../../etc/passwd", *REVERSE[1:]], "bad model name"),
+    ("absolute model path", "/reverse_sample", lambda u: ["/etc/passwd", *REVERSE[1:]], "bad model name"),
+    ("garbled config.json", "/reverse_sample", lambda u: ["garbled", *REVERSE[1:]], "config.json is not valid JSON"),
+    ("weights not matching their hash", "/reverse_sample", lambda u: ["wronghash", *REVERSE[1:]],
+     "does not match its recorded hash"),
+    ("stored file outside the folder", "/reverse_sample", lambda u: ["escape", *REVERSE[1:]],
+     "bad stored file name"),
+    ("class of an unconditional model", "/reverse_sample", lambda u: [*REVERSE[:5], "3", 1.0, False, ""],
+     "not class-conditional"),
+    ("negative samples", "/compare_run", lambda u: ["spiral-mlp", -5, 0, True, *ANY, 100, False,
+                                                    True, "ddim", 10, "trailing", 0.0, True, "ddim", 20, "trailing",
+                                                    0.0, False, "ddim", 5, "trailing", 0.0, False, "ddim", 5,
+                                                    "trailing", 0.0], "less than minimum value 1"),
+    ("training name with a separator", "/train_start", lambda u: [*TRAIN, "../evil", False], "bad model name"),
+    ("training steps beyond the limit", "/train_start", lambda u: [*TRAIN[:7], 10**9, *TRAIN[8:], "x", False],
+     "greater than maximum value"),
+]  # fmt: skip
+
+
+def test_every_bad_request_gets_a_clear_message_and_changes_nothing(app, models, tmp_path):
+    url, client = app
+    before = snapshot(models)
+    uploads = make_uploads(tmp_path)
+    for what, endpoint, arguments, message in BAD_REQUESTS:
+        with pytest.raises(AppError) as caught:
+            client.predict(*arguments(uploads), api_name=endpoint)
+        text = str(caught.value)
+        assert re.search(message, text), f"{what}: {text}"
+        assert "Traceback" not in text, what
+    assert snapshot(models) == before, "bad requests wrote nothing"
+    info = client.predict(*REVERSE, api_name="/reverse_sample")[-2]
+    assert "t = 0 of 1000" in info, "the app still answers good requests"
+
+
+@pytest.mark.parametrize(
+    "endpoint, values, index, message",
+    [("reverse_sample", REVERSE, 1, "number of samples must be a whole number"),
+     ("reverse_sample", REVERSE, 6, "guidance scale must be a finite number"),
+     ("guidance_sweep", ["patterns-cond", 0, 200, 10, 0], 3, "steps must be a whole number"),
+     ("d3pm_sample", ["digits-absorbing", 4, 20, 0], 2, "steps must be a whole number")],
+)  # fmt: skip
+def test_nan_numbers_through_the_api_are_clear_messages(app, endpoint, values, index, message):
+    url, _ = app
+    values = list(values)
+    values[index] = float("nan")
+    stream = raw_call(url, endpoint, json.dumps({"data": values}))
+    assert "event: error" in stream and message in stream, stream[-400:]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "CMYK", "I;16", "P", "1"])
+def test_unusual_channel_layouts_are_read_not_refused(app, tmp_path, mode):
+    _, client = app
+    path = tmp_path / f"odd.{'jpg' if mode == 'CMYK' else 'png'}"
+    base = Image.open(write_png(tmp_path / "base.png", 40, 30))
+    converted = base.convert("L").convert(mode) if mode in ("I;16", "1") else base.convert(mode)
+    converted.save(path)
+    image = client.predict(*upload(path), api_name="/forward_view")[2]
+    picture = iio.imread(update_value(image)["path"])
+    assert picture.ndim == 3 and picture.shape[2] in (3, 4) and picture.std() > 0, mode
+
+
+def test_an_upload_over_the_size_limit_is_refused_by_the_server(app, tmp_path):
+    from explorer.limits import MAX_UPLOAD_BYTES
+
+    url, _ = app
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"\0" * (MAX_UPLOAD_BYTES + 1))
+    with big.open("rb") as f:
+        response = httpx.post(url.rstrip("/") + "/gradio_api/upload", files={"files": ("big.png", f)}, timeout=60)
+    assert response.status_code == 413 and "maximum allowed size" in response.text, response.text
+
+
+def test_the_server_serves_no_file_outside_its_output_folder(app):
+    url, _ = app
+    base = url.rstrip("/")
+    for target in ["/etc/passwd", str(ROOT / "checkpoints" / "spiral-mlp" / "config.json"), str(ROOT / "app.py"),
+                   "../../../../etc/passwd"]:  # fmt: skip
+        for route in (f"{base}/gradio_api/file={target}", f"{base}/file={target}"):
+            response = httpx.get(route, timeout=10)
+            assert response.status_code in (403, 404, 405), (route, response.status_code)
+            assert "root:" not in response.text and '"format"' not in response.text
+
+
+def test_no_code_path_unpickles():
+    pattern = re.compile(r"\bpickle\b|torch\.load\(|np\.load\([^)]*allow_pickle=True|joblib")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in [*ROOT.glob("explorer/**/*.py"), ROOT / "app.py"]
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)
+                 and "never" not in line and "nothing" not in line.lower()]  # fmt: skip
+    assert not offenders, offenders
+    assert np.load.__defaults__ is not None  # numpy's own default stays allow_pickle=False
