@@ -130,6 +130,14 @@ class TrainingQueue:
         with self._lock:
             return self._latest.get(owner)
 
+    def ticket_of_name(self, name: str) -> Ticket | None:
+        """The running or waiting ticket for a model name, else the last one submitted under it."""
+        with self._lock:
+            for ticket in [*self._active(), *reversed(list(self._latest.values()))]:
+                if ticket.name == name:
+                    return ticket
+            return None
+
     @property
     def running(self) -> Ticket | None:
         with self._lock:

@@ -7,7 +7,13 @@ sets them from the environment or from `python app.py` flags, once, before the U
     EXPLORER_MAX_TRAIN_STEPS=N      refuse training runs longer than N steps
     EXPLORER_TRAIN_QUEUE=N          at most N training jobs wait behind the running one
     EXPLORER_SAMPLING_CONCURRENCY=N sampling requests computed at once (the rest queue)
+    EXPLORER_TORCH_THREADS=N        torch threads per request (default 1: see thread hygiene below)
     EXPLORER_PUBLIC=1               a shared server: the limits below, and users cancel only their own jobs
+
+Thread hygiene: Gradio runs handlers on a pool of worker threads, and every OS thread that
+calls torch gets its own OpenMP team. With two threads per team, a server on 2 cores spent
+2.9 s on a request that takes 1.2 s with one (benchmarks/load.py); so the app gives torch
+one thread per call. A GPU host raises the sampling concurrency instead.
 """
 
 from __future__ import annotations
@@ -22,11 +28,9 @@ PUBLIC_MAX_TRAIN_STEPS = 20_000
 PUBLIC_TRAIN_QUEUE = 4
 DEFAULT_TRAIN_QUEUE = 8
 MAX_SAMPLING_CONCURRENCY = 64
-
-
-def _default_sampling_concurrency() -> int:
-    """One sampling request per two CPU cores (at least 1): torch already uses the cores of one."""
-    return max(1, (os.cpu_count() or 2) // 2)
+# One request at a time measured best on 2 cores: the small models are bound by Python's GIL, and
+# a second concurrent request cut throughput from 0.82 to 0.63 requests/s (benchmarks/load.py).
+DEFAULT_SAMPLING_CONCURRENCY = 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class ServerLimits:
     max_train_steps: int = MAX_TRAIN_STEPS
     train_queue: int = DEFAULT_TRAIN_QUEUE  # training jobs that may wait behind the running one
     sampling_concurrency: int = 1
+    torch_threads: int = 1  # intra-op threads of each torch call in the app
 
     def validated(self) -> ServerLimits:
         return replace(
@@ -44,6 +49,7 @@ class ServerLimits:
             train_queue=check_int("training queue length", self.train_queue, 0, 1000),
             sampling_concurrency=check_int("sampling concurrency", self.sampling_concurrency, 1,
                                            MAX_SAMPLING_CONCURRENCY),  # fmt: skip
+            torch_threads=check_int("torch threads", self.torch_threads, 1, 256),
         )
 
 
@@ -57,9 +63,11 @@ def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
     public = _flag(env.get("EXPLORER_PUBLIC"))
     steps = env.get("EXPLORER_MAX_TRAIN_STEPS") or (PUBLIC_MAX_TRAIN_STEPS if public else MAX_TRAIN_STEPS)
     queue = env.get("EXPLORER_TRAIN_QUEUE") or (PUBLIC_TRAIN_QUEUE if public else DEFAULT_TRAIN_QUEUE)
-    sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or _default_sampling_concurrency()
-    return ServerLimits(read_only=_flag(env.get("EXPLORER_READ_ONLY")), public=public, max_train_steps=steps,
-                        train_queue=queue, sampling_concurrency=sampling).validated()  # fmt: skip
+    threads = check_int("torch threads", env.get("EXPLORER_TORCH_THREADS") or 1, 1, 256)
+    sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or DEFAULT_SAMPLING_CONCURRENCY
+    read_only = _flag(env.get("EXPLORER_READ_ONLY"))
+    return ServerLimits(read_only=read_only, public=public, max_train_steps=steps, train_queue=queue,
+                        sampling_concurrency=sampling, torch_threads=threads).validated()  # fmt: skip
 
 
 _current: ServerLimits | None = None

@@ -38,8 +38,10 @@ def test_limits_come_from_the_environment_and_bad_values_are_refused():
     given = server.limits_from_env({"EXPLORER_READ_ONLY": "true", "EXPLORER_MAX_TRAIN_STEPS": "500",
                                     "EXPLORER_SAMPLING_CONCURRENCY": "3"})  # fmt: skip
     assert given.read_only and given.max_train_steps == 500 and given.sampling_concurrency == 3
+    assert given.torch_threads == 1  # thread hygiene: one torch thread per request unless asked
+    assert server.limits_from_env({"EXPLORER_TORCH_THREADS": "4"}).torch_threads == 4
     for key, value in [("EXPLORER_MAX_TRAIN_STEPS", "0"), ("EXPLORER_TRAIN_QUEUE", "lots"),
-                       ("EXPLORER_SAMPLING_CONCURRENCY", "nan")]:  # fmt: skip
+                       ("EXPLORER_SAMPLING_CONCURRENCY", "nan"), ("EXPLORER_TORCH_THREADS", "0")]:  # fmt: skip
         with pytest.raises(ValueError, match="must be"):
             server.limits_from_env({key: value})
 

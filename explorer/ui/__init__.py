@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+import torch  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
 from explorer.server import limits  # noqa: E402
@@ -32,6 +33,7 @@ CSS = """
 
 def build_demo() -> gr.Blocks:
     """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
+    torch.set_num_threads(limits().torch_threads)  # thread hygiene: see explorer/server.py
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         intro = "See how diffusion models noise data and generate it back."
         if limits().read_only:
