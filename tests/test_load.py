@@ -2,6 +2,7 @@
 queue; every answer is checked, and the training completes."""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client
@@ -27,6 +28,11 @@ def test_eight_clients_sample_while_training_runs_and_waits(url):
     waiting = trainer_b.predict(*TRAIN[:7], 100, *TRAIN[8:], "load-b", False, api_name="/train_start")
     assert "**load-b** is waiting: 1 job ahead of it" in waiting
     first, second = training_tab.QUEUE.ticket_of_name("load-a"), training_tab.QUEUE.ticket_of_name("load-b")
+    # the Train tab's poll shows each asker their own job: the waiting one its place in line
+    status_b = training_tab.on_poll(SimpleNamespace(session_hash=trainer_b.session_hash))[0]
+    assert "**load-b** is waiting: position 1 in the training queue (now training: **load-a**)" in status_b
+    status_a = training_tab.on_poll(SimpleNamespace(session_hash=trainer_a.session_hash))[0]
+    assert status_a.startswith("**load-a** · running") and "1 job waiting" in status_a
 
     answers, samples, errors = {}, {}, []
 

@@ -149,3 +149,18 @@ def test_zero_gpu_hardware_trains_on_the_cpu(monkeypatch):
     assert server.training_device() == "cpu"
     monkeypatch.delenv("SPACES_ZERO_GPU")
     assert server.training_device() is None
+
+
+def test_a_read_only_server_has_no_training(models_dir):
+    from gradio_client import Client
+
+    from tests.appserver import running_app
+
+    server.configure(server.ServerLimits(read_only=True))
+    with running_app() as url:
+        client = Client(url, download_files=False, verbose=False)
+        endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        assert "/train_start" not in endpoints and "/reverse_sample" in endpoints
+        info = client.predict("spiral-mlp", 100, 0, "beta_tilde", False, "any", 1.0, False, "",
+                              api_name="/reverse_sample")[-2]  # fmt: skip
+        assert "t = 0 of 1000" in info
