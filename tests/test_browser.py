@@ -133,6 +133,25 @@ def test_reverse_tab_samples_scrubs_and_exports(page):
     assert page.errors == []
 
 
+def pick(page, elem_id: str, option: str) -> None:
+    """Open a dropdown and click one of its options by its label."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_reverse_tab_steers_a_conditional_model(page):
+    page.get_by_role("tab", name="Reverse denoising").click()
+    assert not page.locator("#rev-class").is_visible()  # hidden for the unconditional default model
+    pick(page, "rev-model", "patterns-cond")
+    page.locator("#rev-class").wait_for(state="visible")
+    pick(page, "rev-class", "2: circle")
+    set_number(page, "rev-w", "2")
+    set_number(page, "rev-n", "300")
+    page.locator("#rev-sample").click()
+    wait_text(page, "rev-info", "class circle, w = 2: the reference classifier reads")
+    assert page.errors == []
+
+
 def test_comparison_tab_runs_scrubs_and_exports(page):
     page.get_by_role("tab", name="Sampler comparison").click()
     plot_x(page, "cmp-timesteps", trace=6)  # log-SNR curve plus two traces per enabled configuration
