@@ -3,7 +3,7 @@
 Host and port default to 127.0.0.1:7860, or to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
 when set (as on Hugging Face Spaces). Runs offline: analytics are off. The server limits
 (--read-only, --public, --max-train-steps, --train-queue, --sampling-concurrency,
---torch-threads) default to
+--torch-threads, --max-models) default to
 the EXPLORER_* environment variables that explorer/server.py lists, so a Space sets them
 in its settings.
 """
@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     numbers = {"max_train_steps": ("EXPLORER_MAX_TRAIN_STEPS", "longest training run accepted"),
                "train_queue": ("EXPLORER_TRAIN_QUEUE", "training jobs that may wait behind the running one"),
                "sampling_concurrency": ("EXPLORER_SAMPLING_CONCURRENCY", "sampling requests computed at once"),
-               "torch_threads": ("EXPLORER_TORCH_THREADS", "torch threads per request")}
+               "torch_threads": ("EXPLORER_TORCH_THREADS", "torch threads per request"),
+               "max_models": ("EXPLORER_MAX_MODELS", "trained models kept before new runs are refused")}
     for dest, (variable, text) in numbers.items():
         parser.add_argument(f"--{dest.replace('_', '-')}", type=int, help=f"{text} ({variable})")  # fmt: skip
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ import torch
 from explorer import data, frames
 from explorer.checkpoints import cache_dir
 from explorer.guidance import UNCONDITIONAL, Conditioning, class_readings
-from explorer.limits import MAX_IMAGES, check_int
+from explorer.limits import MAX_CURVE_CACHE_BYTES, MAX_IMAGES, check_int, prune_folder
 from explorer.metrics import mean_spiral_distance, sliced_wasserstein
 from explorer.reverse import MAX_FRAMES, data_bound, is_image_model, load_model, panel_frame, trajectory
 from explorer.samplers import SamplerSettings, timesteps
@@ -274,6 +275,7 @@ def quality_curve(
             seconds = time.perf_counter() - start
             points.append(CurvePoint(S, nfe, sample_quality(loaded.config["train"], xs[-1]), seconds))
         path.parent.mkdir(parents=True, exist_ok=True)
+        prune_folder(path.parent, math.inf, MAX_CURVE_CACHE_BYTES)  # every (sampler, eta, w) makes a file
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps([asdict(p) for p in points]))
         os.replace(tmp, path)

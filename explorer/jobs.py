@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explorer.checkpoints import check_name, user_models_dir
+from explorer.checkpoints import check_name, find_checkpoints, user_models_dir
 from explorer.server import limits, training_device
 from explorer.training import TrainConfig, Trainer, TrainingJob
 
@@ -72,6 +72,9 @@ class TrainingQueue:
         out = user_models_dir() / name
         if (out / "config.json").exists() and not resume:
             raise ValueError(f"a model called {name!r} exists already: pick another name, or tick Resume")
+        if not resume and len(find_checkpoints([user_models_dir()])) >= server.max_models:
+            raise ValueError(f"this server keeps at most {server.max_models} trained models and has them all; "
+                             "resume one, or run the app on your own machine")  # fmt: skip
         ticket = Ticket(name, owner, config, resume)
         with self._lock:
             if any(t.name == name for t in self._active()):

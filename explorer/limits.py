@@ -1,4 +1,4 @@
-"""Bounds on every request, defined once and enforced in the core.
+"""Bounds on every request (and on the disk the app fills), defined once and enforced in the core.
 
 The UI's sliders mirror these numbers, but the core checks them itself, so the
 API, the command line and the tests meet the same limits and the same messages.
@@ -6,7 +6,10 @@ API, the command line and the tests meet the same limits and the same messages.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
+from pathlib import Path
 
 MIN_T = 2
 MAX_T = 4000
@@ -22,6 +25,7 @@ MAX_GIF_FPS = 50
 MIN_GIF_SIZE = 64
 MAX_GIF_SIZE = 1024
 MAX_STRIP_FRAMES = 12
+MAX_CURVE_CACHE_BYTES = 64 * 2**20  # quality-vs-NFE curves kept on disk (the oldest go first)
 
 
 def check_int(name: str, value: object, lo: int, hi: int) -> int:
@@ -50,3 +54,24 @@ def check_float(name: str, value: object, lo: float, hi: float) -> float:
     if not lo <= number <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {number:g}")
     return number
+
+
+def prune_folder(folder: Path, max_age_s: float, max_bytes: int) -> None:
+    """Delete the folder's files older than max_age_s, then the oldest until at most max_bytes remain."""
+    files = []
+    for path in folder.iterdir():
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # another request removed it first
+        if path.is_file():
+            files.append((info.st_mtime, info.st_size, path))
+    files.sort()  # oldest first
+    total = sum(size for _, size, _ in files)
+    cutoff = time.time() - max_age_s
+    for mtime, size, path in files:
+        if mtime >= cutoff and total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            path.unlink()
+        total -= size

@@ -8,6 +8,7 @@ sets them from the environment or from `python app.py` flags, once, before the U
     EXPLORER_TRAIN_QUEUE=N          at most N training jobs wait behind the running one
     EXPLORER_SAMPLING_CONCURRENCY=N sampling requests computed at once (the rest queue)
     EXPLORER_TORCH_THREADS=N        torch threads per request (default 1: see thread hygiene below)
+    EXPLORER_MAX_MODELS=N           refuse new training runs once the models folder holds N models
     EXPLORER_PUBLIC=1               a shared server: the limits below, and users cancel only their own jobs
 
 Thread hygiene: Gradio runs handlers on a pool of worker threads, and every OS thread that
@@ -26,6 +27,7 @@ from explorer.training import MAX_TRAIN_STEPS
 
 PUBLIC_MAX_TRAIN_STEPS = 20_000
 PUBLIC_TRAIN_QUEUE = 4
+DEFAULT_MAX_MODELS, PUBLIC_MAX_MODELS = 1000, 100  # trained models kept (a digits run stores about 10 MB)
 DEFAULT_TRAIN_QUEUE = 8
 MAX_SAMPLING_CONCURRENCY = 64
 # One request at a time measured best on 2 cores: the small models are bound by Python's GIL, and
@@ -41,6 +43,7 @@ class ServerLimits:
     train_queue: int = DEFAULT_TRAIN_QUEUE  # training jobs that may wait behind the running one
     sampling_concurrency: int = 1
     torch_threads: int = 1  # intra-op threads of each torch call in the app
+    max_models: int = DEFAULT_MAX_MODELS  # models in the user's folder beyond which new runs are refused
 
     def validated(self) -> ServerLimits:
         return replace(
@@ -50,6 +53,7 @@ class ServerLimits:
             sampling_concurrency=check_int("sampling concurrency", self.sampling_concurrency, 1,
                                            MAX_SAMPLING_CONCURRENCY),  # fmt: skip
             torch_threads=check_int("torch threads", self.torch_threads, 1, 256),
+            max_models=check_int("maximum models", self.max_models, 0, 1_000_000),
         )
 
 
@@ -65,9 +69,10 @@ def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
     queue = env.get("EXPLORER_TRAIN_QUEUE") or (PUBLIC_TRAIN_QUEUE if public else DEFAULT_TRAIN_QUEUE)
     threads = check_int("torch threads", env.get("EXPLORER_TORCH_THREADS") or 1, 1, 256)
     sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or DEFAULT_SAMPLING_CONCURRENCY
+    models = env.get("EXPLORER_MAX_MODELS") or (PUBLIC_MAX_MODELS if public else DEFAULT_MAX_MODELS)
     read_only = _flag(env.get("EXPLORER_READ_ONLY"))
     return ServerLimits(read_only=read_only, public=public, max_train_steps=steps, train_queue=queue,
-                        sampling_concurrency=sampling, torch_threads=threads).validated()  # fmt: skip
+                        sampling_concurrency=sampling, torch_threads=threads, max_models=models).validated()
 
 
 _current: ServerLimits | None = None

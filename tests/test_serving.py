@@ -34,7 +34,7 @@ def test_limits_come_from_the_environment_and_bad_values_are_refused():
     assert server.limits_from_env({}).read_only is False
     public = server.limits_from_env({"EXPLORER_PUBLIC": "1"})
     assert public.public and public.max_train_steps == server.PUBLIC_MAX_TRAIN_STEPS
-    assert public.train_queue == server.PUBLIC_TRAIN_QUEUE
+    assert public.train_queue == server.PUBLIC_TRAIN_QUEUE and public.max_models == server.PUBLIC_MAX_MODELS
     given = server.limits_from_env({"EXPLORER_READ_ONLY": "true", "EXPLORER_MAX_TRAIN_STEPS": "500",
                                     "EXPLORER_SAMPLING_CONCURRENCY": "3"})  # fmt: skip
     assert given.read_only and given.max_train_steps == 500 and given.sampling_concurrency == 3
@@ -80,6 +80,10 @@ def test_read_only_and_step_limits_refuse_training(models_dir):
     with pytest.raises(ValueError, match="bad model name"):
         queue.submit(TrainConfig(**SMALL, steps=20), "../x", False, owner="o")
     assert not list(models_dir.iterdir()), "refused jobs write nothing"
+    server.configure(server.ServerLimits(max_models=1))
+    assert queue.submit(TrainConfig(**SMALL, steps=5), "only", False, owner="o").done.wait(60)
+    with pytest.raises(ValueError, match="at most 1 trained models"):
+        queue.submit(TrainConfig(**SMALL, steps=5), "another", False, owner="o")
 
 
 def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
@@ -111,14 +115,14 @@ def test_a_queued_job_that_cannot_start_reports_why_and_the_line_moves_on(models
 
 
 def test_the_output_folder_is_pruned_by_age_then_by_size(tmp_path):
-    from explorer.ui.common import prune_outputs
+    from explorer.limits import prune_folder
 
     now = time.time()
     for i, (age, size) in enumerate([(7200, 10), (300, 400), (200, 400), (100, 400)]):
         path = tmp_path / f"f{i}.gif"
         path.write_bytes(b"x" * size)
         os.utime(path, (now - age, now - age))
-    prune_outputs(tmp_path, max_age_s=3600, max_bytes=1000)
+    prune_folder(tmp_path, max_age_s=3600, max_bytes=1000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.gif", "f3.gif"]  # too old, then the oldest
 
 

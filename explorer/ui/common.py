@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from explorer.limits import prune_folder
 from explorer.render import Figure, to_json
 from explorer.server import limits
 
@@ -65,29 +64,8 @@ def new_output_path(stem: str, suffix: str) -> Path:
     """A fresh file path in the app's output folder; exports older than OUTPUT_MAX_AGE_S, then
     the oldest beyond OUTPUT_MAX_BYTES in all, are removed first, so disk use stays bounded."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    prune_outputs(OUTPUT_DIR, OUTPUT_MAX_AGE_S, OUTPUT_MAX_BYTES)
+    prune_folder(OUTPUT_DIR, OUTPUT_MAX_AGE_S, OUTPUT_MAX_BYTES)
     return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
-
-
-def prune_outputs(folder: Path, max_age_s: float, max_bytes: int) -> None:
-    """Delete the folder's files older than max_age_s, then the oldest until at most max_bytes remain."""
-    files = []
-    for path in folder.iterdir():
-        try:
-            info = path.stat()
-        except OSError:
-            continue  # another request removed it first
-        if path.is_file():
-            files.append((info.st_mtime, info.st_size, path))
-    files.sort()  # oldest first
-    total = sum(size for _, size, _ in files)
-    cutoff = time.time() - max_age_s
-    for mtime, size, path in files:
-        if mtime >= cutoff and total <= max_bytes:
-            break
-        with contextlib.suppress(OSError):
-            path.unlink()
-        total -= size
 
 
 def plot_value(fig: Figure) -> PlotData:
