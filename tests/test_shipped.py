@@ -53,3 +53,18 @@ def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussia
         report = evaluate_digits(to_images(final.x, process.K))
         assert report.confidence > 0.9, (name, report)  # uniform noise scores 0.81
         assert sum(1 for count in report.histogram if count) >= 8  # most of the ten digits appear
+
+
+def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():
+    from explorer.classifier import predict_digits
+    from explorer.guidance import Guided
+    from explorer.reverse import load_model
+    from explorer.samplers import SamplerSettings, sample_steps
+
+    loaded, schedule = load_model("digits-cond")
+    sampler = SamplerSettings("ddim", 20, 0.0, "trailing", clip_x0=1.0).validated(schedule.T)
+    for digit in (0, 7):
+        gen = torch.Generator().manual_seed(digit)
+        x_T = torch.randn(32, 1, 8, 8, generator=gen)
+        x = last(sample_steps(sampler, Guided(loaded.model, digit, 2.0), schedule, x_T, gen, "eps")).x
+        assert (predict_digits(x) == digit).float().mean() > 0.9, digit
