@@ -23,15 +23,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the diffusion explorer web app.")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--read-only", action="store_true",
-                        help="serve the models there are; no training (EXPLORER_READ_ONLY)")
-    parser.add_argument("--public", action="store_true",
-                        help="a shared server: stricter limits, users cancel only their own jobs (EXPLORER_PUBLIC)")
-    numbers = {"max_train_steps": ("EXPLORER_MAX_TRAIN_STEPS", "longest training run accepted"),
-               "train_queue": ("EXPLORER_TRAIN_QUEUE", "training jobs that may wait behind the running one"),
-               "sampling_concurrency": ("EXPLORER_SAMPLING_CONCURRENCY", "sampling requests computed at once"),
-               "torch_threads": ("EXPLORER_TORCH_THREADS", "torch threads per request"),
-               "max_models": ("EXPLORER_MAX_MODELS", "trained models kept before new runs are refused")}
+    parser.add_argument(
+        "--read-only", action="store_true", help="serve the models there are; no training (EXPLORER_READ_ONLY)"
+    )
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="a shared server: stricter limits, users cancel only their own jobs (EXPLORER_PUBLIC)",
+    )
+    numbers = {
+        "max_train_steps": ("EXPLORER_MAX_TRAIN_STEPS", "longest training run accepted"),
+        "train_queue": ("EXPLORER_TRAIN_QUEUE", "training jobs that may wait behind the running one"),
+        "sampling_concurrency": ("EXPLORER_SAMPLING_CONCURRENCY", "sampling requests computed at once"),
+        "torch_threads": ("EXPLORER_TORCH_THREADS", "torch threads per request"),
+        "max_models": ("EXPLORER_MAX_MODELS", "trained models kept before new runs are refused"),
+    }
     for dest, (variable, text) in numbers.items():
         parser.add_argument(f"--{dest.replace('_', '-')}", type=int, help=f"{text} ({variable})")  # fmt: skip
     args = parser.parse_args(argv)

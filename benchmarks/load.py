@@ -102,8 +102,11 @@ def main() -> None:
 
                 sample(Client(url, download_files=False, verbose=False), 0)  # load the model once
                 for clients, each in LEVELS:
-                    row = {"sampling concurrency": concurrency, "torch threads": threads,
-                           **run_level(url, clients, each)}
+                    row = {
+                        "sampling concurrency": concurrency,
+                        "torch threads": threads,
+                        **run_level(url, clients, each),
+                    }
                     rows.append(row)
                     print(row, flush=True)
             finally:

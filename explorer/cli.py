@@ -122,12 +122,22 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-data", type=int, default=d.n_data, help="size of the fixed training set (reflow: of pairs)")
     p.add_argument("--reflow", help="rectified flow: retrain on the (noise, data) pairs of this flow model's ODE")
     p.add_argument("--reflow-steps", type=int, default=d.reflow_steps, help="Euler steps that make the pairs")
-    p.add_argument("--transition", choices=["uniform", "absorbing", "gaussian"],
-                   help="train a discrete (D3PM) model of the digits' 17 grey levels with this corruption")
-    p.add_argument("--hybrid-lambda", type=float, default=d.hybrid_lambda,
-                   help="D3PM: weight of the cross-entropy beside L_vb (Austin et al.: 0.001)")
-    p.add_argument("--conditional", action="store_true",
-                   help="class-conditional (patterns, digits), trained with label dropout for classifier-free guidance")
+    p.add_argument(
+        "--transition",
+        choices=["uniform", "absorbing", "gaussian"],
+        help="train a discrete (D3PM) model of the digits' 17 grey levels with this corruption",
+    )
+    p.add_argument(
+        "--hybrid-lambda",
+        type=float,
+        default=d.hybrid_lambda,
+        help="D3PM: weight of the cross-entropy beside L_vb (Austin et al.: 0.001)",
+    )
+    p.add_argument(
+        "--conditional",
+        action="store_true",
+        help="class-conditional (patterns, digits), trained with label dropout for classifier-free guidance",
+    )
     p.add_argument("--label-dropout", type=float, default=d.label_dropout,
                    help="conditional: share of labels replaced by the null class")  # fmt: skip
     p.add_argument("--noise", type=float, default=d.noise)

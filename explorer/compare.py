@@ -250,7 +250,9 @@ def curve_steps(T: int) -> list[int]:
 
 
 def quality_curve(
-    model: str, config: SamplerSettings, progress: Callable[[float, str], None] | None = None,
+    model: str,
+    config: SamplerSettings,
+    progress: Callable[[float, str], None] | None = None,
     cond: Conditioning = UNCONDITIONAL,
 ) -> list[CurvePoint]:
     """Quality and NFE of `config` at each step count of the ladder (fixed n and seed), from the

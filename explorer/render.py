@@ -215,8 +215,14 @@ def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: 
         height,
         xaxis=dict(_AXIS, title=dict(text="t"), range=[0, T + 1]),
         yaxis=dict(_AXIS, title=dict(text="log-SNR"), domain=[0.4, 1.0]),
-        yaxis2=dict(_AXIS, domain=[0.0, 0.3], range=[-0.6, len(visits) - 0.4], tickvals=list(range(len(visits))),
-                    ticktext=[str(i + 1) for i in range(len(visits))], title=dict(text="config")),  # fmt: skip
+        yaxis2=dict(
+            _AXIS,
+            domain=[0.0, 0.3],
+            range=[-0.6, len(visits) - 0.4],
+            tickvals=list(range(len(visits))),
+            ticktext=[str(i + 1) for i in range(len(visits))],
+            title=dict(text="config"),
+        ),  # fmt: skip
         legend=dict(orientation="h", y=-0.22),
     )
     return {"data": traces, "layout": layout}

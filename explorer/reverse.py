@@ -151,8 +151,10 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     cond = settings.cond
     model, prediction = cond.wrap(loaded.model), None  # checks the label against the model
     if settings.ideal and cond.label is not None and cond.scale != 1.0:
-        raise ValueError("the ideal denoiser of a class samples that class exactly (w = 1): set w to 1, or "
-                         "untick the ideal denoiser to see guidance")
+        raise ValueError(
+            "the ideal denoiser of a class samples that class exactly (w = 1): set w to 1, or "
+            "untick the ideal denoiser to see guidance"
+        )
     # the ideal reference of a class-conditional run is the ideal denoiser of that class's data
     train = training_set(loaded, IDEAL_TRAIN_POINTS, cond.label if cond.scale != 0.0 else None)
     if settings.ideal:  # the ideal denoiser predicts x0 itself

@@ -50,8 +50,9 @@ class ServerLimits:
             self,
             max_train_steps=check_int("maximum training steps", self.max_train_steps, 1, MAX_TRAIN_STEPS),
             train_queue=check_int("training queue length", self.train_queue, 0, 1000),
-            sampling_concurrency=check_int("sampling concurrency", self.sampling_concurrency, 1,
-                                           MAX_SAMPLING_CONCURRENCY),  # fmt: skip
+            sampling_concurrency=check_int(
+                "sampling concurrency", self.sampling_concurrency, 1, MAX_SAMPLING_CONCURRENCY
+            ),  # fmt: skip
             torch_threads=check_int("torch threads", self.torch_threads, 1, 256),
             max_models=check_int("maximum models", self.max_models, 0, 1_000_000),
         )
@@ -71,8 +72,15 @@ def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
     sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or DEFAULT_SAMPLING_CONCURRENCY
     models = env.get("EXPLORER_MAX_MODELS") or (PUBLIC_MAX_MODELS if public else DEFAULT_MAX_MODELS)
     read_only = _flag(env.get("EXPLORER_READ_ONLY"))
-    return ServerLimits(read_only=read_only, public=public, max_train_steps=steps, train_queue=queue,
-                        sampling_concurrency=sampling, torch_threads=threads, max_models=models).validated()
+    return ServerLimits(
+        read_only=read_only,
+        public=public,
+        max_train_steps=steps,
+        train_queue=queue,
+        sampling_concurrency=sampling,
+        torch_threads=threads,
+        max_models=models,
+    ).validated()
 
 
 _current: ServerLimits | None = None

@@ -89,8 +89,10 @@ def test_read_only_and_step_limits_refuse_training(models_dir):
 def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
     def make_job(trainer):
         if trainer.out.name == "greedy":
+
             def out_of_memory():
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
             trainer.train_step = out_of_memory
         return TrainingJob(trainer)
 
@@ -137,7 +139,7 @@ def test_gpu_calls_are_wrapped_by_spaces_only_where_it_is_installed(monkeypatch)
     assert common.gpu_call(plain) is plain  # no `spaces` package here
     wrapped = []
     fake = types.ModuleType("spaces")
-    fake.GPU = lambda duration: (lambda fn: wrapped.append((fn, duration)) or fn)
+    fake.GPU = lambda duration: lambda fn: wrapped.append((fn, duration)) or fn
     monkeypatch.setitem(sys.modules, "spaces", fake)
     try:
         importlib.reload(common)

@@ -104,6 +104,7 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
         raise ValueError("enable at least one configuration")
     curves = {}
     for i, config in enumerate(configs):
+
         def report(fraction: float, text: str, i: int = i) -> None:
             progress((i + fraction) / len(configs), desc=text)
 
@@ -216,8 +217,14 @@ def build() -> dict:
     first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
     model.change(on_model, [model, *rows], [n, *first_two], api_visibility="private")
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
-    curve_button.click(gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv],
-                       api_name="compare_curve", **sampling_queue())
-    export.click(gpu_call(on_export), [*settings, n_frames, fps, size, *rows], [gif, download],
-                 api_name="compare_gif", **sampling_queue())
+    curve_button.click(
+        gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve", **sampling_queue()
+    )
+    export.click(
+        gpu_call(on_export),
+        [*settings, n_frames, fps, size, *rows],
+        [gif, download],
+        api_name="compare_gif",
+        **sampling_queue(),
+    )
     return dict(model=model, timesteps=dict(fn=on_timesteps, inputs=[model, clip, *rows], outputs=diagnostic))

@@ -158,8 +158,13 @@ def build_reverse() -> None:
     sample.click(gpu_call(on_sample), settings, [step, frame, info], api_name="d3pm_sample", **sampling_queue())
     step.input(on_reverse_step, [*settings, step], [frame, info], api_name="d3pm_reverse_step",
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(gpu_call(on_reverse_export), [*settings, n_frames, fps, size], [gif, download],
-                 api_name="d3pm_reverse_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_reverse_export),
+        [*settings, n_frames, fps, size],
+        [gif, download],
+        api_name="d3pm_reverse_gif",
+        **sampling_queue(),
+    )
 
 
 def build() -> dict:
@@ -200,7 +205,8 @@ def build() -> dict:
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
     t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
             trigger_mode="always_last")  # fmt: skip
-    export.click(gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download],
-                 api_name="d3pm_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif", **sampling_queue()
+    )
     build_reverse()
     return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

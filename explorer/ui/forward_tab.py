@@ -199,6 +199,11 @@ def build() -> dict:
     )  # fmt: skip
     step.change(on_step, [*settings_inputs, step, compare], view, api_name="forward_step", **hidden)
     strip_text.submit(on_strip, [*settings_inputs, strip_text], strip, api_name="forward_strip")
-    export.click(gpu_call(on_export), [*settings_inputs, n_frames, fps, size], [gif, download],
-                 api_name="export_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_export),
+        [*settings_inputs, n_frames, fps, size],
+        [gif, download],
+        api_name="export_gif",
+        **sampling_queue(),
+    )
     return refresh

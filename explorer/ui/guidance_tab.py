@@ -99,9 +99,11 @@ def build() -> None:
                 download = gr.DownloadButton("Download GIF", visible=False, elem_id="cfg-download")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, label, api_visibility="private")
-    run.click(gpu_call(on_sweep), settings, [frame_i, picture, info, readings],
-              api_name="guidance_sweep", **sampling_queue())
+    run.click(
+        gpu_call(on_sweep), settings, [frame_i, picture, info, readings], api_name="guidance_sweep", **sampling_queue()
+    )
     frame_i.input(on_frame, [*settings, frame_i], [picture, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(gpu_call(on_export), [*settings, fps, size], [gif, download],
-                 api_name="guidance_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_export), [*settings, fps, size], [gif, download], api_name="guidance_gif", **sampling_queue()
+    )

@@ -233,14 +233,25 @@ def build() -> dict:
 
     common = [model, steps, n, seed]
     morph_inputs = [*common, a, b, upload_a, upload_b, n_frames]
-    invert.click(gpu_call(on_invert), [*common, upload], [latents, images, histogram, errors, info],
-                 api_name="latent_invert", **sampling_queue())
+    invert.click(
+        gpu_call(on_invert),
+        [*common, upload],
+        [latents, images, histogram, errors, info],
+        api_name="latent_invert",
+        **sampling_queue(),
+    )
     interpolate.click(gpu_call(on_interpolate), morph_inputs, [path_plot, strip, norms, morph_info],
                       api_name="latent_interpolate", **sampling_queue())  # fmt: skip
-    export.click(gpu_call(on_gif), [*morph_inputs, fps, size], [gif, download],
-                 api_name="latent_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_gif), [*morph_inputs, fps, size], [gif, download], api_name="latent_gif", **sampling_queue()
+    )
     model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
     flow_outputs = [diffusion_paths, flow_paths, reflow_paths, flow_images, flow_table, flow_info]
-    flow_run.click(gpu_call(on_flow), [diffusion_model, flow_model, reflow_model, seed], flow_outputs,
-                   api_name="latent_flow", **sampling_queue())
+    flow_run.click(
+        gpu_call(on_flow),
+        [diffusion_model, flow_model, reflow_model, seed],
+        flow_outputs,
+        api_name="latent_flow",
+        **sampling_queue(),
+    )
     return dict(model=model)

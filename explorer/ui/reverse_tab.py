@@ -148,7 +148,7 @@ def on_strip(model, n, seed, variance, ideal, label, w, strip_text) -> Any:
 
 
 def model_kind(model: str | None) -> str | None:
-    """"image" or "points" for a registry model; None for no or an unknown name (reported when used)."""
+    """ "image" or "points" for a registry model; None for no or an unknown name (reported when used)."""
     if not model:
         return None
     try:
@@ -248,8 +248,13 @@ def build() -> dict:
     settings = [model, n, seed, variance, ideal, label, w]
     panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    sample.click(gpu_call(on_sample), [*settings, overlay, strip_text], [step, *panels, strip_image],
-                 api_name="reverse_sample", **sampling_queue())
+    sample.click(
+        gpu_call(on_sample),
+        [*settings, overlay, strip_text],
+        [step, *panels, strip_image],
+        api_name="reverse_sample",
+        **sampling_queue(),
+    )
     strip_text.submit(on_strip, [*settings, strip_text], strip_image, api_name="reverse_strip")
     model.change(on_model, model, n, api_visibility="private")
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
@@ -259,6 +264,11 @@ def build() -> dict:
     play.click(on_play, [*settings, step], [step, timer], api_visibility="private")
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
     timer.tick(on_tick, [*settings, overlay, step], [step, timer, *panels], api_visibility="private", **hidden)
-    export.click(gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download],
-                 api_name="reverse_gif", **sampling_queue())
+    export.click(
+        gpu_call(on_export),
+        [*settings, n_frames, fps, size],
+        [gif, download],
+        api_name="reverse_gif",
+        **sampling_queue(),
+    )
     return dict(model=model)
