@@ -213,11 +213,11 @@ def cmd_sample(args: argparse.Namespace) -> str:
         keep = None  # few steps: keep them all, then pick the GIF's frames
     model = None
     if args.label is not None or args.guidance is not None:  # classifier-free guidance (conditional models)
-        from explorer.guidance import Guided
+        from explorer.guidance import conditioning
 
         if args.label is None:
             raise ValueError("--guidance needs --label (the class to steer towards)")
-        model = Guided(loaded.model, args.label, 1.0 if args.guidance is None else args.guidance)
+        model = conditioning(args.label, args.guidance).wrap(loaded.model)
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model, device=device)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)

@@ -27,7 +27,7 @@ import torch
 
 from explorer import data, frames
 from explorer.checkpoints import cache_dir
-from explorer.guidance import UNCONDITIONAL, Conditioning, class_readings
+from explorer.guidance import UNCONDITIONAL, Conditioning, class_precision, config_classes
 from explorer.limits import MAX_CURVE_CACHE_BYTES, MAX_IMAGES, check_int, prune_folder
 from explorer.metrics import mean_spiral_distance, sliced_wasserstein
 from explorer.reverse import MAX_FRAMES, data_bound, is_image_model, load_model, panel_frame, trajectory
@@ -84,7 +84,7 @@ class CompareSettings:
     configs: tuple[SamplerSettings, ...]
     n: int = 1000
     seed: int = 0
-    cond: Conditioning = Conditioning()  # class-conditional models: class and guidance scale
+    cond: Conditioning = UNCONDITIONAL  # class-conditional models: class and guidance scale
 
 
 @dataclass
@@ -149,13 +149,13 @@ def run_comparison(settings: CompareSettings) -> Comparison:
         seconds = time.perf_counter() - start
         keep = _thin(len(steps))
         final = xs[-1]
-        precision = None if label is None else class_readings(final, label, loaded.config["dataset"])[0]
+        precision = None if label is None else class_precision(final, label, loaded.config["dataset"])
         runs.append(SamplerRun(config, [steps[i] for i in keep], torch.stack([xs[i] for i in keep]).numpy(),
                                torch.stack([x0s[i] for i in keep]).numpy(), nfe, seconds,
                                sample_quality(loaded.config["train"], final), precision))  # fmt: skip
     return Comparison(settings, loaded.config["dataset"], "image" if images else "points", schedule.T,
                       metric_for(loaded.config["dataset"]), schedule.log_snr.numpy(), runs,
-                      tuple(loaded.config.get("classes") or ()))  # fmt: skip
+                      config_classes(loaded.config))  # fmt: skip
 
 
 def clip_bound(model: str) -> float:

@@ -39,9 +39,14 @@ def model_classes(name: str | None) -> tuple[str, ...]:
     if not name:
         return ()
     try:
-        return tuple(load_model(name)[0].config.get("classes") or ())
+        return config_classes(load_model(name)[0].config)
     except ValueError:
         return ()
+
+
+def config_classes(config: dict[str, Any]) -> tuple[str, ...]:
+    """The class names a checkpoint config records (empty for an unconditional model)."""
+    return tuple(config.get("classes") or ())
 
 
 def num_classes(model: nn.Module) -> int:
@@ -113,9 +118,10 @@ def conditioning(label: Any, scale: Any) -> Conditioning:
     return Conditioning(check_int("class label", label, 0, 10_000), w)
 
 
-def class_choices(classes: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
-    """A class picker's choices: unconditional first, then 'index: name' for each class."""
-    return [("any (unconditional)", ANY_CLASS)] + [(f"{i}: {name}", str(i)) for i, name in enumerate(classes)]
+def class_choices(classes: tuple[str, ...] | list[str], unconditional: bool = True) -> list[tuple[str, str]]:
+    """A class picker's choices: 'index: name' for each class, after "any" (unconditional) if asked."""
+    first = [("any (unconditional)", ANY_CLASS)] if unconditional else []
+    return first + [(f"{i}: {name}", str(i)) for i, name in enumerate(classes)]
 
 
 # ---------------------------------------------------------------- the guidance sweep and its readings
@@ -158,18 +164,25 @@ def spread_ratio(samples: torch.Tensor, real: torch.Tensor) -> float:
     return spread(samples) / max(spread(real), 1e-12)
 
 
-def class_readings(samples: torch.Tensor, label: int, dataset: str) -> tuple[float, float]:
-    """(precision, diversity) of samples asked to be of class `label`: the share the reference
-    classifier assigns to it, and coverage of the class (patterns) or the spread ratio (digits)."""
-    from explorer import data
+def class_precision(samples: torch.Tensor, label: int, dataset: str) -> float:
+    """The share of samples the reference classifier assigns to class `label` (digits: the digits
+    CNN; patterns: the class of the nearest reference point)."""
     from explorer.classifier import predict_digits
 
+    predicted = predict_digits(samples) if dataset == "digits" else classify_points(samples)
+    return float((predicted == label).float().mean())
+
+
+def class_readings(samples: torch.Tensor, label: int, dataset: str) -> tuple[float, float]:
+    """(precision, diversity) of samples asked to be of class `label`: class_precision, and
+    coverage of the class (patterns) or the spread ratio (digits)."""
+    from explorer import data
+
+    precision = class_precision(samples, label, dataset)
     if dataset == "digits":
         images, labels = data.digits()
-        predicted = predict_digits(samples)
-        return float((predicted == label).float().mean()), spread_ratio(samples, images[labels == label])
+        return precision, spread_ratio(samples, images[labels == label])
     ref, ref_label = pattern_reference()
-    precision = float((classify_points(samples) == label).float().mean())
     return precision, coverage(samples, ref[ref_label == label])
 
 
@@ -221,7 +234,7 @@ def run_sweep(settings: SweepSettings) -> Sweep:
                                      model=Guided(loaded.model, label, w))  # fmt: skip
         frames[w] = xs
         precision[w], diversity[w] = class_readings(xs[-1], label, loaded.config["dataset"])
-    classes = tuple(loaded.config.get("classes") or ())
+    classes = config_classes(loaded.config)
     return Sweep(settings, loaded.config["dataset"], classes, steps, frames, precision, diversity)
 
 

@@ -55,7 +55,6 @@ class TrainingQueue:
         self._running: Ticket | None = None
         self._waiting: list[Ticket] = []
         self._latest: dict[str, Ticket] = {}  # each owner's most recent ticket
-        self.last: Ticket | None = None  # the most recent ticket of anyone
 
     def submit(self, config: TrainConfig, name: str, resume: bool, owner: str) -> Ticket:
         """Start the job now if the device is free, else put it in line. Refuses (ValueError)
@@ -86,7 +85,7 @@ class TrainingQueue:
             else:
                 self._waiting.append(ticket)
             self._latest.pop(owner, None)  # re-insert: the dict stays in order of last use
-            self._latest[owner] = self.last = ticket
+            self._latest[owner] = ticket
             while len(self._latest) > MAX_OWNERS:
                 self._latest.pop(next(iter(self._latest)))
         return ticket

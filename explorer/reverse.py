@@ -17,7 +17,7 @@ import torch
 from explorer import frames
 from explorer.checkpoints import LoadedModel, load_checkpoint, model_roots, resolve_model
 from explorer.gaussian import ideal_x0
-from explorer.guidance import Conditioning, class_readings
+from explorer.guidance import UNCONDITIONAL, Conditioning, class_precision, config_classes
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.metrics import spiral_distance
 from explorer.samplers import DDPM_VARIANCES, SamplerSettings, reference_sampler, sample_steps
@@ -39,7 +39,7 @@ class ReverseSettings:
     seed: int = 0
     variance: str = "beta_tilde"
     ideal: bool = False  # sample with the ideal denoiser instead of the network
-    cond: Conditioning = Conditioning()  # class-conditional models: the class asked for and the guidance scale
+    cond: Conditioning = UNCONDITIONAL  # class-conditional models: the class asked for and the guidance scale
 
 
 @dataclass
@@ -183,11 +183,11 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
         commitment = np.array([float((predict_digits(x0) == final).float().mean()) for x0 in x0s])
     precision = None
     if cond.label is not None:
-        precision = class_readings(xs[-1], cond.label, loaded.config["dataset"])[0]
+        precision = class_precision(xs[-1], cond.label, loaded.config["dataset"])
     kind = "image" if is_image_model(loaded) else "points"
     return ReverseRun(settings, loaded.config["dataset"], schedule.T, steps, torch.stack(xs).numpy(),
                       torch.stack(x0s).numpy(), ideal, distances, nfe, kind, commitment,
-                      tuple(loaded.config.get("classes") or ()), precision)  # fmt: skip
+                      config_classes(loaded.config), precision)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:

@@ -26,6 +26,15 @@ def client(tmp_path_factory):
             yield Client(url, download_files=False, verbose=False)
 
 
+def train_in_panel(client, args):
+    """Start a training job through the API (args end with name, resume), check that it started,
+    and wait for it to end."""
+    assert f"started **{args[-2]}**" in client.predict(*args, api_name="/train_start")
+    job = training_tab.QUEUE.ticket_of_name(args[-2]).job
+    job.join(120)
+    return job
+
+
 def update_value(output):
     return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
 
@@ -60,7 +69,7 @@ def test_train_in_the_background_then_sample_the_new_model(client):
     assert "started **tiny-moons**" in status
     with pytest.raises(AppError, match="already running|exists already"):
         client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.last.job
+    job = training_tab.QUEUE.ticket_of_name(args[11]).job
     job.join(120)
     snap = job.snapshot()
     assert snap.status == "done" and snap.step == 150 and snap.losses
@@ -75,7 +84,7 @@ def test_cancel_keeps_the_model(client):
     args = ["rings", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
             "cancelled-rings", False]  # fmt: skip
     client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.last.job
+    job = training_tab.QUEUE.ticket_of_name(args[11]).job
     deadline = time.time() + 60
     while job.snapshot().step < 10 and time.time() < deadline:
         time.sleep(0.1)
@@ -108,9 +117,7 @@ def test_digits_model_in_the_reverse_tab(client):
 def test_train_digits_in_the_panel(client):
     args = ["digits", "digits UNet (base 32, 1 block a level)", GAUSSIAN, False, "cosine", 20, "v", 4, 16, 1e-3, 0,
             "tiny-digits", False]  # fmt: skip
-    assert "started **tiny-digits**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.last.job
-    job.join(120)
+    job = train_in_panel(client, args)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8)
     assert "classifier_confidence_ddpm" in snap.message
@@ -121,9 +128,7 @@ def test_train_digits_in_the_panel(client):
 def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
     args = ["digits", "digits UNet (base 32, 1 block a level)", "uniform", False, "cosine", 20, "eps", 4, 16, 1e-3, 0,
             "tiny-d3pm", False]  # fmt: skip
-    assert "started **tiny-d3pm**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.last.job
-    job.join(120)
+    job = train_in_panel(client, args)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8), snap.message
     assert "classifier_confidence_d3pm" in snap.message
@@ -134,9 +139,7 @@ def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
 def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
     args = ["patterns", "small (width 64, depth 2)", GAUSSIAN, True, "linear", 50, "v", 20, 256, 2e-3, 0,
             "tiny-cond", False]  # fmt: skip
-    assert "started **tiny-cond**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.last.job
-    job.join(120)
+    job = train_in_panel(client, args)
     assert job.snapshot().status == "done"
     _, picture, info, plot = client.predict("tiny-cond", 2, 200, 10, 0, api_name="/guidance_sweep")
     assert "class circle" in info and "w = 8: precision" in info

@@ -92,3 +92,17 @@ def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     if spaces is None:
         return fn
     return spaces.GPU(duration=GPU_CALL_S)(fn)
+
+
+def gif_outputs(prefix: str, label: str, button: str = "Export GIF", **button_kwargs: Any) -> tuple[Any, Any, Any]:
+    """The export button, the GIF preview and its download button (elem_ids `{prefix}-export`,
+    `{prefix}-gif`, `{prefix}-download`); an export handler returns (path, update for download)."""
+    export = gr.Button(button, elem_id=f"{prefix}-export", **button_kwargs)
+    gif = gr.Image(label=label, elem_id=f"{prefix}-gif", buttons=["download"])
+    download = gr.DownloadButton("Download GIF", visible=False, elem_id=f"{prefix}-download")
+    return export, gif, download
+
+
+def gif_result(path: str | Path) -> tuple[str, Any]:
+    """What an export handler returns for the gif_outputs: the preview and the shown download button."""
+    return str(path), gr.update(value=str(path), visible=True)

@@ -15,7 +15,15 @@ from explorer.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
 from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, VP_ONLY, SamplerSettings
 from explorer.ui import conditioning as cond_ui
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
@@ -120,8 +128,7 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
 @user_errors
 def on_export(model, n, seed, clip, label, w, n_frames, fps, size, *rows) -> tuple[str, Any]:
     comparison = compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows))
-    path = str(write_gif(compare.animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(write_gif(compare.animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
 
 
 def on_sampler(name: str) -> tuple[Any, Any]:
@@ -202,9 +209,7 @@ def build() -> dict:
             n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
             fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
-        export = gr.Button("Export GIF", elem_id="cmp-export")
-        gif = gr.Image(label="Side by side", elem_id="cmp-gif", buttons=["download"])
-        download = gr.DownloadButton("Download GIF", visible=False, elem_id="cmp-download")
+        export, gif, download = gif_outputs("cmp", "Side by side")
 
     settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")

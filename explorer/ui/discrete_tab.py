@@ -12,7 +12,15 @@ import numpy as np
 
 from explorer import d3pm, discrete, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE, check_int
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 
 PANEL = 360
 TRANSITION_CHOICES = [("uniform (random replacement)", "uniform"), ("absorbing ([MASK])", "absorbing"),
@@ -64,8 +72,7 @@ def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 @user_errors
 def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size) -> tuple[str, Any]:
     settings = make_settings(dataset, transition, T, K, n, seed, text, image)
-    path = str(discrete.corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(discrete.corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
 
 
 def discrete_settings(model, n, steps, seed) -> d3pm.DiscreteSettings:
@@ -98,8 +105,7 @@ def on_reverse_step(model, n, steps, seed, i) -> tuple[Any, ...]:
 @user_errors
 def on_reverse_export(model, n, steps, seed, n_frames, fps, size) -> tuple[str, Any]:
     settings = discrete_settings(model, n, steps, seed)
-    path = str(d3pm.reverse_gif(settings, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(d3pm.reverse_gif(settings, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
 
 
 def on_refresh(current: str | None) -> Any:
@@ -149,9 +155,7 @@ def build_reverse() -> None:
             frame = gr.Image(label="x_t and the model's x_0 guess", format="png", elem_id="d3r-frame")
             with gr.Accordion("Export GIF of the reverse process", open=False):
                 n_frames, fps, size = gif_controls("d3r")
-                export = gr.Button("Export GIF", elem_id="d3r-export")
-                gif = gr.Image(label="Reverse process", elem_id="d3r-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="d3r-download")
+                export, gif, download = gif_outputs("d3r", "Reverse process")
     settings = [model, n, steps, seed]
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
@@ -197,9 +201,7 @@ def build() -> dict:
                 curve = gr.Plot(label="distance", elem_id="d3-curve")
             with gr.Accordion("Export GIF", open=False):
                 n_frames, fps, size = gif_controls("d3")
-                export = gr.Button("Export GIF", elem_id="d3-export")
-                gif = gr.Image(label="Corruption", elem_id="d3-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="d3-download")
+                export, gif, download = gif_outputs("d3", "Corruption")
     settings = [dataset, transition, T, K, n, seed, text, image]
     outputs = [sample, sentence, heat, bars, curve, info]
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")

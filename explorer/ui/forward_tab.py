@@ -25,7 +25,15 @@ from explorer.limits import (
     MIN_T,
 )
 from explorer.schedules import SCHEDULES, make_schedule
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
@@ -114,8 +122,7 @@ def on_export(*args: Any) -> tuple[str, Any]:
     """Write the GIF into the output folder; show it (a path keeps it animated) and offer it."""
     *inputs, n_frames, fps, size = args
     settings = make_settings(*inputs).validated()
-    path = str(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", ".gif")))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", ".gif")))
 
 
 def on_dataset(dataset: str) -> tuple[Any, ...]:
@@ -181,9 +188,7 @@ def build() -> dict:
                     size = gr.Slider(
                         MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size"
                     )
-                export = gr.Button("Export GIF", variant="primary", elem_id="fwd-export")
-                gif = gr.Image(label="Forward process", elem_id="fwd-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="fwd-download")
+                export, gif, download = gif_outputs("fwd", "Forward process", variant="primary")
 
     settings_inputs = [dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode]
     view = [points_plot, image_panel, schedule_plot, hist_plot, info]

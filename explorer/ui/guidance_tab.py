@@ -12,18 +12,30 @@ import numpy as np
 
 from explorer import guidance, render
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 
 PANEL = 240
 
 
-def class_choices(model: str | None) -> list[tuple[str, int]]:
-    return [(f"{i}: {name}", i) for i, name in enumerate(guidance.model_classes(model))]
+def class_choices(model: str | None) -> list[tuple[str, str]]:
+    """The sweep always steers to a class: no "any" choice."""
+    return guidance.class_choices(guidance.model_classes(model), unconditional=False)
 
 
 def settings_of(model, label, n, steps, seed) -> guidance.SweepSettings:
     if not model:
         raise ValueError("choose a class-conditional model (train one with --conditional)")
+    label = guidance.conditioning(label, None).label  # the picker's "2" (or an API's 2) as a class index
+    if label is None:
+        raise ValueError("choose the class to steer towards")
     return guidance.SweepSettings(model, label, n, 0 if seed is None else seed, steps)
 
 
@@ -56,8 +68,7 @@ def on_frame(model, label, n, steps, seed, i) -> tuple[Any, ...]:
 @user_errors
 def on_export(model, label, n, steps, seed, fps, size) -> tuple[str, Any]:
     settings = settings_of(model, label, n, steps, seed)
-    path = str(guidance.sweep_gif(settings, size, fps, new_output_path("guidance", ".gif")))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(guidance.sweep_gif(settings, size, fps, new_output_path("guidance", ".gif")))
 
 
 def on_model(model: str | None) -> Any:
@@ -94,9 +105,7 @@ def build() -> None:
                 with gr.Row():
                     fps = gr.Slider(1, MAX_GIF_FPS, 8, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 4, 160, step=16, label="Panel size (px)")
-                export = gr.Button("Export GIF", elem_id="cfg-export")
-                gif = gr.Image(label="Guidance sweep", elem_id="cfg-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="cfg-download")
+                export, gif, download = gif_outputs("cfg", "Guidance sweep")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, label, api_visibility="private")
     run.click(

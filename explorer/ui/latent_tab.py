@@ -14,7 +14,15 @@ from explorer import frames, latent, render
 from explorer.export import write_gif
 from explorer.forward import POINT_LIM
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE, check_int
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 
 PANEL = 300
@@ -92,8 +100,7 @@ def on_gif(model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size)
     morph, cloud = latent.run_interpolation(settings)
     size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
     background = cloud if morph.decoded["slerp"].ndim == 2 else None
-    path = str(write_gif(latent.morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(write_gif(latent.morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
 
 
 DRAWN_PATHS = 48
@@ -198,9 +205,7 @@ def build() -> dict:
         with gr.Row():
             fps = gr.Slider(1, MAX_GIF_FPS, 4, step=1, label="GIF frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 256, step=16, label="GIF panel size (px)")
-        export = gr.Button("Export the morph as a GIF", elem_id="lat-export")
-        gif = gr.Image(label="Morph", elem_id="lat-gif", buttons=["download"])
-        download = gr.DownloadButton("Download GIF", visible=False, elem_id="lat-download")
+        export, gif, download = gif_outputs("lat", "Morph", "Export the morph as a GIF")
 
     with gr.Accordion("Rectified flow: straight paths against curved ones", open=False):
         gr.Markdown(

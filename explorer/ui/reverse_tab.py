@@ -28,7 +28,15 @@ from explorer.reverse import (
     strip,
 )
 from explorer.ui import conditioning as cond_ui
-from explorer.ui.common import gpu_call, new_output_path, plot_value, sampling_queue, user_errors
+from explorer.ui.common import (
+    gif_outputs,
+    gif_result,
+    gpu_call,
+    new_output_path,
+    plot_value,
+    sampling_queue,
+    user_errors,
+)
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
 PLAY_INTERVAL_S = 0.1
@@ -195,8 +203,7 @@ def on_tick(model, n, seed, variance, ideal, label, w, overlay, step) -> tuple[A
 @user_errors
 def on_export(model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
     run = run_reverse(make_settings(model, n, seed, variance, ideal, label, w))
-    path = str(write_gif(animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
-    return path, gr.update(value=path, visible=True)
+    return gif_result(write_gif(animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
 
 
 def build() -> dict:
@@ -240,9 +247,7 @@ def build() -> dict:
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
-                export = gr.Button("Export GIF", elem_id="rev-export")
-                gif = gr.Image(label="Reverse process", elem_id="rev-gif", buttons=["download"])
-                download = gr.DownloadButton("Download GIF", visible=False, elem_id="rev-download")
+                export, gif, download = gif_outputs("rev", "Reverse process")
     timer = gr.Timer(PLAY_INTERVAL_S, active=False)
 
     settings = [model, n, seed, variance, ideal, label, w]
