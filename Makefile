@@ -34,9 +34,9 @@ bench: $(VENV)/.dev
 
 # Re-take the README screenshot: serves the app on a spare port and photographs it.
 screenshot: $(VENV)/.dev
-	$(BIN)/python scripts/screenshot.py --serve assets/screenshot.png
-	$(BIN)/python scripts/screenshot.py --serve --tab compare assets/compare.png
-	$(BIN)/python scripts/screenshot.py --serve --tab latent assets/latent.png
+	$(BIN)/python -m scripts.screenshot --serve assets/screenshot.png
+	$(BIN)/python -m scripts.screenshot --serve --tab compare assets/compare.png
+	$(BIN)/python -m scripts.screenshot --serve --tab latent assets/latent.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 if os.environ.get("HTTP_PROXY") or os.environ.get("HTTPS_PROXY") or os.environ.get("http_proxy"):
     os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 
-from explorer import server  # noqa: E402
+from explorer.serve import limits as server  # noqa: E402
 from explorer.ui import build_demo, launch_kwargs  # noqa: E402
 
 

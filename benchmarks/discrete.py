@@ -5,26 +5,27 @@ digits classifier: its mean confidence, the entropy of its histogram of read dig
 log2 10 = 3.32 bits when the ten classes are equally common), and the share of near-copies of
 training digits. D3PM models use ancestral sampling with eq. 4, skipping with Q_{s -> t}; the
 Gaussian model uses DDPM respaced to S steps (its ancestral analogue), x0 clipped to [-1, 1].
-Run: python benchmarks/discrete.py   (writes results/discrete.json)
+Run: python -m benchmarks.discrete   (writes results/discrete.json)
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from benchmarks.common import report  # noqa: E402
-from explorer.checkpoints import find_checkpoints, model_roots  # noqa: E402
-from explorer.classifier import evaluate_digits  # noqa: E402
-from explorer.d3pm import load_discrete, prior_sample, reverse_steps, to_images  # noqa: E402
-from explorer.reverse import load_model  # noqa: E402
-from explorer.samplers import DEFAULT_SPACING, SamplerSettings, last, sample_steps  # noqa: E402
+from benchmarks.common import report
+from explorer.config import model_roots
+from explorer.evaluation.digits import evaluate_digits
+from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
+from explorer.sampling.gaussian import last
+from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings, sample_steps
+from explorer.store.registry import (
+    find_checkpoints,
+    load_discrete,
+    load_model,
+)
 
 MODELS = ("digits-absorbing", "digits-uniform", "digits-unet")
 STEPS = (10, 25, 50, 100, 250, 1000)

@@ -3,29 +3,28 @@
 A slider update is what the /forward_step handler does plus Gradio's serialisation of
 its outputs (plotly JSON, the image file): median of 50 updates at random t.
 Targets on 2 CPU cores: < 30 ms per update, < 2 s per 100-frame GIF.
-Run: python benchmarks/forward.py
+Run: python -m benchmarks.forward
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from gradio.components.plot import PlotData  # noqa: E402
-from PIL import Image  # noqa: E402
+import gradio as gr
+import numpy as np
+from gradio.components.plot import PlotData
+from PIL import Image
 
-from benchmarks.common import median_ms, report  # noqa: E402
-from explorer.forward import ForwardSettings, export_forward_gif, forward_process  # noqa: E402
-from explorer.ui.forward_tab import view_outputs  # noqa: E402
+from benchmarks.common import median_ms, report
+from explorer.runs.forward import ForwardSettings, forward_process
+from explorer.ui.forward_tab import view_outputs
+from explorer.viz.animations import export_forward_gif
 
 UPDATES, GIF_FRAMES, GIF_SIZE = 50, 100, 384
 

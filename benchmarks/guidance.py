@@ -6,19 +6,15 @@ the reference classifier assigns to the asked class (patterns: the class of the 
 fresh points per class; digits: the digits CNN). Diversity: for the patterns, coverage (the share
 of the class's reference points with a sample within 0.05); for the digits, the samples' mean
 pairwise distance over the training digits' of that class.
-Run: python benchmarks/guidance.py   (writes results/guidance.json)
+Run: python -m benchmarks.guidance   (writes results/guidance.json)
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import report  # noqa: E402
-from explorer.checkpoints import find_checkpoints, model_roots  # noqa: E402
-from explorer.guidance import SWEEP_SCALES, SweepSettings, run_sweep  # noqa: E402
+from benchmarks.common import report
+from explorer.config import model_roots
+from explorer.runs.guidance import SWEEP_SCALES, SweepSettings, run_sweep
+from explorer.store.registry import find_checkpoints
 
 MODELS = {"patterns-cond": (4, 1000), "digits-cond": (10, 64)}  # classes, samples per class
 

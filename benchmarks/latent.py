@@ -6,22 +6,24 @@
 2. The shipped rectified-flow models against the diffusion models of the same data, from the
    same x_T: straightness of Euler-200 trajectories (mean distance from the chord over its
    length) and the quality metric with 1, 2, 5 and 10 Euler steps.
-Run: python benchmarks/latent.py   (writes results/latent-roundtrip.json and results/latent-flow.json)
+Run: python -m benchmarks.latent   (writes results/latent-roundtrip.json and results/latent-flow.json)
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import report  # noqa: E402
-from explorer.checkpoints import find_checkpoints, model_roots  # noqa: E402
-from explorer.classifier import classifier  # noqa: E402
-from explorer.latent import FEW_STEPS, FlowComparisonSettings, data_items, round_trip, run_flow_comparison  # noqa: E402
-from explorer.reverse import data_bound, load_model  # noqa: E402
+from benchmarks.common import report
+from explorer.config import model_roots
+from explorer.evaluation.digits import classifier
+from explorer.runs.flow import FEW_STEPS, FlowComparisonSettings, run_flow_comparison
+from explorer.runs.latent import data_items
+from explorer.sampling.inversion import round_trip
+from explorer.store.registry import (
+    data_bound,
+    find_checkpoints,
+    load_model,
+)
 
 ROUND_TRIPS = {"spiral-mlp": 1000, "digits-unet": 64, "spiral-flow": 1000, "digits-flow": 64}
 GROUPS = [("spiral-mlp", "spiral-flow", "spiral-reflow"), ("digits-unet", "digits-flow")]

@@ -5,7 +5,7 @@ torch thread (the app's default), and, for comparison, concurrency 1 with two to
 
 Each request is the Reverse tab's Sample: spiral-mlp, 100 points, DDPM-1000, a seed no other
 request uses (so nothing comes from the cache).
-Run: python benchmarks/load.py   (writes results/load.json)
+Run: python -m benchmarks.load   (writes results/load.json)
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import report
 
-from benchmarks.common import report  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LEVELS = [(1, 8), (4, 4), (16, 2)]  # (clients, requests each)
 SERVERS = [(1, 1), (2, 1), (1, 2)]  # (sampling concurrency, torch threads)

@@ -3,28 +3,27 @@
 spiral-mlp: 10,000 points, points per second and mean distance to the spiral.
 digits-unet: 4 batches of 64 digits (the app's cap), images per second, the classifier's mean confidence, the share
 of samples that are near-copies of a training digit, and the class histogram.
-Run: python benchmarks/sample.py [--device cuda]
+Run: python -m benchmarks.sample [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from benchmarks.common import report  # noqa: E402
-from explorer.checkpoints import SHIPPED_DIR, load_checkpoint  # noqa: E402
-from explorer.classifier import classifier, evaluate_digits  # noqa: E402
-from explorer.device import pick_device  # noqa: E402
-from explorer.metrics import mean_spiral_distance  # noqa: E402
-from explorer.reverse import trajectory  # noqa: E402
-from explorer.samplers import SamplerSettings  # noqa: E402
-from explorer.schedules import make_schedule  # noqa: E402
+from benchmarks.common import report
+from explorer.config import (
+    SHIPPED_DIR,
+    pick_device,
+)
+from explorer.core.schedules import make_schedule
+from explorer.evaluation.digits import classifier, evaluate_digits
+from explorer.evaluation.metrics import mean_spiral_distance
+from explorer.runs.common import trajectory
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.checkpoint import load_checkpoint
 
 CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 4)}  # batch size (the app's cap), batches
 

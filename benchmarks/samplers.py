@@ -5,28 +5,29 @@ The curves are the Sampler comparison tab's own (explorer.compare.quality_curve:
 64 digits, seed 0, x0_hat clipped to the data range) and fill its cache. The targets use 5,000
 points and three seeds: DDIM (eta = 0) at 50 steps against DDPM-1000, and DPM-Solver++(2M) at 15
 steps against DDIM at 50.
-Run: python benchmarks/samplers.py   (writes results/samplers.json and assets/quality-vs-nfe.png)
+Run: python -m benchmarks.samplers   (writes results/samplers.json and assets/quality-vs-nfe.png)
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
+from benchmarks.chart import line_chart, side_by_side
+from benchmarks.common import report
+from explorer.evaluation.digits import classifier
+from explorer.evaluation.metrics import mean_spiral_distance
+from explorer.evaluation.quality import metric_for
+from explorer.runs.common import trajectory
+from explorer.runs.compare import clip_bound, curve_label
+from explorer.runs.curves import quality_curve
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.registry import load_model
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from benchmarks.chart import line_chart, side_by_side  # noqa: E402
-from benchmarks.common import report  # noqa: E402
-from explorer.classifier import classifier  # noqa: E402
-from explorer.compare import clip_bound, curve_label, metric_for, quality_curve  # noqa: E402
-from explorer.metrics import mean_spiral_distance  # noqa: E402
-from explorer.reverse import load_model, trajectory  # noqa: E402
-from explorer.samplers import SamplerSettings  # noqa: E402
 
 CURVES = [
     SamplerSettings("ddpm", spacing="leading"),

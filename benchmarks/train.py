@@ -5,23 +5,20 @@
    (the shipped spiral settings: MLP width 128, depth 3, batch 1024, 6000-step schedule).
    Target on 2 CPU cores: under 60 s.
 2. DDPM-1000 sampling throughput for 10,000 points (points per second).
-Run: python benchmarks/train.py [--device cuda]
+Run: python -m benchmarks.train [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from benchmarks.common import report  # noqa: E402
-from explorer.metrics import mean_spiral_distance  # noqa: E402
-from explorer.training import TrainConfig, Trainer, ema_samples  # noqa: E402
+from benchmarks.common import report
+from explorer.evaluation.metrics import mean_spiral_distance
+from explorer.training.config import TrainConfig
+from explorer.training.trainer import Trainer, ema_samples
 
 TARGET, EVAL_EVERY, EVAL_N, SAMPLE_N = 0.02, 250, 2000, 10_000
 

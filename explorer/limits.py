@@ -6,25 +6,50 @@ API, the command line and the tests meet the same limits and the same messages.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-from pathlib import Path
 
 MIN_T = 2
+
+
 MAX_T = 4000
+
+
 MAX_POINTS = 10_000
+
+
 MAX_IMAGES = 64
+
+
 MIN_IMAGE_SIDE = 4
+
+
 MAX_IMAGE_SIDE = 128
+
+
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
 MAX_UPLOAD_PIXELS = 4096 * 4096
+
+
 MAX_NOISE = 1.0
+
+
 MAX_GIF_FRAMES = 200
+
+
 MAX_GIF_FPS = 50
+
+
 MIN_GIF_SIZE = 64
+
+
 MAX_GIF_SIZE = 1024
+
+
 MAX_STRIP_FRAMES = 12
+
+
 MAX_CURVE_CACHE_BYTES = 64 * 2**20  # quality-vs-NFE curves kept on disk (the oldest go first)
 
 
@@ -54,24 +79,3 @@ def check_float(name: str, value: object, lo: float, hi: float) -> float:
     if not lo <= number <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {number:g}")
     return number
-
-
-def prune_folder(folder: Path, max_age_s: float, max_bytes: int) -> None:
-    """Delete the folder's files older than max_age_s, then the oldest until at most max_bytes remain."""
-    files = []
-    for path in folder.iterdir():
-        try:
-            info = path.stat()
-        except OSError:
-            continue  # another request removed it first
-        if path.is_file():
-            files.append((info.st_mtime, info.st_size, path))
-    files.sort()  # oldest first
-    total = sum(size for _, size, _ in files)
-    cutoff = time.time() - max_age_s
-    for mtime, size, path in files:
-        if mtime >= cutoff and total <= max_bytes:
-            break
-        with contextlib.suppress(OSError):
-            path.unlink()
-        total -= size

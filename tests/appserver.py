@@ -4,6 +4,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 
+from explorer.serve.state import AppState
 from explorer.ui import build_demo, launch_kwargs
 
 
@@ -14,8 +15,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app() -> Iterator[str]:
-    demo = build_demo()
+def running_app(state: AppState | None = None) -> Iterator[str]:
+    """The app's URL while it serves (over `state`, or a fresh AppState)."""
+    demo = build_demo(state)
     demo.launch(
         server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs()
     )

@@ -7,6 +7,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from explorer.core.schedules import make_schedule
+from explorer.ui.forward_tab import STRIP_FRAME_SIZE
 from tests.appserver import running_app
 from tests.images import write_huge_png_header, write_png
 
@@ -52,9 +54,11 @@ def test_view_and_step(client):
     assert plot_data(points)[0]["type"] == "scattergl"
     names = {trace.get("name") for trace in plot_data(schedule)}
     assert {"cosine", "linear"} <= names
-    assert strip is not None
+    # the default strip: six frames (t = 0, 200, ..., 1000) with 6-pixel gaps
+    assert iio.imread(strip["path"]).shape == (STRIP_FRAME_SIZE, 6 * STRIP_FRAME_SIZE + 5 * 6, 3)
     points2, _, _, _, info2 = client.predict(*settings(), 500, [], api_name="/forward_step")
-    assert "t = 500 of 1000" in info2 and "N(0.6" in info2 or "N(0.7" in info2
+    signal = float(make_schedule("cosine", 1000).sqrt_alpha_bar[499])  # t = 500 is index 499
+    assert "t = 500 of 1000" in info2 and f"N({signal:.3f}·x₀" in info2, info2
     assert plot_data(points2)[0]["x"] != plot_data(points)[0]["x"], "the points moved"
 
 

@@ -8,7 +8,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from explorer import compare
+from explorer.runs import curves
 from tests.appserver import running_app
 from tests.test_app_generate import update_value
 
@@ -35,15 +35,15 @@ def test_run_scrub_and_export(client):
     assert traces[0]["name"] == "log-SNR" and len(traces) == 1 + 2 * 3
     assert len(traces[3]["x"]) == 20  # DDIM's 20 timesteps
     width = iio.imread(panels["path"]).shape[1]
-    mid = client.predict(*SETTINGS, 50, True, *ROWS, api_name="/compare_frame")
+    mid = client.predict(50, True, api_name="/compare_frame")
     assert iio.imread(mid["path"]).shape[1] == width
     gif, download = client.predict(*SETTINGS, 4, 10, 96, *ROWS, api_name="/compare_gif")
     assert iio.imread(gif["path"], index=None).shape == (4, 96, 3 * 96 + 12, 3)
 
 
 def test_quality_curve_and_csv(client, monkeypatch):
-    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5))
-    monkeypatch.setattr(compare, "CURVE_POINTS", 100)
+    monkeypatch.setattr(curves, "CURVE_STEPS", (2, 5))
+    monkeypatch.setattr(curves, "CURVE_POINTS", 100)
     figure, download = client.predict("spiral-mlp", True, "any", 1.0, *ROWS, api_name="/compare_curve")
     traces = json.loads(figure["plot"])["data"]
     assert [t["x"] for t in traces] == [[2, 5], [2, 5], [2, 5]]

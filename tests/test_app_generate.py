@@ -8,10 +8,16 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from explorer.checkpoints import load_checkpoint
+from explorer.config import user_models_dir
+from explorer.serve.state import make_state
+from explorer.store.checkpoint import load_checkpoint
+from explorer.training.config import TrainConfig
+from explorer.training.trainer import Trainer
 from explorer.ui import training_tab
 from explorer.ui.training_tab import GAUSSIAN
 from tests.appserver import running_app
+
+STATE = make_state(training_tab.make_job)  # the app's state, shared with the tests that inspect its queue
 
 ANY = ["any", 1.0]  # class picker and guidance scale: unconditional
 SPIRAL = ["spiral-mlp", 300, 0, "beta_tilde", False, *ANY]  # model, n, seed, variance, ideal, class, w
@@ -22,7 +28,7 @@ def client(tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPLORER_MODELS_DIR", str(models))
-        with running_app() as url:
+        with running_app(STATE) as url:
             yield Client(url, download_files=False, verbose=False)
 
 
@@ -30,7 +36,7 @@ def train_in_panel(client, args):
     """Start a training job through the API (args end with name, resume), check that it started,
     and wait for it to end."""
     assert f"started **{args[-2]}**" in client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.ticket_of_name(args[-2]).job
+    job = STATE.queue.ticket_of_name(args[-2]).job
     job.join(120)
     return job
 
@@ -46,7 +52,7 @@ def test_sample_scrub_and_export(client):
     assert final < 0.03, "the shipped spiral model lands on the spiral"
     names = [trace.get("name") for trace in json.loads(update_value(x0)["plot"])["data"]]
     assert "ideal x̂₀ (training set)" in names
-    *_, info_mid = client.predict(*SPIRAL, True, 500, api_name="/reverse_step")
+    *_, info_mid = client.predict(True, 500, api_name="/reverse_step")
     mid = float(info_mid.split("distance to the spiral ")[1].split(" ")[0])
     assert "t = 500 of 1000" in info_mid and mid > final
     gif, download = client.predict(*SPIRAL, 6, 10, 128, api_name="/reverse_gif")
@@ -69,7 +75,7 @@ def test_train_in_the_background_then_sample_the_new_model(client):
     assert "started **tiny-moons**" in status
     with pytest.raises(AppError, match="already running|exists already"):
         client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.ticket_of_name(args[11]).job
+    job = STATE.queue.ticket_of_name(args[11]).job
     job.join(120)
     snap = job.snapshot()
     assert snap.status == "done" and snap.step == 150 and snap.losses
@@ -80,11 +86,58 @@ def test_train_in_the_background_then_sample_the_new_model(client):
         client.predict(*args, api_name="/train_start")
 
 
+def test_a_retrained_model_is_served_with_its_new_weights(client):
+    """Retraining a model under the same name (here with another seed, as `train --out` over its folder
+    would) changes what the running app serves from the next request on: the registry looks models
+    up by their current weights' hash, and recorded runs are keyed on it."""
+    args = ["two_moons", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
+            "retrained-moons", False]  # fmt: skip
+    train_in_panel(client, args)
+    request = [
+        "retrained-moons",
+        200,
+        0,
+        "beta_tilde",
+        False,
+        *ANY,
+        False,
+        "",
+    ]
+    before = client.predict(*request, api_name="/reverse_sample")
+    first = STATE.registry.weights("retrained-moons")
+    assert ("retrained-moons", first) in STATE.registry.loaded()
+    trainer = Trainer(TrainConfig(dataset="two_moons", width=64, depth=2, T=100, steps=150, batch=256,
+                                          seed=1), user_models_dir() / "retrained-moons")  # fmt: skip
+    while trainer.step < 150:
+        trainer.train_step()
+    trainer.save()
+    second = STATE.registry.weights("retrained-moons")
+    assert second != first
+    computed = STATE.runs.computed
+    after = client.predict(*request, api_name="/reverse_sample")
+    assert STATE.runs.computed == computed + 1, "the new weights make a new run"
+    assert ("retrained-moons", second) in STATE.registry.loaded()
+    assert ("retrained-moons", first) not in STATE.registry.loaded(), "the old copy is dropped"
+    assert json.loads(update_value(after[2])["plot"]) != json.loads(update_value(before[2])["plot"])
+
+
+def test_scrubbing_never_samples(client):
+    """A scrub request reads the session's recorded run; a session that has recorded none is told
+    to sample first, and nothing is computed for it."""
+    fresh = Client(client.src, download_files=False, verbose=False)
+    computed = STATE.runs.computed
+    for api, args in [("/reverse_step", (True, 500)), ("/reverse_strip", ("0, 500",)), ("/compare_frame", (50, False)),
+                      ("/d3pm_reverse_step", (3,)), ("/guidance_frame", (2,))]:  # fmt: skip
+        with pytest.raises(AppError, match="press Sample"):
+            fresh.predict(*args, api_name=api)
+    assert STATE.runs.computed == computed
+
+
 def test_cancel_keeps_the_model(client):
     args = ["rings", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
             "cancelled-rings", False]  # fmt: skip
     client.predict(*args, api_name="/train_start")
-    job = training_tab.QUEUE.ticket_of_name(args[11]).job
+    job = STATE.queue.ticket_of_name(args[11]).job
     deadline = time.time() + 60
     while job.snapshot().step < 10 and time.time() < deadline:
         time.sleep(0.1)
@@ -102,14 +155,12 @@ def test_digits_model_in_the_reverse_tab(client):
     slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
     assert "t = 0 of 1000" in info and "100% of x̂₀ already read as the final digit" in info
     assert update_value(xt_image)["path"] and update_value(x0_image)["path"] and strip["path"]
-    *_, info_start = client.predict(*digits, True, 1000, api_name="/reverse_step")
+    *_, info_start = client.predict(True, 1000, api_name="/reverse_step")
     assert "t = 1000 of 1000" in info_start
-    strip = client.predict(
-        "digits-unet", 4, 0, "beta_tilde", False, *ANY, "1000, 750, 500, 250, 0", api_name="/reverse_strip"
-    )
+    strip = client.predict("1000, 750, 500, 250, 0", api_name="/reverse_strip")
     assert iio.imread(strip["path"]).shape[1] == 5 * 150 + 4 * 6  # five frames with 6-pixel gaps
     with pytest.raises(AppError, match="between 0 and 1000"):
-        client.predict("digits-unet", 4, 0, "beta_tilde", False, *ANY, "2000", api_name="/reverse_strip")
+        client.predict("2000", api_name="/reverse_strip")
     with pytest.raises(AppError, match="number of samples must be between 1 and 64"):
         client.predict("digits-unet", 100, 0, "beta_tilde", False, *ANY, True, "", api_name="/reverse_sample")
 

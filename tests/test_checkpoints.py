@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
-from explorer import checkpoints as ck
-from explorer.models import build_model
+from explorer.models.networks import build_model
+from explorer.store.checkpoint import CONFIG, WEIGHTS, load_checkpoint, read_config, save_checkpoint, tensor_path
+from explorer.store.registry import find_checkpoints, resolve_model
 
 
 def config():
@@ -19,13 +20,13 @@ def config():
 def saved(tmp_path):
     torch.manual_seed(0)
     model = build_model("mlp", config()["hyper"])
-    folder = ck.save_checkpoint(tmp_path / "tiny", model.state_dict(), config())
+    folder = save_checkpoint(tmp_path / "tiny", model.state_dict(), config())
     return folder, model
 
 
 def test_round_trip_is_bit_exact(saved):
     folder, model = saved
-    loaded = ck.load_checkpoint(folder)
+    loaded = load_checkpoint(folder)
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)
     assert loaded.config["steps"] == 7 and loaded.config["versions"]["torch"] == torch.__version__
@@ -34,15 +35,15 @@ def test_round_trip_is_bit_exact(saved):
 
 def test_truncated_weights_are_refused(saved):
     folder, _ = saved
-    path = ck.tensor_path(folder, ck.read_config(folder), ck.WEIGHTS)
+    path = tensor_path(folder, read_config(folder), WEIGHTS)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="truncated or modified"):
-        ck.load_checkpoint(folder)
+        load_checkpoint(folder)
 
 
 def test_tampered_config_is_refused(saved):
     folder, _ = saved
-    good = json.loads((folder / ck.CONFIG).read_text())
+    good = json.loads((folder / CONFIG).read_text())
     cases = [
         ({**good, "model": "gpt"}, "unknown model 'gpt'"),
         ({**good, "format": "other"}, "not a diffusion-explorer"),
@@ -50,30 +51,30 @@ def test_tampered_config_is_refused(saved):
         ({**good, "hyper": {**good["hyper"], "width": 32}}, "does not fit model"),
     ]
     for bad, message in cases:
-        (folder / ck.CONFIG).write_text(json.dumps(bad))
+        (folder / CONFIG).write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=message):
-            ck.load_checkpoint(folder)
-    (folder / ck.CONFIG).write_text("{not json")
+            load_checkpoint(folder)
+    (folder / CONFIG).write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        ck.load_checkpoint(folder)
+        load_checkpoint(folder)
 
 
 def test_pickle_files_are_never_loaded(tmp_path, saved):
     folder, _ = saved
-    torch.save({"evil": 1}, ck.tensor_path(folder, ck.read_config(folder), ck.WEIGHTS))  # a pickle in its place
+    torch.save({"evil": 1}, tensor_path(folder, read_config(folder), WEIGHTS))  # a pickle in its place
     with pytest.raises(ValueError, match="truncated or modified"):
-        ck.load_checkpoint(folder)
+        load_checkpoint(folder)
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "a/b", "..", "", ".hidden", "x" * 80])
 def test_bad_names_are_refused(name):
     with pytest.raises(ValueError, match="bad model name"):
-        ck.resolve_model(name, [])
+        resolve_model(name, [])
 
 
 def test_registry_finds_models(saved, tmp_path):
     folder, _ = saved
-    assert ck.find_checkpoints([tmp_path]) == {"tiny": folder}
-    assert ck.resolve_model("tiny", [tmp_path]) == folder
+    assert find_checkpoints([tmp_path]) == {"tiny": folder}
+    assert resolve_model("tiny", [tmp_path]) == folder
     with pytest.raises(ValueError, match=r"no model named 'huge'; available: \['tiny'\]"):
-        ck.resolve_model("huge", [tmp_path])
+        resolve_model("huge", [tmp_path])

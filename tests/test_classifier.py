@@ -2,28 +2,28 @@
 
 import torch
 
-from explorer import classifier as clf
+from explorer.evaluation.digits import cache_path, classifier, evaluate_digits, split
 
 
 def test_classifier_trains_from_scratch_and_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
-    clf.classifier.cache_clear()
+    classifier.cache_clear()
     try:
-        _, _, x_test, y_test = clf.split()
-        report = clf.evaluate_digits(x_test)  # trains under evaluate_digits' no_grad
-        assert clf.cache_path().exists()
+        _, _, x_test, y_test = split()
+        report = evaluate_digits(x_test)  # trains under evaluate_digits' no_grad
+        assert cache_path().exists()
         with torch.no_grad():
-            accuracy = (clf.classifier()(x_test).argmax(1) == y_test).float().mean().item()
+            accuracy = (classifier()(x_test).argmax(1) == y_test).float().mean().item()
         assert accuracy >= 0.97  # held-out digits the classifier never saw
         assert report.confidence > 0.95 and sum(report.histogram) == len(x_test)
         assert report.nearest_distance == 0.0 and report.memorised == 1.0  # they are dataset images
-        noise = clf.evaluate_digits(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+        noise = evaluate_digits(torch.rand(100, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)
         assert noise.memorised == 0.0 and noise.nearest_distance > 3.0
-        trained = clf.classifier()
-        clf.classifier.cache_clear()
-        cached = clf.classifier()  # loads the file this time
+        trained = classifier()
+        classifier.cache_clear()
+        cached = classifier()  # loads the file this time
         assert cached is not trained
         with torch.no_grad():
             torch.testing.assert_close(cached(x_test[:5]), trained(x_test[:5]))
     finally:
-        clf.classifier.cache_clear()
+        classifier.cache_clear()

@@ -7,7 +7,7 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -81,9 +81,24 @@ def test_train_models_sample(tmp_path, monkeypatch, capsys):
     assert np.array_equal(np.load(again), x), "a seed reproduces the same samples"
 
 
+def test_sample_takes_a_checkpoint_folder_outside_the_registry(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "elsewhere" / "spiral-mlp"  # shadows the shipped name, but only for this command
+    assert main(["train", "--dataset", "spiral", "--steps", "20", "--width", "16", "--depth", "1", "--batch", "64",
+                 "--T", "50", "--n-data", "500", "--eval-n", "0", "--out", str(out)]) == 0  # fmt: skip
+    by_path, by_name = tmp_path / "p.npy", tmp_path / "n.npy"
+    assert main(["sample", "--model", str(out), "--n", "100", "--seed", "2", "--out", str(by_path)]) == 0
+    assert "(100, 2) (50 model evaluations" in capsys.readouterr().out, "the folder's T = 50 model was sampled"
+    assert main(["sample", "--model", "spiral-mlp", "--n", "100", "--seed", "2", "--out", str(by_name)]) == 0
+    assert "(100, 2) (1000 model evaluations" in capsys.readouterr().out, "the name is still the shipped model"
+    assert not np.array_equal(np.load(by_path), np.load(by_name))
+
+
 @pytest.mark.parametrize(
     "args, message",
-    [(["--model", "../../etc/passwd"], "bad model name"), (["--model", "/etc/passwd"], "bad model name"),
+    [(["--model", "../../etc/passwd"], "no checkpoint at ../../etc/passwd"),
+     (["--model", "/etc/passwd"], "no checkpoint at /etc/passwd"), (["--model", "a b"], "bad model name"),
      (["--model", "nosuchmodel"], "no model named 'nosuchmodel'"),
      (["--model", "spiral-mlp", "--n", "-5"], "number of samples must be"),
      (["--model", "spiral-mlp", "--n", "1000000000"], "number of samples must be between 1 and 10000"),
@@ -102,7 +117,7 @@ def test_sample_bad_arguments(args, message, capsys):
 def test_sample_with_ddim(tmp_path, capsys):
     import numpy as np
 
-    from explorer.metrics import mean_spiral_distance
+    from explorer.evaluation.metrics import mean_spiral_distance
 
     out, gif = tmp_path / "ddim.npy", tmp_path / "ddim.gif"
     args = ["--sampler", "ddim", "--steps", "50", "--eta", "0", "--n", "1000", "--out", str(out)]
@@ -120,7 +135,7 @@ def test_sample_with_ddim(tmp_path, capsys):
 def test_sample_with_each_solver(tmp_path, capsys, sampler, steps, nfe):
     import numpy as np
 
-    from explorer.metrics import mean_spiral_distance
+    from explorer.evaluation.metrics import mean_spiral_distance
 
     out = tmp_path / f"{sampler}.npy"
     args = ["sample", "--model", "spiral-mlp", "--sampler", sampler, "--steps", str(steps), "--n", "500",

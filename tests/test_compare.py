@@ -5,11 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import compare
-from explorer.checkpoints import user_models_dir
-from explorer.reverse import load_model
-from explorer.samplers import SamplerSettings
-from explorer.training import TrainConfig, Trainer
+from explorer.config import user_models_dir
+from explorer.evaluation.quality import SPIRAL_METRIC
+from explorer.runs import curves
+from explorer.runs.compare import MAX_COMPARE_POINTS, CompareSettings, run_comparison, table, visited_timesteps
+from explorer.runs.curves import curves_csv, quality_curve
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.registry import load_model
+from explorer.training.config import TrainConfig
+from explorer.training.trainer import Trainer
+from explorer.viz.animations import compare_animation
+from explorer.viz.panels import side_by_side
 
 FAST = (
     SamplerSettings("ddim", 20, spacing="trailing", clip_x0=1.5),
@@ -19,8 +25,8 @@ FAST = (
 
 
 def test_runs_share_x_T_and_report_exact_nfe_and_quality():
-    c = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST, n=300, seed=3))
-    assert c.kind == "points" and c.T == 1000 and c.metric == compare.SPIRAL_METRIC
+    c = run_comparison(CompareSettings("spiral-mlp", FAST, n=300, seed=3))
+    assert c.kind == "points" and c.T == 1000 and c.metric == SPIRAL_METRIC
     starts = [run.xs[0] for run in c.runs]
     for other in starts[1:]:
         np.testing.assert_array_equal(other, starts[0])
@@ -29,17 +35,17 @@ def test_runs_share_x_T_and_report_exact_nfe_and_quality():
         assert run.t[0] == 1000 and run.t[-1] == 0 and len(run.t) == run.nfe + 1
         assert 0 < run.quality < 0.1, run  # pure noise scores about 0.5
         assert run.frame_at(0.0) == 0 and run.frame_at(1.0) == len(run.t) - 1
-    seeded = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST[:2], n=300, seed=4))
+    seeded = run_comparison(CompareSettings("spiral-mlp", FAST[:2], n=300, seed=4))
     assert not np.array_equal(seeded.runs[0].xs[0], starts[0])
-    rows = compare.table(c)
+    rows = table(c)
     assert rows[0][:5] == ["DDIM", 20, "trailing", 0.0, 20] and rows[1][0] == "DPM-Solver++(2M)"
 
 
 def test_frames_and_animation_are_synchronised_by_fraction():
-    c = compare.run_comparison(compare.CompareSettings("spiral-mlp", FAST, n=300, seed=3))
-    image = compare.side_by_side(c, 0.5, 128)
+    c = run_comparison(CompareSettings("spiral-mlp", FAST, n=300, seed=3))
+    image = side_by_side(c, 0.5, 128)
     assert image.shape == (128, 3 * 128 + 2 * 6, 3)
-    frames = compare.animation(c, 5, 96)
+    frames = compare_animation(c, 5, 96)
     assert len(frames) == 5 and frames[0].shape == (96, 3 * 96 + 12, 3)
     assert not np.array_equal(frames[0], frames[-1])
 
@@ -49,7 +55,7 @@ def test_frames_and_animation_are_synchronised_by_fraction():
     [
         (FAST[:1], 100, "compare 2 to 4 sampler configurations"),
         (FAST * 2, 100, "compare 2 to 4 sampler configurations"),
-        (FAST[:2], compare.MAX_COMPARE_POINTS + 1, "number of samples must be between 1 and 5000"),
+        (FAST[:2], MAX_COMPARE_POINTS + 1, "number of samples must be between 1 and 5000"),
         ((FAST[0], SamplerSettings("ddim", 0)), 100, "steps must be between 1 and 1000"),
         ((FAST[0], SamplerSettings("ddim", 2000)), 100, "steps must be between 1 and 1000"),
         ((FAST[0], SamplerSettings("ddim", 10, eta=float("nan"))), 100, "eta must be a finite number"),
@@ -59,15 +65,15 @@ def test_frames_and_animation_are_synchronised_by_fraction():
 )
 def test_limits_are_enforced_in_the_core(configs, n, message):
     with pytest.raises(ValueError, match=message):
-        compare.run_comparison(compare.CompareSettings("spiral-mlp", configs, n=n))
+        run_comparison(CompareSettings("spiral-mlp", configs, n=n))
 
 
 def test_quality_curve_is_computed_once_then_read_from_the_cache(monkeypatch):
-    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5, 10))
-    monkeypatch.setattr(compare, "CURVE_POINTS", 200)
+    monkeypatch.setattr(curves, "CURVE_STEPS", (2, 5, 10))
+    monkeypatch.setattr(curves, "CURVE_POINTS", 200)
     config = SamplerSettings("dpmpp2m", spacing="logsnr", clip_x0=1.5)
     seen = []
-    points = compare.quality_curve("spiral-mlp", config, lambda f, text: seen.append(text))
+    points = quality_curve("spiral-mlp", config, lambda f, text: seen.append(text))
     assert [p.steps for p in points] == [2, 5, 10] and [p.nfe for p in points] == [2, 5, 10]
     assert points[0].quality > points[-1].quality  # more steps, closer to the spiral
     assert len(seen) == 3
@@ -75,21 +81,21 @@ def test_quality_curve_is_computed_once_then_read_from_the_cache(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the cached curve was recomputed")
 
-    monkeypatch.setattr(compare, "trajectory", fail)
-    assert compare.quality_curve("spiral-mlp", config) == points
+    monkeypatch.setattr(curves, "trajectory", fail)
+    assert quality_curve("spiral-mlp", config) == points
     heun = SamplerSettings("heun", spacing="karras")
     monkeypatch.undo()
-    monkeypatch.setattr(compare, "CURVE_STEPS", (2, 5))
-    monkeypatch.setattr(compare, "CURVE_POINTS", 100)
-    assert [p.nfe for p in compare.quality_curve("spiral-mlp", heun)] == [3, 9]
-    text = compare.curves_csv("spiral-mlp", {"dpm": points}, compare.SPIRAL_METRIC)
+    monkeypatch.setattr(curves, "CURVE_STEPS", (2, 5))
+    monkeypatch.setattr(curves, "CURVE_POINTS", 100)
+    assert [p.nfe for p in quality_curve("spiral-mlp", heun)] == [3, 9]
+    text = curves_csv("spiral-mlp", {"dpm": points}, SPIRAL_METRIC)
     lines = text.strip().splitlines()
     assert lines[0] == "model,configuration,steps,nfe,mean distance to the spiral,seconds" and len(lines) == 4
 
 
 def test_visited_timesteps_are_the_papers_t():
-    assert compare.visited_timesteps(SamplerSettings("ddim", 4, spacing="leading"), "spiral-mlp") == [751, 501, 251, 1]
-    assert compare.visited_timesteps(SamplerSettings("ddpm"), "spiral-mlp") == list(range(1000, 0, -1))
+    assert visited_timesteps(SamplerSettings("ddim", 4, spacing="leading"), "spiral-mlp") == [751, 501, 251, 1]
+    assert visited_timesteps(SamplerSettings("ddpm"), "spiral-mlp") == list(range(1000, 0, -1))
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +118,11 @@ def test_zero_terminal_snr_eps_model_is_refused_with_a_clear_message(zero_snr_mo
     loaded, schedule = load_model(zero_snr_models["eps"])
     assert loaded.config["schedule"]["zero_terminal_snr"] and float(schedule.alpha_bar[-1]) == 0.0
     with pytest.raises(ValueError, match="zero terminal SNR.*cannot recover x0"):
-        compare.run_comparison(compare.CompareSettings(zero_snr_models["eps"], FAST, n=50))
+        run_comparison(CompareSettings(zero_snr_models["eps"], FAST, n=50))
 
 
 def test_zero_terminal_snr_v_model_samples_finite_points(zero_snr_models):
-    c = compare.run_comparison(compare.CompareSettings(zero_snr_models["v"], FAST, n=50))
+    c = run_comparison(CompareSettings(zero_snr_models["v"], FAST, n=50))
     for run in c.runs:
         assert np.isfinite(run.xs).all() and np.isfinite(run.quality)
     assert torch.isfinite(torch.from_numpy(c.runs[0].x0s)).all()

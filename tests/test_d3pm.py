@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from explorer import d3pm
-from explorer.discrete import TRANSITIONS, hybrid_loss, make_process, one_hot, q_posterior, transition_between
+from explorer.core.discrete.loss import hybrid_loss, one_hot
+from explorer.core.discrete.process import TRANSITIONS, make_process, q_posterior, transition_between
+from explorer.sampling.discrete import prior_sample, reverse_steps, visited
 
 
 @pytest.mark.parametrize("transition", ["uniform", "absorbing"])
@@ -88,9 +89,9 @@ def test_reverse_chain_reproduces_the_data_marginal(transition, steps):
         marginal = pi @ p.Qbar[T - 1]
         x_T = torch.multinomial(marginal.float(), n * 4, replacement=True, generator=gen).view(n, 1, 2, 2)
     else:
-        x_T = d3pm.prior_sample(p, (n, 1, 2, 2), gen)
+        x_T = prior_sample(p, (n, 1, 2, 2), gen)
     padded = torch.cat([pi, torch.zeros(p.states - K, dtype=torch.float64)])  # absorbing: no mass on [MASK]
-    for step in d3pm.reverse_steps(PriorDenoiser(pi), p, x_T, steps, gen):
+    for step in reverse_steps(PriorDenoiser(pi), p, x_T, steps, gen):
         expected = padded @ p.Qbar[step.s] if step.s >= 0 else padded
         freq = torch.bincount(step.x.flatten(), minlength=p.states).double() / step.x.numel()
         tolerance = 5 * math.sqrt(0.25 / step.x.numel())
@@ -99,14 +100,14 @@ def test_reverse_chain_reproduces_the_data_marginal(transition, steps):
 
 
 def test_visited_steps_and_absorbing_keeps_what_it_unmasked():
-    assert d3pm.visited(10, 10) == list(range(9, -1, -1))
-    assert d3pm.visited(1000, 4) == [999, 666, 333, 0]
+    assert visited(10, 10) == list(range(9, -1, -1))
+    assert visited(1000, 4) == [999, 666, 333, 0]
     with pytest.raises(ValueError, match="reverse steps"):
-        d3pm.visited(10, 11)
+        visited(10, 11)
     p = make_process("absorbing", 4, 20)
     pi = torch.full((4,), 0.25, dtype=torch.float64)
     gen = torch.Generator().manual_seed(0)
-    trajectory = list(d3pm.reverse_steps(PriorDenoiser(pi), p, d3pm.prior_sample(p, (8, 1, 3, 3), gen), 20, gen))
+    trajectory = list(reverse_steps(PriorDenoiser(pi), p, prior_sample(p, (8, 1, 3, 3), gen), 20, gen))
     masked = [int((step.x == p.mask).sum()) for step in trajectory]
     assert masked == sorted(masked, reverse=True) and masked[-1] == 0  # masks only ever lift
     for before, after in zip(trajectory, trajectory[1:], strict=False):

@@ -6,19 +6,20 @@ import pytest
 import torch
 
 from explorer import data
+from explorer.data import points
 from tests.images import write_huge_png_header, write_png
 
 
 def test_spiral_points_lie_on_the_curve(generator):
     x = data.make_points("spiral", 5000, 0.0, generator).x.double()
     # invert the normalisation: the radius of (x, y) - shift is theta / (4 pi)
-    theta = torch.linalg.norm(x - data.SPIRAL_SHIFT, dim=1) / data.SPIRAL_SCALE
-    assert theta.min() >= data.SPIRAL_T_MIN - 1e-4 and theta.max() <= data.SPIRAL_T_MAX + 1e-4
+    theta = torch.linalg.norm(x - points.SPIRAL_SHIFT, dim=1) / points.SPIRAL_SCALE
+    assert theta.min() >= points.SPIRAL_T_MIN - 1e-4 and theta.max() <= points.SPIRAL_T_MAX + 1e-4
     torch.testing.assert_close(data.spiral_curve(theta), x, atol=2e-6, rtol=0)
 
 
 def test_spiral_normalisation_maps_to_unit_square():
-    curve = data.spiral_curve(torch.linspace(data.SPIRAL_T_MIN, data.SPIRAL_T_MAX, 200_001, dtype=torch.float64))
+    curve = data.spiral_curve(torch.linspace(points.SPIRAL_T_MIN, points.SPIRAL_T_MAX, 200_001, dtype=torch.float64))
     lo, hi = curve.min(0).values, curve.max(0).values
     # y spans [-1, 1]: t = 3.5 pi gives -3.5 pi / (4 pi) - 1/8 = -1 and t = 4.5 pi gives +1; the
     # true extremes sit just past those angles (-1.0036, +1.0018). x spans about [-0.879, 0.878]
@@ -111,4 +112,4 @@ def test_registry_kinds():
     assert data.dataset_info("spiral").kind == "points"
     with pytest.raises(ValueError, match="unknown dataset"):
         data.dataset_info("mnist")
-    assert math.isclose(data.SPIRAL_SCALE, 1 / (4 * math.pi))
+    assert math.isclose(points.SPIRAL_SCALE, 1 / (4 * math.pi))

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from explorer.samplers import SPACINGS, ddim_sigma, ddim_steps, ddpm_steps, last, timesteps
-from explorer.schedules import make_schedule
-from tests.test_samplers import MU, S2, exact_eps
+from explorer.core.schedules import make_schedule
+from explorer.sampling.gaussian import ddim_sigma, ddim_steps, ddpm_steps, last
+from explorer.sampling.spacings import SPACINGS, timesteps
+from tests.oracles import MU, S2, exact_eps
 
 
 @pytest.mark.parametrize("spacing", SPACINGS)

@@ -5,16 +5,8 @@ import math
 import pytest
 import torch
 
-from explorer.discrete import (
-    TRANSITIONS,
-    hybrid_loss,
-    make_process,
-    one_hot,
-    q_posterior,
-    q_probs,
-    q_sample,
-    stationary,
-)
+from explorer.core.discrete.loss import hybrid_loss, one_hot
+from explorer.core.discrete.process import TRANSITIONS, make_process, q_posterior, q_probs, q_sample, stationary
 
 
 @pytest.mark.parametrize("transition", TRANSITIONS)
@@ -106,7 +98,8 @@ def test_absorbing_loss_and_bad_settings():
 
 
 def test_corruption_view_text_and_digits():
-    from explorer.discrete import DEFAULT_TEXT, MASK_CHAR, CorruptionSettings, corruption, decode_text
+    from explorer.data.text import DEFAULT_TEXT, MASK_CHAR, decode_text
+    from explorer.runs.corruption import CorruptionSettings, corruption
 
     c = corruption(CorruptionSettings(dataset="text", transition="absorbing", T=100))
     assert decode_text(c.at(0)) == DEFAULT_TEXT
@@ -120,7 +113,7 @@ def test_corruption_view_text_and_digits():
 
 
 def test_bad_corruption_settings():
-    from explorer.discrete import CorruptionSettings, corruption
+    from explorer.runs.corruption import CorruptionSettings, corruption
 
     for settings, message in [
         (CorruptionSettings(dataset="text", text="Ünïcode"), "outside the vocabulary"),
@@ -138,7 +131,7 @@ def test_corrupt_command_writes_the_gif(tmp_path, capsys):
     import imageio.v3 as iio
     import numpy as np
 
-    from explorer.cli import main
+    from explorer.cli.main import main
 
     out = tmp_path / "d3pm.gif"
     assert main(["corrupt", "--dataset", "digits", "--transition", "absorbing", "--T", "100", "--frames", "6",

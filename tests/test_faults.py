@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from explorer.checkpoints import find_checkpoints, load_checkpoint, read_config
+from explorer.store.checkpoint import load_checkpoint, read_config
+from explorer.store.registry import find_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 6

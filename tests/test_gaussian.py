@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import gaussian as g
-from explorer.schedules import make_schedule
+from explorer.core.gaussian import (
+    eps_from_v,
+    eps_from_x0,
+    marginal_pdf,
+    q_chain,
+    q_posterior,
+    q_sample,
+    standard_normal_pdf,
+    v_from_eps_x0,
+    x0_from_eps,
+    x0_from_v,
+)
+from explorer.core.schedules import make_schedule
 
 N = 200_000
 Z = 5.0  # tolerances are Z standard errors of the Monte Carlo estimate
@@ -19,8 +30,8 @@ def test_shortcut_and_chain_agree_in_distribution(name, index):
     s = make_schedule(name, 500)
     x0 = torch.tensor([0.8, -0.3]).repeat(N // 2, 1).reshape(-1, 1).double()  # a two-point data set
     gen = torch.Generator().manual_seed(index)
-    shortcut = g.q_sample(s, x0, index, torch.randn(x0.shape, generator=gen, dtype=torch.float64))
-    chain = g.q_chain(s, x0, index, gen)
+    shortcut = q_sample(s, x0, index, torch.randn(x0.shape, generator=gen, dtype=torch.float64))
+    chain = q_chain(s, x0, index, gen)
     # closed form for this data: mean sqrt(ab) E[x0], variance (1 - ab) + ab Var[x0]
     ab = s.alpha_bar[index].item()
     mean, var = math.sqrt(ab) * 0.25, (1 - ab) + ab * 0.55**2
@@ -34,7 +45,7 @@ def test_chain_per_point_moments():
     """Given each x0, the chain's x_t has mean sqrt(ab) x0 and variance 1 - ab (eq. 4)."""
     s = make_schedule("linear", 200)
     x0 = torch.full((N, 1), 0.9, dtype=torch.float64)
-    x = g.q_chain(s, x0, 59, torch.Generator().manual_seed(0))
+    x = q_chain(s, x0, 59, torch.Generator().manual_seed(0))
     ab = s.alpha_bar[59].item()
     assert abs(x.mean().item() - math.sqrt(ab) * 0.9) < Z * math.sqrt((1 - ab) / N)
     assert abs(x.var().item() - (1 - ab)) < Z * (1 - ab) * math.sqrt(2 / (N - 1))
@@ -54,7 +65,7 @@ def test_posterior_matches_bayes_rule_on_a_grid(index):
     w /= w.sum()
     bayes_mean = (w * grid).sum()
     bayes_var = (w * (grid - bayes_mean) ** 2).sum()
-    mean, var = g.q_posterior(s, torch.tensor([[x0]]), torch.tensor([[xt]]).double(), index)
+    mean, var = q_posterior(s, torch.tensor([[x0]]), torch.tensor([[xt]]).double(), index)
     assert mean.item() == pytest.approx(bayes_mean, abs=1e-6)
     assert var.item() == pytest.approx(bayes_var, rel=1e-4)
 
@@ -62,7 +73,7 @@ def test_posterior_matches_bayes_rule_on_a_grid(index):
 def test_posterior_at_first_step_is_the_data():
     s = make_schedule("linear", 100)
     x0 = torch.tensor([[0.3, -0.7]])
-    mean, var = g.q_posterior(s, x0, torch.tensor([[5.0, 5.0]]), 0)
+    mean, var = q_posterior(s, x0, torch.tensor([[5.0, 5.0]]), 0)
     torch.testing.assert_close(mean, x0)
     assert var.item() == 0.0
 
@@ -72,12 +83,12 @@ def test_conversions_round_trip(generator):
     x0 = torch.randn(64, 1, 8, 8, generator=generator, dtype=torch.float64)
     eps = torch.randn(x0.shape, generator=generator, dtype=torch.float64)
     t = torch.randint(0, 999, (64,), generator=generator)
-    xt = g.q_sample(s, x0, t, eps)
-    v = g.v_from_eps_x0(s, t, eps, x0)
-    torch.testing.assert_close(g.x0_from_eps(s, xt, t, eps), x0)
-    torch.testing.assert_close(g.eps_from_x0(s, xt, t, x0), eps)
-    torch.testing.assert_close(g.x0_from_v(s, xt, t, v), x0)
-    torch.testing.assert_close(g.eps_from_v(s, xt, t, v), eps)
+    xt = q_sample(s, x0, t, eps)
+    v = v_from_eps_x0(s, t, eps, x0)
+    torch.testing.assert_close(x0_from_eps(s, xt, t, eps), x0)
+    torch.testing.assert_close(eps_from_x0(s, xt, t, x0), eps)
+    torch.testing.assert_close(x0_from_v(s, xt, t, v), x0)
+    torch.testing.assert_close(eps_from_v(s, xt, t, v), eps)
 
 
 def test_v_recovers_x0_at_zero_terminal_snr(generator):
@@ -85,17 +96,17 @@ def test_v_recovers_x0_at_zero_terminal_snr(generator):
     s = make_schedule("linear", 100, zero_terminal_snr=True)
     x0 = torch.randn(8, 2, generator=generator, dtype=torch.float64)
     eps = torch.randn(8, 2, generator=generator, dtype=torch.float64)
-    xt = g.q_sample(s, x0, 99, eps)
+    xt = q_sample(s, x0, 99, eps)
     torch.testing.assert_close(xt, eps)
-    torch.testing.assert_close(g.x0_from_v(s, xt, 99, g.v_from_eps_x0(s, 99, eps, x0)), x0)
+    torch.testing.assert_close(x0_from_v(s, xt, 99, v_from_eps_x0(s, 99, eps, x0)), x0)
 
 
 def test_marginal_pdf_is_a_density_and_reaches_the_standard_normal():
     v = torch.linspace(-10, 10, 20001, dtype=torch.float64)
     centres = torch.tensor([-0.9, 0.1, 0.8], dtype=torch.float64)
-    pdf = g.marginal_pdf(v, centres, 0.7, 0.5)
+    pdf = marginal_pdf(v, centres, 0.7, 0.5)
     assert torch.trapezoid(pdf, v).item() == pytest.approx(1.0, abs=1e-9)
     assert torch.trapezoid(pdf * v, v).item() == pytest.approx(0.7 * 0.0, abs=1e-9)
-    torch.testing.assert_close(g.marginal_pdf(v, centres, 0.0, 1.0), g.standard_normal_pdf(v))
+    torch.testing.assert_close(marginal_pdf(v, centres, 0.0, 1.0), standard_normal_pdf(v))
     with pytest.raises(ValueError):
-        g.marginal_pdf(v, centres, 1.0, 0.0)
+        marginal_pdf(v, centres, 1.0, 0.0)

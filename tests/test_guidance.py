@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.guidance import Guided
-from explorer.models import MLPConfig, TimeMLP, UNet, UNetConfig
-from explorer.samplers import predict_x0_eps
-from explorer.schedules import make_schedule
+from explorer.core.guidance import Guided
+from explorer.core.parametrization import predict_x0_eps
+from explorer.core.schedules import make_schedule
+from explorer.models.networks import MLPConfig, TimeMLP, UNet, UNetConfig
 
 
 def conditional_mlp(seed=0):
@@ -78,7 +78,8 @@ def test_bad_labels_and_scales_are_refused(label, scale, message):
 
 @pytest.fixture(scope="module")
 def toy_conditional(tmp_path_factory):
-    from explorer.training import TrainConfig, Trainer
+    from explorer.training.config import TrainConfig
+    from explorer.training.trainer import Trainer
 
     config = TrainConfig(dataset="patterns", conditional=True, width=64, depth=2, steps=1500, batch=512, T=100,
                          n_data=4000, lr=3e-3, prediction="v", checkpoint_every=1500)  # fmt: skip
@@ -89,8 +90,9 @@ def toy_conditional(tmp_path_factory):
 
 
 def test_a_trained_toy_models_precision_rises_with_guidance(toy_conditional):
-    from explorer.guidance import class_readings
-    from explorer.samplers import SamplerSettings, last, sample_steps
+    from explorer.evaluation.classes import class_readings
+    from explorer.sampling.gaussian import last
+    from explorer.sampling.registry import SamplerSettings, sample_steps
 
     trainer = toy_conditional
     sampler = SamplerSettings("ddim", 20, 0.0, "trailing", clip_x0=1.5).validated(100)
@@ -108,7 +110,7 @@ def test_a_trained_toy_models_precision_rises_with_guidance(toy_conditional):
 
 
 def test_the_class_pickers_values_become_a_conditioning():
-    from explorer.guidance import Conditioning, conditioning
+    from explorer.core.guidance import Conditioning, conditioning
 
     assert conditioning("any", 2) == Conditioning(None, 2.0)
     assert conditioning("", None) == conditioning(None, 1) == Conditioning(None, 1.0)
@@ -122,10 +124,10 @@ def test_the_class_pickers_values_become_a_conditioning():
 
 
 def test_reverse_and_comparison_runs_steer_the_shipped_conditional_model():
-    from explorer.compare import CompareSettings, run_comparison
-    from explorer.guidance import Conditioning
-    from explorer.reverse import ReverseSettings, run_reverse
-    from explorer.samplers import SamplerSettings
+    from explorer.core.guidance import Conditioning
+    from explorer.runs.compare import CompareSettings, run_comparison
+    from explorer.runs.reverse import ReverseSettings, run_reverse
+    from explorer.sampling.registry import SamplerSettings
 
     plain = run_reverse(ReverseSettings("patterns-cond", n=400))
     w0 = run_reverse(ReverseSettings("patterns-cond", n=400, cond=Conditioning(2, 0.0)))
@@ -147,11 +149,11 @@ def test_reverse_and_comparison_runs_steer_the_shipped_conditional_model():
 
 
 def test_guided_quality_curves_are_cached_apart_from_unguided_ones():
-    from explorer.compare import _curve_cache
-    from explorer.guidance import Conditioning
-    from explorer.samplers import SamplerSettings
+    from explorer.core.guidance import Conditioning
+    from explorer.runs.curves import curve_cache_path
+    from explorer.sampling.registry import SamplerSettings
 
     config = SamplerSettings("ddim", None, 0.0, "trailing")
     conds = (Conditioning(), Conditioning(None, 4.0), Conditioning(0, 1.0), Conditioning(0, 2.0))
-    paths = {_curve_cache("patterns-cond", config, [5, 10], 100, c) for c in conds}
+    paths = {curve_cache_path("patterns-cond", config, [5, 10], 100, c) for c in conds}
     assert len(paths) == 3  # the scale matters only with a class

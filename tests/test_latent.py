@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.latent import ddim_decode, ddim_invert, error_curve, interpolate, lerp, round_trip, slerp
-from explorer.schedules import make_schedule
-from tests.test_samplers import MU, S2, exact_eps
+from explorer.core.schedules import make_schedule
+from explorer.sampling.inversion import ddim_decode, ddim_invert, error_curve, interpolate, lerp, round_trip, slerp
+from tests.oracles import MU, S2, exact_eps, exact_flow, gaussian_data
 
 SCHEDULE = make_schedule("linear", 1000)
-
-
-def gaussian_data(n, seed=0):
-    return MU + S2.sqrt() * torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def test_round_trip_error_falls_with_steps_and_vanishes():
@@ -71,19 +67,6 @@ def test_interpolation_ends_at_the_two_items_and_lerp_leaves_the_typical_set():
     assert morph.norms["lerp"][4] < morph.norms["slerp"][4]
 
 
-def exact_flow(schedule, mu=MU, s2=S2, prediction="flow"):
-    """E[eps - x0 | x_t] (or E[eps | x_t]) for data N(mu, diag s2) on x_t = a x0 + s eps, with the
-    schedule's scales (a = 1 - t, s = t for rectified flow): E[x0 | x_t] = mu + a s2 (x_t - a mu) / (a^2 s2 + s^2)
-    and E[eps | x_t] = s (x_t - a mu) / (a^2 s2 + s^2)."""
-
-    def model(x, t):
-        a, s = float(schedule.sqrt_alpha_bar[int(t)]), float(schedule.sqrt_one_minus_alpha_bar[int(t)])
-        scale = (x - a * mu) / (a * a * s2 + s * s)
-        return s * scale - (mu + a * s2 * scale) if prediction == "flow" else s * scale
-
-    return model
-
-
 def test_flow_schedule_is_the_straight_path():
     flow = make_schedule("flow", 100)
     t = torch.arange(1, 101, dtype=torch.float64) / 100
@@ -94,7 +77,8 @@ def test_flow_schedule_is_the_straight_path():
 
 
 def test_flow_samplers_recover_gaussian_data_and_heun_beats_euler():
-    from explorer.samplers import SamplerSettings, last, sample_steps
+    from explorer.sampling.gaussian import last
+    from explorer.sampling.registry import SamplerSettings, sample_steps
 
     flow = make_schedule("flow", 1000)
     n = 20_000
@@ -114,7 +98,8 @@ def test_flow_samplers_recover_gaussian_data_and_heun_beats_euler():
 def test_flow_paths_to_a_point_are_straight_and_diffusion_paths_are_not():
     """For (nearly) a point mass the ODE paths are the conditional paths: rectified flow's
     (1 - t) x0 + t eps is a segment, the variance-preserving a x0 + sqrt(1 - a^2) eps an arc."""
-    from explorer.latent import ode_paths, straightness
+    from explorer.evaluation.metrics import straightness
+    from explorer.sampling.inversion import ode_paths
 
     x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     flow, vp = make_schedule("flow", 1000), make_schedule("linear", 1000)
@@ -130,8 +115,8 @@ def test_flow_paths_to_a_point_are_straight_and_diffusion_paths_are_not():
 
 def test_training_the_flow_objective_learns_the_closed_form_velocity():
     """A small MLP trained on rectified flow's loss for Gaussian data approaches E[eps - x0 | x_t]."""
-    from explorer.models import build_model
-    from explorer.training import training_target
+    from explorer.core.parametrization import training_target
+    from explorer.models.networks import build_model
 
     flow = make_schedule("flow", 100)
     torch.manual_seed(0)
@@ -158,9 +143,11 @@ def test_training_the_flow_objective_learns_the_closed_form_velocity():
 
 
 def test_reflow_trains_on_the_teachers_noise_to_data_pairs(tmp_path):
-    from explorer.checkpoints import load_checkpoint, user_models_dir
-    from explorer.samplers import euler_steps, last
-    from explorer.training import TrainConfig, Trainer
+    from explorer.config import user_models_dir
+    from explorer.sampling.gaussian import euler_steps, last
+    from explorer.store.checkpoint import load_checkpoint
+    from explorer.training.config import TrainConfig
+    from explorer.training.trainer import Trainer
 
     small = dict(dataset="two_moons", schedule="flow", prediction="flow", T=50, batch=64, width=16, depth=1)
     teacher = Trainer(TrainConfig(**small, steps=20, n_data=200), user_models_dir() / "tiny-flow", device="cpu")
@@ -169,11 +156,11 @@ def test_reflow_trains_on_the_teachers_noise_to_data_pairs(tmp_path):
     teacher.save()
     student = Trainer(TrainConfig(**small, steps=5, n_data=100, reflow="tiny-flow", reflow_steps=10), tmp_path / "s",
                       device="cpu")  # fmt: skip
-    assert student.noise.shape == student.x_data.shape == (100, 2)
+    assert student.objective.noise.shape == student.objective.x_data.shape == (100, 2)
     loaded = load_checkpoint(user_models_dir() / "tiny-flow")
     flow = make_schedule("flow", 50)
-    expected = last(euler_steps(loaded.model, flow, student.noise, "flow", 10, "trailing")).x
-    torch.testing.assert_close(student.x_data, expected)
+    expected = last(euler_steps(loaded.model, flow, student.objective.noise, "flow", 10, "trailing")).x
+    torch.testing.assert_close(student.objective.x_data, expected)
     assert math.isfinite(student.train_step())
     with pytest.raises(ValueError, match="needs a rectified-flow model of 'spiral'"):
         Trainer(TrainConfig(**{**small, "dataset": "spiral"}, reflow="tiny-flow"), tmp_path / "x", device="cpu")

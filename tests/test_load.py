@@ -7,8 +7,11 @@ from types import SimpleNamespace
 import pytest
 from gradio_client import Client
 
+from explorer.serve.state import make_state
 from explorer.ui import training_tab
 from tests.appserver import running_app
+
+STATE = make_state(training_tab.make_job)  # the app's state, shared with the tests that inspect its queue
 
 CLIENTS = 8
 TRAIN = ["spiral", "small (width 64, depth 2)", "gaussian-noise", False, "linear", 100, "eps", 300, 256, 2e-3, 0]
@@ -18,7 +21,7 @@ TRAIN = ["spiral", "small (width 64, depth 2)", "gaussian-noise", False, "linear
 def url(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPLORER_MODELS_DIR", str(tmp_path_factory.mktemp("models")))
-        with running_app() as local_url:
+        with running_app(STATE) as local_url:
             yield local_url
 
 
@@ -27,11 +30,11 @@ def test_eight_clients_sample_while_training_runs_and_waits(url):
     assert "started **load-a**" in trainer_a.predict(*TRAIN, "load-a", False, api_name="/train_start")
     waiting = trainer_b.predict(*TRAIN[:7], 100, *TRAIN[8:], "load-b", False, api_name="/train_start")
     assert "**load-b** is waiting: 1 job ahead of it" in waiting
-    first, second = training_tab.QUEUE.ticket_of_name("load-a"), training_tab.QUEUE.ticket_of_name("load-b")
+    first, second = STATE.queue.ticket_of_name("load-a"), STATE.queue.ticket_of_name("load-b")
     # the Train tab's poll shows each asker their own job: the waiting one its place in line
-    status_b = training_tab.on_poll(SimpleNamespace(session_hash=trainer_b.session_hash))[0]
+    status_b = training_tab.on_poll(STATE, SimpleNamespace(session_hash=trainer_b.session_hash))[0]
     assert "**load-b** is waiting: position 1 in the training queue (now training: **load-a**)" in status_b
-    status_a = training_tab.on_poll(SimpleNamespace(session_hash=trainer_a.session_hash))[0]
+    status_a = training_tab.on_poll(STATE, SimpleNamespace(session_hash=trainer_a.session_hash))[0]
     assert status_a.startswith("**load-a** · running") and "1 job waiting" in status_a
 
     answers, samples, errors = {}, {}, []

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from explorer import data, metrics
+from explorer import data
+from explorer.evaluation import metrics
 
 
 def test_spiral_distance_on_and_off_the_curve(generator):

@@ -5,7 +5,14 @@ import math
 import pytest
 import torch
 
-from explorer.models import MLPConfig, TimeMLP, build_model, count_parameters, model_hyper, sinusoidal_embedding
+from explorer.models.networks import (
+    MLPConfig,
+    TimeMLP,
+    build_model,
+    count_parameters,
+    model_hyper,
+    sinusoidal_embedding,
+)
 
 
 def test_sinusoidal_embedding_values():
@@ -48,7 +55,7 @@ def test_registry_rebuilds_from_hyper(model):
 
 @pytest.mark.parametrize("size, channels, mults", [(8, 1, (1, 2)), (16, 3, (1, 2, 2)), (32, 3, (1, 2, 2, 2))])
 def test_unet_shapes_and_time_conditioning(size, channels, mults):
-    from explorer.models import UNet, UNetConfig
+    from explorer.models.networks import UNet, UNetConfig
 
     torch.manual_seed(0)
     model = UNet(UNetConfig(channels=channels, size=size, base=16, mults=mults, blocks=1))
@@ -63,7 +70,7 @@ def test_unet_shapes_and_time_conditioning(size, channels, mults):
 
 
 def test_unet_refuses_sizes_it_cannot_halve():
-    from explorer.models import UNet, UNetConfig
+    from explorer.models.networks import UNet, UNetConfig
 
     with pytest.raises(ValueError, match="divisible by 4"):
         UNet(UNetConfig(size=10, mults=(1, 2, 2)))
@@ -72,7 +79,7 @@ def test_unet_refuses_sizes_it_cannot_halve():
 def test_unet_hyper_survives_json():
     import json
 
-    from explorer.models import UNet, UNetConfig
+    from explorer.models.networks import UNet, UNetConfig
 
     model = UNet(UNetConfig(base=16, mults=(1, 2), blocks=1))
     rebuilt = build_model("unet", json.loads(json.dumps(model_hyper(model))))  # tuples come back as lists

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explorer import frames, render
-from explorer.schedules import make_schedule
+from explorer.core.schedules import make_schedule
+from explorer.viz import figures, frames
 
 
 def decode(array: dict) -> np.ndarray:
@@ -16,12 +16,12 @@ def decode(array: dict) -> np.ndarray:
 
 def test_typed_arrays_round_trip():
     values = np.array([0.5, -1.25, 3.0])
-    assert decode(render.typed(values)).tolist() == [0.5, -1.25, 3.0]
+    assert decode(figures.typed(values)).tolist() == [0.5, -1.25, 3.0]
 
 
 def test_points_figure_is_valid_plotly():
     x = np.random.default_rng(0).normal(size=(100, 2))
-    fig = render.points_figure(x, np.linspace(0, 1, 100), 3.0, "spiral")
+    fig = figures.points_figure(x, np.linspace(0, 1, 100), 3.0, "spiral")
     go.Figure(fig)  # raises on any invalid property
     np.testing.assert_allclose(decode(fig["data"][0]["x"]), x[:, 0].astype(np.float32))
     assert fig["layout"]["xaxis"]["range"] == [-3.0, 3.0]
@@ -29,18 +29,18 @@ def test_points_figure_is_valid_plotly():
 
 def test_schedule_figure_marks_the_step():
     cosine, linear = make_schedule("cosine", 100), make_schedule("linear", 100)
-    fig = render.schedule_figure([cosine, linear, make_schedule("linear", 100, True)], 40)
+    fig = figures.schedule_figure([cosine, linear, make_schedule("linear", 100, True)], 40)
     go.Figure(fig)
     assert len(fig["data"]) == 3 * 3 + 1
     marker = fig["data"][-1]
     assert marker["y"] == pytest.approx([cosine.sqrt_alpha_bar[39].item(), cosine.sqrt_one_minus_alpha_bar[39].item()])
-    assert decode(fig["data"][-2]["y"]).min() == render.LOG_SNR_DISPLAY_MIN  # -inf drawn at the floor
+    assert decode(fig["data"][-2]["y"]).min() == figures.LOG_SNR_DISPLAY_MIN  # -inf drawn at the floor
 
 
 def test_histogram_figure_is_valid_plotly():
     edges = np.linspace(-4, 4, 61)
     grid = np.linspace(-4, 4, 101)
-    fig = render.histogram_figure(edges, np.ones(60) / 8, grid, np.ones(101) / 8, np.ones(101) * 0.4, "h")
+    fig = figures.histogram_figure(edges, np.ones(60) / 8, grid, np.ones(101) / 8, np.ones(101) * 0.4, "h")
     go.Figure(fig)
     assert [trace["name"] for trace in fig["data"]] == ["samples", "exact q(x_t)", "N(0, 1)"]
 

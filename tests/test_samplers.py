@@ -5,23 +5,11 @@ import math
 import pytest
 import torch
 
-from explorer.gaussian import v_from_eps_x0
-from explorer.samplers import ddpm_steps, last, predict_x0_eps
-from explorer.schedules import make_schedule
-
-MU = torch.tensor([0.7, -0.4], dtype=torch.float64)
-S2 = torch.tensor([0.3**2, 0.6**2], dtype=torch.float64)  # data N(MU, diag(S2))
-
-
-def exact_eps(schedule):
-    """E[eps | x_t] for x0 ~ N(MU, diag(S2)): x_t ~ N(sqrt(ab) MU, ab S2 + 1 - ab) and
-    eps = (x_t - sqrt(ab) x0) / sqrt(1 - ab), so E[eps | x_t] = sqrt(1 - ab)(x_t - sqrt(ab) MU) / (ab S2 + 1 - ab)."""
-
-    def model(x, t):
-        ab = schedule.alpha_bar[int(t)]
-        return math.sqrt(1 - ab) * (x - math.sqrt(ab) * MU) / (ab * S2 + 1 - ab)
-
-    return model
+from explorer.core.gaussian import v_from_eps_x0
+from explorer.core.parametrization import predict_x0_eps
+from explorer.core.schedules import make_schedule
+from explorer.sampling.gaussian import ddpm_steps, last
+from tests.oracles import MU, S2, exact_eps
 
 
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])

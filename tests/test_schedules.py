@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from explorer.schedules import MAX_BETA, SCHEDULES, extract, make_schedule
+from explorer.core.schedules import MAX_BETA, SCHEDULES, extract, make_schedule
 
 DIFFUSERS_NAME = {
     "linear": "linear",

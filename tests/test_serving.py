@@ -9,9 +9,13 @@ import types
 import pytest
 import torch
 
-from explorer import server
-from explorer.jobs import TrainingQueue
-from explorer.training import TrainConfig, TrainingJob
+from explorer.config import SHIPPED_DIR
+from explorer.serve import limits as server
+from explorer.serve.training_queue import TrainingQueue, owner_mark, read_owner
+from explorer.store.registry import REGISTRY
+from explorer.training.config import TrainConfig
+from explorer.training.job import TrainingJob
+from explorer.training.trainer import Trainer
 
 SMALL = dict(dataset="spiral", width=16, depth=1, T=50, batch=64, n_data=500, checkpoint_every=10_000)
 
@@ -86,6 +90,36 @@ def test_read_only_and_step_limits_refuse_training(models_dir):
         queue.submit(TrainConfig(**SMALL, steps=5), "another", False, owner="o")
 
 
+def test_shipped_names_are_reserved_and_a_user_folder_cannot_shadow_them(models_dir):
+    queue = TrainingQueue(TrainingJob)
+    for resume in (False, True):
+        with pytest.raises(ValueError, match="name of a shipped model"):
+            queue.submit(TrainConfig(**SMALL, steps=5), "spiral-mlp", resume, owner="o")
+    assert not list(models_dir.iterdir())
+    # a folder of that name made another way (say, copied in) is not what the name serves
+    Trainer(TrainConfig(**SMALL, steps=5), models_dir / "spiral-mlp").save()
+    assert REGISTRY.folder("spiral-mlp") == SHIPPED_DIR / "spiral-mlp"
+    assert REGISTRY.handle("spiral-mlp").schedule.T == 1000  # not the T = 50 impostor
+
+
+def test_on_a_public_server_one_job_per_person_and_only_owners_resume(models_dir):
+    server.configure(server.ServerLimits(public=True))
+    queue = TrainingQueue(TrainingJob)
+    mine = queue.submit(TrainConfig(**SMALL, steps=100_000), "mine", False, owner="alice")
+    with pytest.raises(ValueError, match="one at a time per person"):
+        queue.submit(TrainConfig(**SMALL, steps=5), "second", False, owner="alice")
+    wait_until(lambda: mine.job.snapshot().step >= 2)
+    queue.cancel("alice")
+    assert mine.done.wait(60)
+    assert read_owner(models_dir / "mine") == owner_mark("alice") != "alice", "a hash, not the session id"
+    with pytest.raises(ValueError, match="only its owner may resume it"):
+        queue.submit(TrainConfig(**SMALL, steps=100_000), "mine", True, owner="mallory")
+    again = queue.submit(TrainConfig(**SMALL, steps=100_000), "mine", True, owner="alice")
+    wait_until(lambda: again.job is not None and again.job.snapshot().step > mine.job.snapshot().step)
+    queue.cancel("alice")
+    assert again.done.wait(60)
+
+
 def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
     def make_job(trainer):
         if trainer.out.name == "greedy":
@@ -117,7 +151,7 @@ def test_a_queued_job_that_cannot_start_reports_why_and_the_line_moves_on(models
 
 
 def test_the_output_folder_is_pruned_by_age_then_by_size(tmp_path):
-    from explorer.limits import prune_folder
+    from explorer.store.files import prune_folder
 
     now = time.time()
     for i, (age, size) in enumerate([(7200, 10), (300, 400), (200, 400), (100, 400)]):

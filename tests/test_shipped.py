@@ -2,10 +2,12 @@
 
 import torch
 
-from explorer.checkpoints import SHIPPED_DIR, find_checkpoints, load_checkpoint
-from explorer.metrics import mean_spiral_distance
-from explorer.samplers import ddpm_steps, last
-from explorer.schedules import make_schedule
+from explorer.config import SHIPPED_DIR
+from explorer.core.schedules import make_schedule
+from explorer.evaluation.metrics import mean_spiral_distance
+from explorer.sampling.gaussian import ddpm_steps, last
+from explorer.store.checkpoint import load_checkpoint
+from explorer.store.registry import find_checkpoints
 
 
 def test_shipped_models_load_and_record_how_they_were_made():
@@ -29,7 +31,9 @@ def test_shipped_spiral_samples_lie_on_the_spiral():
 
 def test_the_ideal_denoiser_reproduces_training_points_whatever_the_model_predicts():
     """The Reverse tab's ideal denoiser predicts x0 itself, so it works beside a v-model (spiral-mlp) too."""
-    from explorer.reverse import ReverseSettings, load_model, run_reverse, training_set
+    from explorer.runs.common import training_set
+    from explorer.runs.reverse import ReverseSettings, run_reverse
+    from explorer.store.registry import load_model
 
     run = run_reverse(ReverseSettings("spiral-mlp", n=200, seed=0, ideal=True))
     train = training_set(load_model("spiral-mlp")[0], 2000)
@@ -38,14 +42,15 @@ def test_the_ideal_denoiser_reproduces_training_points_whatever_the_model_predic
 
 
 def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussian_pickers():
-    from explorer.classifier import evaluate_digits
-    from explorer.d3pm import discrete_models, prior_sample, reverse_steps, to_images
+    from explorer.evaluation.digits import evaluate_digits
+    from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
+    from explorer.store.registry import discrete_models
     from explorer.ui.reverse_tab import model_choices
 
     assert {"digits-absorbing", "digits-uniform"} <= set(discrete_models())
     assert not {"digits-absorbing", "digits-uniform"} & set(model_choices())
     for name in ("digits-absorbing", "digits-uniform"):
-        from explorer.d3pm import load_discrete
+        from explorer.store.registry import load_discrete
 
         loaded, process = load_discrete(name)
         gen = torch.Generator().manual_seed(0)
@@ -56,10 +61,10 @@ def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussia
 
 
 def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():
-    from explorer.classifier import predict_digits
-    from explorer.guidance import Guided
-    from explorer.reverse import load_model
-    from explorer.samplers import SamplerSettings, sample_steps
+    from explorer.core.guidance import Guided
+    from explorer.evaluation.digits import predict_digits
+    from explorer.sampling.registry import SamplerSettings, sample_steps
+    from explorer.store.registry import load_model
 
     loaded, schedule = load_model("digits-cond")
     sampler = SamplerSettings("ddim", 20, 0.0, "trailing", clip_x0=1.0).validated(schedule.T)

@@ -6,47 +6,13 @@ import math
 import pytest
 import torch
 
-from explorer.gaussian import q_posterior
-from explorer.samplers import (
-    SAMPLERS,
-    SamplerSettings,
-    ddim_steps,
-    ddpm_steps,
-    last,
-    predict_x0_eps,
-    sample_steps,
-    timesteps,
-)
-from explorer.schedules import make_schedule
-from tests.test_samplers import MU, S2, exact_eps
-
-
-def exact_v(schedule):
-    """E[v | x_t] for the same Gaussian data, v = a eps - s x0 = (a x_t - x0) / s, with
-    E[x0 | x_t] = MU + a S2 (x_t - a MU) / (a^2 S2 + s^2): finite at zero SNR (a = 0, s = 1)."""
-
-    def model(x, t):
-        ab = float(schedule.alpha_bar[int(t)])
-        a, s = math.sqrt(ab), math.sqrt(1 - ab)
-        x0 = MU + a * S2 * (x - a * MU) / (ab * S2 + 1 - ab)
-        return (a * x - x0) / s
-
-    return model
-
-
-def counted(model):
-    """The model, with a counter of its calls in .calls."""
-
-    def wrapper(x, t):
-        wrapper.calls += 1
-        return model(x, t)
-
-    wrapper.calls = 0
-    return wrapper
-
-
-def x_T(n=512, seed=0):
-    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+from explorer.core.gaussian import q_posterior
+from explorer.core.parametrization import predict_x0_eps
+from explorer.core.schedules import make_schedule
+from explorer.sampling.gaussian import ddim_steps, ddpm_steps, last
+from explorer.sampling.registry import SAMPLERS, SamplerSettings, sample_steps
+from explorer.sampling.spacings import timesteps
+from tests.oracles import MU, S2, counted, exact_eps, exact_v, x_T
 
 
 def exact_ode_at_index_0(schedule, xT):
@@ -155,9 +121,19 @@ def test_nfe_is_counted_exactly(name):
     settings = SamplerSettings(name, 12, spacing="karras")
     model = counted(exact_eps(schedule))
     steps = list(sample_steps(settings, model, schedule, x_T(8), torch.Generator()))
-    assert steps[-1].nfe == model.calls == settings.nfe(schedule.T)
+    assert steps[-1].nfe == model.calls == settings.nfe(schedule)
     assert len(steps) == 12 and steps[-1].t_prev == -1
-    assert settings.nfe(100) == (23 if name == "heun" else 12)
+    assert settings.nfe(schedule) == (23 if name == "heun" else 12)
+
+
+def test_heun_stays_euler_on_a_step_from_zero_snr_and_nfe_says_so():
+    """With zero terminal SNR and trailing spacing the first step starts where alpha_bar = 0; Heun takes
+    no second call there, so S steps cost 2 S - 2 calls, as nfe() predicts and Step.nfe counts."""
+    schedule = make_schedule("linear", 100, zero_terminal_snr=True)
+    settings = SamplerSettings("heun", 12, spacing="trailing")
+    model = counted(exact_v(schedule))
+    steps = list(sample_steps(settings, model, schedule, x_T(8), torch.Generator(), prediction="v"))
+    assert steps[-1].nfe == model.calls == settings.nfe(schedule) == 22
 
 
 @pytest.mark.parametrize("name", SAMPLERS)

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from explorer.checkpoints import load_checkpoint, read_config
-from explorer.training import TrainConfig, Trainer, TrainingJob, learning_rate
+from explorer.store.checkpoint import load_checkpoint, read_config
+from explorer.training.config import TrainConfig
+from explorer.training.job import TrainingJob
+from explorer.training.trainer import Trainer, learning_rate
 
 SMALL = TrainConfig(width=32, depth=2, steps=300, batch=256, n_data=2000, checkpoint_every=100, T=200)
 
@@ -98,8 +100,8 @@ DISCRETE = TrainConfig(dataset="digits", transition="absorbing", width=8, depth=
 
 
 def test_a_discrete_run_saves_a_d3pm_checkpoint_that_resumes_exactly(tmp_path):
-    from explorer.checkpoints import is_discrete
-    from explorer.d3pm import PREDICTION
+    from explorer.models.d3pm import PREDICTION
+    from explorer.store.registry import is_discrete
 
     straight = Trainer(DISCRETE, tmp_path / "a", device="cpu")
     losses = [straight.train_step() for _ in range(10)]

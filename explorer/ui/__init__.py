@@ -10,7 +10,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
-from explorer.server import limits  # noqa: E402
+from explorer.serve.state import AppState, make_state  # noqa: E402
 from explorer.ui import (  # noqa: E402
     compare_tab,
     discrete_tab,
@@ -31,30 +31,32 @@ CSS = """
 """
 
 
-def build_demo() -> gr.Blocks:
-    """The whole app as a Blocks, ready to launch (handlers are plain module functions)."""
-    torch.set_num_threads(limits().torch_threads)  # thread hygiene: see explorer/server.py
+def build_demo(state: AppState | None = None) -> gr.Blocks:
+    """The whole app as a Blocks, ready to launch, over `state` (default: a new AppState with the
+    limits in force, the process's model registry, an empty run store and a training queue)."""
+    state = state or make_state(training_tab.make_job)
+    torch.set_num_threads(state.limits.torch_threads)  # thread hygiene: see explorer/serve/limits.py
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
         intro = "See how diffusion models noise data and generate it back."
-        if limits().read_only:
+        if state.limits.read_only:
             intro += " This server is read-only: it samples the models it has; run the app yourself to train."
         gr.Markdown(f"# {TITLE}\n{intro}")
         with gr.Tabs():
             with gr.Tab("Forward noising", id="forward"):
                 forward_refresh = forward_tab.build()
             with gr.Tab("Reverse denoising", id="reverse") as reverse:
-                reverse_picker = reverse_tab.build()
+                reverse_picker = reverse_tab.build(state)
             with gr.Tab("Sampler comparison", id="compare") as comparison:
-                compare_picker = compare_tab.build()
+                compare_picker = compare_tab.build(state)
             with gr.Tab("Latent space", id="latent") as latent:
-                latent_picker = latent_tab.build()
+                latent_picker = latent_tab.build(state)
             with gr.Tab("Discrete (D3PM)", id="discrete") as discrete:
-                discrete_refresh = discrete_tab.build()
+                discrete_refresh = discrete_tab.build(state)
             with gr.Tab("Guidance", id="guidance"):
-                guidance_tab.build()
-            if not limits().read_only:  # a read-only server serves the models it has
+                guidance_tab.build(state)
+            if not state.limits.read_only:  # a read-only server serves the models it has
                 with gr.Tab("Train", id="train"):
-                    training_tab.build()
+                    training_tab.build(state)
         # a model trained meanwhile shows up in the picker when the tab is opened
         reverse.select(reverse_tab.refresh_models, reverse_picker["model"], reverse_picker["model"],
                        api_visibility="private")  # fmt: skip

@@ -14,9 +14,9 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from explorer.limits import prune_folder
-from explorer.render import Figure, to_json
-from explorer.server import limits
+from explorer.serve.limits import limits
+from explorer.store.files import prune_folder
+from explorer.viz.figures import Figure, to_json
 
 log = logging.getLogger("explorer.ui")
 
@@ -106,3 +106,27 @@ def gif_outputs(prefix: str, label: str, button: str = "Export GIF", **button_kw
 def gif_result(path: str | Path) -> tuple[str, Any]:
     """What an export handler returns for the gif_outputs: the preview and the shown download button."""
     return str(path), gr.update(value=str(path), visible=True)
+
+
+def bind(fn: Callable[..., Any], state: Any) -> Callable[..., Any]:
+    """fn with its first argument (the app's state) filled in, keeping the rest of its signature
+    (Gradio reads it to map inputs and to inject gr.Request) and its generator nature."""
+    signature = inspect.signature(fn, eval_str=True)  # resolved here: the wrapper's module cannot see fn's names
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def bound_generator(*args: Any, **kwargs: Any) -> Any:
+            yield from fn(state, *args, **kwargs)
+
+        bound = bound_generator
+    else:
+
+        @functools.wraps(fn)
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            return fn(state, *args, **kwargs)
+
+    rest = list(signature.parameters.values())[1:]
+    bound.__signature__ = signature.replace(parameters=rest)  # type: ignore[attr-defined]
+    bound.__annotations__ = {p.name: p.annotation for p in rest if p.annotation is not inspect.Parameter.empty}
+    del bound.__wrapped__  # inspect.signature must read __signature__, not follow fn
+    return bound

@@ -1,6 +1,6 @@
 """The Sampler comparison tab: one model, one x_T, two to four samplers side by side.
 
-Layout and wiring only; every number comes from explorer.compare.
+Layout and wiring only; every number comes from explorer.runs.compare.
 """
 
 from __future__ import annotations
@@ -9,13 +9,29 @@ from typing import Any
 
 import gradio as gr
 
-from explorer import compare, render
-from explorer.export import write_gif
-from explorer.guidance import conditioning
+from explorer.core.guidance import conditioning
+from explorer.evaluation.quality import metric_for
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
-from explorer.samplers import DEFAULT_SPACING, SAMPLER_LABELS, SPACINGS, VP_ONLY, SamplerSettings
+from explorer.runs.compare import (
+    MAX_COMPARE_POINTS,
+    MAX_CONFIGS,
+    CompareSettings,
+    Comparison,
+    clip_bound,
+    curve_label,
+    run_comparison,
+    table,
+    visited_timesteps,
+)
+from explorer.runs.curves import curves_csv, quality_curve
+from explorer.runs.store import RunKey
+from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, VP_ONLY, SamplerSettings
+from explorer.sampling.spacings import SPACINGS
+from explorer.serve.state import AppState
+from explorer.store.registry import load_model
 from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import (
+    bind,
     gif_outputs,
     gif_result,
     gpu_call,
@@ -25,6 +41,10 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
+from explorer.viz import figures
+from explorer.viz.animations import compare_animation
+from explorer.viz.export import write_gif
+from explorer.viz.panels import side_by_side
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
 # (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against three fast samplers
@@ -37,14 +57,16 @@ DEFAULT_ROWS = [
 FIELDS = 5  # per configuration row
 ROW_WIDTH = 1280  # the side-by-side image's width in pixels, shared by the panels
 CURVE_PROGRESS = gr.Progress()
-MAX_GIF_PANEL = MAX_GIF_SIZE // compare.MAX_CONFIGS
+MAX_GIF_PANEL = MAX_GIF_SIZE // MAX_CONFIGS
+
+TABLE_HEADERS = ["sampler", "steps", "spacing", "eta", "NFE", "wall ms", "quality", "class precision"]
 
 
 def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[SamplerSettings, ...]:
     """The enabled configuration rows as SamplerSettings (the core checks their values)."""
     if not model:
         raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
-    bound = compare.clip_bound(model) if clip else None
+    bound = clip_bound(model) if clip else None
     configs = []
     for i in range(0, len(rows), FIELDS):
         enabled, name, steps, spacing, eta = rows[i : i + FIELDS]
@@ -56,17 +78,17 @@ def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[Sa
 
 
 def make_settings(model: str | None, n: float, seed: float, clip: bool, label: Any, w: Any,
-                  *rows: Any) -> compare.CompareSettings:  # fmt: skip
-    return compare.CompareSettings(model=model or "", configs=parse_rows(model, rows, clip), n=n,
+                  *rows: Any) -> CompareSettings:  # fmt: skip
+    return CompareSettings(model=model or "", configs=parse_rows(model, rows, clip), n=n,
                                    seed=0 if seed is None else seed, cond=conditioning(label, w))  # fmt: skip
 
 
-def frame(comparison: compare.Comparison, percent: float, estimate: bool) -> Any:
+def frame(comparison: Comparison, percent: float, estimate: bool) -> Any:
     size = min(420, ROW_WIDTH // len(comparison.runs))
-    return compare.side_by_side(comparison, (percent or 0) / 100, size, estimate)
+    return side_by_side(comparison, (percent or 0) / 100, size, estimate)
 
 
-def summary(comparison: compare.Comparison) -> str:
+def summary(comparison: Comparison) -> str:
     better = "higher" if comparison.metric.higher_is_better else "lower"
     runs = comparison.runs
     best = (max if comparison.metric.higher_is_better else min)(runs, key=lambda r: r.quality)
@@ -77,24 +99,37 @@ def summary(comparison: compare.Comparison) -> str:
             f"(seed {comparison.settings.seed}){steered}; wall time includes recording the trajectory")  # fmt: skip
 
 
+def record(state: AppState, model, n, seed, clip, label, w, *rows) -> tuple[RunKey, Comparison]:
+    """Run every configuration (or reuse the recorded comparison): heavy endpoints only."""
+    settings = make_settings(model, n, seed, clip, label, w, *rows)
+    return state.record("compare", settings, lambda: run_comparison(settings))
+
+
 @user_errors
-def on_run(model, n, seed, clip, label, w, percent, estimate, *rows) -> tuple[Any, ...]:
-    comparison = compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows))
-    rows_out = compare.table(comparison)
-    return (gr.update(value=100), frame(comparison, 100, estimate), rows_out, summary(comparison),
+def on_run(state: AppState, model, n, seed, clip, label, w, percent, estimate, *rows) -> tuple[Any, ...]:
+    key, comparison = record(state, model, n, seed, clip, label, w, *rows)
+    rows_out = table(comparison)
+    return (key, gr.update(value=100), frame(comparison, 100, estimate), rows_out, summary(comparison),
             timesteps_plot(model, clip, *rows))  # fmt: skip
 
 
 @user_errors
-def on_frame(model, n, seed, clip, label, w, percent, estimate, *rows) -> Any:
-    return frame(compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows)), percent, estimate)
+def on_frame(state: AppState, key: RunKey | None, percent: float, estimate: bool) -> Any:
+    """The recorded runs at this fraction of their trajectories (never samples)."""
+    return frame(state.runs.require(key), percent, estimate)
+
+
+@user_errors
+def on_estimate(state: AppState, key: RunKey | None, percent: float, estimate: bool) -> Any:
+    """Switch between x_t and x0_hat; before any run there is nothing to redraw."""
+    return gr.skip() if key is None else frame(state.runs.require(key), percent, estimate)
 
 
 def timesteps_plot(model, clip, *rows) -> Any:
     configs = parse_rows(model, rows, clip)
-    visits = {f"{i + 1}: {c.label()}": compare.visited_timesteps(c, model) for i, c in enumerate(configs)}
-    _, schedule = compare.load_model(model)
-    return plot_value(render.timesteps_figure(schedule.log_snr.numpy(), visits))
+    visits = {f"{i + 1}: {c.label()}": visited_timesteps(c, model) for i, c in enumerate(configs)}
+    _, schedule = load_model(model)
+    return plot_value(figures.timesteps_figure(schedule.log_snr.numpy(), visits))
 
 
 @user_errors
@@ -116,19 +151,19 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
         def report(fraction: float, text: str, i: int = i) -> None:
             progress((i + fraction) / len(configs), desc=text)
 
-        curves[compare.curve_label(config)] = compare.quality_curve(model, config, report, cond)
-    loaded, _ = compare.load_model(model)
-    metric = compare.metric_for(loaded.config["dataset"])
-    fig = render.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)
+        curves[curve_label(config)] = quality_curve(model, config, report, cond)
+    loaded, _ = load_model(model)
+    metric = metric_for(loaded.dataset)
+    fig = figures.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)
     path = new_output_path("quality-vs-nfe", ".csv")
-    path.write_text(compare.curves_csv(model, curves, metric))
+    path.write_text(curves_csv(model, curves, metric))
     return plot_value(fig), gr.update(value=str(path), visible=True)
 
 
 @user_errors
-def on_export(model, n, seed, clip, label, w, n_frames, fps, size, *rows) -> tuple[str, Any]:
-    comparison = compare.run_comparison(make_settings(model, n, seed, clip, label, w, *rows))
-    return gif_result(write_gif(compare.animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
+def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, size, *rows) -> tuple[str, Any]:
+    _, comparison = record(state, model, n, seed, clip, label, w, *rows)
+    return gif_result(write_gif(compare_animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
 
 
 def on_sampler(name: str) -> tuple[Any, Any]:
@@ -145,7 +180,7 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
     configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun."""
     updates = [gr.update()] * 6
     try:
-        flow = bool(model) and compare.load_model(model)[1].kind == "flow"
+        flow = bool(model) and load_model(model)[1].kind == "flow"
     except ValueError:
         flow = False
     if flow:
@@ -155,10 +190,10 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
                 updates += [gr.update(value=name), gr.update(value=steps), gr.update(value=spacing)]
             else:
                 updates += [gr.update()] * 3
-    return (count_slider(model_kind(model), compare.MAX_COMPARE_POINTS), *updates)
+    return (count_slider(model_kind(model), MAX_COMPARE_POINTS), *updates)
 
 
-def build() -> dict:
+def build(state: AppState) -> dict:
     """Lay out the Sampler comparison tab and wire its events; returns its model picker."""
     gr.Markdown(
         "The same model and the same starting noise x_T, sampled by two to four methods. DDPM needs its 1000 "
@@ -168,7 +203,7 @@ def build() -> dict:
     with gr.Row(equal_height=True):
         model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="cmp-model",
                             allow_custom_value=True, scale=2)  # fmt: skip
-        n = gr.Slider(1, compare.MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n", scale=2)
+        n = gr.Slider(1, MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n", scale=2)
         seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed", scale=1)
         clip = gr.Checkbox(True, label="Clip x̂₀ to the data range at every step", elem_id="cmp-clip", scale=1)
     with gr.Row(equal_height=True):
@@ -196,7 +231,7 @@ def build() -> dict:
     with gr.Row():
         with gr.Column(scale=1):
             info = gr.Markdown(elem_id="cmp-info")
-            results = gr.Dataframe(headers=compare.TABLE_HEADERS, label="Results", elem_id="cmp-table",
+            results = gr.Dataframe(headers=TABLE_HEADERS, label="Results", elem_id="cmp-table",
                                    interactive=False, wrap=True)  # fmt: skip
         with gr.Column(scale=1):
             diagnostic = gr.Plot(label="Timesteps", elem_id="cmp-timesteps")
@@ -213,10 +248,13 @@ def build() -> dict:
 
     settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
-    run.click(gpu_call(on_run), [*settings, percent, estimate, *rows], [percent, panels, results, info, diagnostic],
-              api_name="compare_run", **sampling_queue())  # fmt: skip
-    percent.input(on_frame, [*settings, percent, estimate, *rows], panels, api_name="compare_frame", **hidden)
-    estimate.change(on_frame, [*settings, percent, estimate, *rows], panels, api_visibility="private", **hidden)
+    run_key = gr.State(None)  # this session's recorded comparison, by its key in state.runs
+    run.click(gpu_call(bind(on_run, state)), [*settings, percent, estimate, *rows],
+              [run_key, percent, panels, results, info, diagnostic], api_name="compare_run",
+              **sampling_queue())  # fmt: skip
+    percent.input(bind(on_frame, state), [run_key, percent, estimate], panels, api_name="compare_frame", **hidden)
+    estimate.change(bind(on_estimate, state), [run_key, percent, estimate], panels, api_visibility="private",
+                    **hidden)  # fmt: skip
     for component in [model, clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
     first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
@@ -226,7 +264,7 @@ def build() -> dict:
         gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve", **sampling_queue()
     )
     export.click(
-        gpu_call(on_export),
+        gpu_call(bind(on_export, state)),
         [*settings, n_frames, fps, size, *rows],
         [gif, download],
         api_name="compare_gif",

@@ -10,9 +10,16 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import d3pm, discrete, render
+from explorer.core.discrete.process import MIN_CATEGORIES
+from explorer.data.text import DEFAULT_TEXT, decode_text
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE, check_int
+from explorer.runs.corruption import CORRUPTION_DATASETS, CorruptionSettings, corruption
+from explorer.runs.discrete import DiscreteRun, DiscreteSettings, run_discrete
+from explorer.runs.store import RunKey
+from explorer.serve.state import AppState
+from explorer.store.registry import discrete_models, load_discrete
 from explorer.ui.common import (
+    bind,
     gif_outputs,
     gif_result,
     gpu_call,
@@ -21,35 +28,38 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.viz import figures
+from explorer.viz.animations import corruption_gif, discrete_gif
+from explorer.viz.panels import corruption_frame, discrete_frame, state_labels
 
 PANEL = 360
 TRANSITION_CHOICES = [("uniform (random replacement)", "uniform"), ("absorbing ([MASK])", "absorbing"),
                       ("discretized Gaussian (ordinal)", "gaussian")]  # fmt: skip
 
 
-def make_settings(dataset, transition, T, K, n, seed, text, image) -> discrete.CorruptionSettings:
+def make_settings(dataset, transition, T, K, n, seed, text, image) -> CorruptionSettings:
     seed = 0 if seed is None else seed
-    return discrete.CorruptionSettings(dataset=dataset, transition=transition, T=T, K=K, n=n, seed=seed,
+    return CorruptionSettings(dataset=dataset, transition=transition, T=T, K=K, n=n, seed=seed,
                                        text=text or "", image_path=image or None)  # fmt: skip
 
 
-def view(settings: discrete.CorruptionSettings, t: Any) -> tuple[Any, ...]:
-    c = discrete.corruption(settings)
+def view(settings: CorruptionSettings, t: Any) -> tuple[Any, ...]:
+    c = corruption(settings)
     t = check_int("t", min(max(0 if t is None else t, 0), c.process.T), 0, c.process.T)  # clamped; NaN refused
     text = settings.dataset == "text"
-    labels = discrete.state_labels(c.process, text)
+    labels = state_labels(c.process, text)
     x = c.at(t)
     if text:
-        sample = gr.update(visible=False), gr.update(value=f"### `{discrete.decode_text(x)}`", visible=True)
+        sample = gr.update(visible=False), gr.update(value=f"### `{decode_text(x)}`", visible=True)
     else:
-        frame = discrete.corruption_frame(c, t, PANEL)
+        frame = corruption_frame(c, t, PANEL)
         sample = gr.update(value=frame, visible=True), gr.update(visible=False)
     matrix = c.process.Qbar[t - 1].numpy() if t > 0 else np.eye(c.process.states)
-    heat = render.heatmap_figure(matrix, labels, f"Q̄_t at t = {t}: row = x_0, column = x_t")
+    heat = figures.heatmap_figure(matrix, labels, f"Q̄_t at t = {t}: row = x_0, column = x_t")
     empirical, exact, limit, distance = c.categories(t)
-    bars = render.bars_figure(labels, {"this sample": empirical, "exact q(x_t)": exact, "stationary": limit},
+    bars = figures.bars_figure(labels, {"this sample": empirical, "exact q(x_t)": exact, "stationary": limit},
                               f"Categories at t = {t}")  # fmt: skip
-    curve = render.curves_figure(np.arange(1, c.process.T + 1), {"total variation to stationary": c.distance.numpy()},
+    curve = figures.curves_figure(np.arange(1, c.process.T + 1), {"total variation to stationary": c.distance.numpy()},
                                  "How far q(x_t) still is from the limit", "t", "distance",
                                  marker_x=t)  # fmt: skip
     info = (f"**t = {t} of {c.process.T}** · {c.process.transition}, {c.process.states} states · total variation "
@@ -60,7 +70,7 @@ def view(settings: discrete.CorruptionSettings, t: Any) -> tuple[Any, ...]:
 @user_errors
 def on_view(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
     settings = make_settings(dataset, transition, T, K, n, seed, text, image)
-    c = discrete.corruption(settings)
+    c = corruption(settings)
     return (gr.update(maximum=c.process.T), *view(settings, t))
 
 
@@ -72,51 +82,58 @@ def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 @user_errors
 def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size) -> tuple[str, Any]:
     settings = make_settings(dataset, transition, T, K, n, seed, text, image)
-    return gif_result(discrete.corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
+    return gif_result(corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
 
 
-def discrete_settings(model, n, steps, seed) -> d3pm.DiscreteSettings:
+def discrete_settings(model, n, steps, seed) -> DiscreteSettings:
     if not model:
         raise ValueError("choose a discrete model (train one in the Train tab with a D3PM corruption)")
-    return d3pm.DiscreteSettings(model, n, steps, 0 if seed is None else seed)
+    return DiscreteSettings(model, n, steps, 0 if seed is None else seed)
 
 
-def reverse_view(run: d3pm.DiscreteRun, i: Any) -> tuple[Any, str]:
+def reverse_view(run: DiscreteRun, i: Any) -> tuple[Any, str]:
     i = int(min(max(0 if i is None else i, 0), len(run.xs) - 1))
     t = run.ts[i]
     text = (f"**t = {t} of {run.process.T}** · {run.process.transition} model · {len(run.xs) - 1} reverse steps "
             f"(model calls) · digits classifier on the final samples: confidence {run.confidence:.3f}, "
             f"reads {' '.join(map(str, run.digits))}")  # fmt: skip
-    return d3pm.reverse_frame(run, i, PANEL), text
+    return discrete_frame(run, i, PANEL), text
 
 
-@user_errors
-def on_sample(model, n, steps, seed) -> tuple[Any, ...]:
-    run = d3pm.run_discrete(discrete_settings(model, n, steps, seed))
-    last = len(run.xs) - 1
-    return (gr.update(maximum=last, value=last), *reverse_view(run, last))
-
-
-@user_errors
-def on_reverse_step(model, n, steps, seed, i) -> tuple[Any, ...]:
-    return reverse_view(d3pm.run_discrete(discrete_settings(model, n, steps, seed)), i)
-
-
-@user_errors
-def on_reverse_export(model, n, steps, seed, n_frames, fps, size) -> tuple[str, Any]:
+def record(state: AppState, model, n, steps, seed) -> tuple[RunKey, DiscreteRun]:
+    """Generate (or reuse the recorded run of the same settings and weights): heavy endpoints only."""
     settings = discrete_settings(model, n, steps, seed)
-    return gif_result(d3pm.reverse_gif(settings, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
+    return state.record("discrete", settings, lambda: run_discrete(settings))
+
+
+@user_errors
+def on_sample(state: AppState, model, n, steps, seed) -> tuple[Any, ...]:
+    key, run = record(state, model, n, steps, seed)
+    last = len(run.xs) - 1
+    return (key, gr.update(maximum=last, value=last), *reverse_view(run, last))
+
+
+@user_errors
+def on_reverse_step(state: AppState, key: RunKey | None, i: float) -> tuple[Any, ...]:
+    """A recorded reverse step (never samples)."""
+    return reverse_view(state.runs.require(key), i)
+
+
+@user_errors
+def on_reverse_export(state: AppState, model, n, steps, seed, n_frames, fps, size) -> tuple[str, Any]:
+    _, run = record(state, model, n, steps, seed)
+    return gif_result(discrete_gif(run, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
 
 
 def on_refresh(current: str | None) -> Any:
-    names = d3pm.discrete_models()
+    names = discrete_models()
     return gr.update(choices=names, value=current if current in names else (names[0] if names else None))
 
 
 def on_discrete_model(model: str | None) -> Any:
     """The steps slider reaches the chosen model's T."""
     try:
-        return gr.update(maximum=d3pm.load_discrete(model)[1].T) if model else gr.update()
+        return gr.update(maximum=load_discrete(model)[1].T) if model else gr.update()
     except ValueError:
         return gr.update()  # an unknown name is reported when Generate is pressed
 
@@ -129,7 +146,7 @@ def gif_controls(prefix: str) -> tuple[Any, Any, Any]:
     return n_frames, fps, size
 
 
-def build_reverse() -> None:
+def build_reverse(state: AppState) -> None:
     """The reverse half: a trained discrete model generating digits, x_t beside its x0 guess."""
     gr.Markdown(
         "### Generation with a trained discrete model\n"
@@ -137,7 +154,7 @@ def build_reverse() -> None:
         "the sum over x_0 of q(x_s, x_t | x_0) p(x_0 | x_t) (Austin et al. eq. 4), skipping with Q_{s→t} when "
         "fewer steps than T are asked for. Train your own in the **Train** tab (choose a D3PM corruption)."
     )
-    names = d3pm.discrete_models()
+    names = discrete_models()
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             with gr.Row():
@@ -159,11 +176,13 @@ def build_reverse() -> None:
     settings = [model, n, steps, seed]
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
-    sample.click(gpu_call(on_sample), settings, [step, frame, info], api_name="d3pm_sample", **sampling_queue())
-    step.input(on_reverse_step, [*settings, step], [frame, info], api_name="d3pm_reverse_step",
+    run_key = gr.State(None)  # this session's recorded generation, by its key in state.runs
+    sample.click(gpu_call(bind(on_sample, state)), settings, [run_key, step, frame, info], api_name="d3pm_sample",
+                 **sampling_queue())  # fmt: skip
+    step.input(bind(on_reverse_step, state), [run_key, step], [frame, info], api_name="d3pm_reverse_step",
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     export.click(
-        gpu_call(on_reverse_export),
+        gpu_call(bind(on_reverse_export, state)),
         [*settings, n_frames, fps, size],
         [gif, download],
         api_name="d3pm_reverse_gif",
@@ -171,7 +190,7 @@ def build_reverse() -> None:
     )
 
 
-def build() -> dict:
+def build(state: AppState) -> dict:
     gr.Markdown(
         "Diffusion need not be Gaussian. In D3PM (Austin et al. 2021) every pixel or character is a category and "
         "corruption is a Markov chain with transition matrices Q_t: q(x_t | x_0) = Cat(x_0 Q̄_t). Uniform "
@@ -180,14 +199,16 @@ def build() -> dict:
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            dataset = gr.Radio(list(discrete.DATASETS), value="digits", label="Data", elem_id="d3-dataset")
+            dataset = gr.Radio(list(CORRUPTION_DATASETS), value="digits", label="Data", elem_id="d3-dataset")
             transition = gr.Radio(TRANSITION_CHOICES, value="absorbing", label="Transition", elem_id="d3-transition")
             T = gr.Slider(2, 1000, 100, step=1, label="T", elem_id="d3-T")
             n = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Digits", elem_id="d3-n")
-            K = gr.Slider(discrete.MIN_CATEGORIES, 32, 4, step=1, label="Image: levels K", elem_id="d3-K")
+            K = gr.Slider(MIN_CATEGORIES, 32, 4, step=1, label="Image: levels K", elem_id="d3-K")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3-seed")
-            text = gr.Textbox(discrete.DEFAULT_TEXT, label="Text: a sentence", elem_id="d3-text")
-            image = gr.Image(type="filepath", label="Image: upload", height=140, elem_id="d3-image")
+            text = gr.Textbox(DEFAULT_TEXT, label="Text: a sentence", elem_id="d3-text")
+            image = gr.File(
+                label="Image: upload", file_types=["image"], type="filepath", height=140, elem_id="d3-image"
+            )  # a file: its size is checked before it is decoded
             show = gr.Button("Show", variant="primary", elem_id="d3-show")
         with gr.Column(scale=3):
             t = gr.Slider(0, 100, 50, step=1, label="t", elem_id="d3-t")
@@ -210,5 +231,5 @@ def build() -> dict:
     export.click(
         gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif", **sampling_queue()
     )
-    build_reverse()
+    build_reverse(state)
     return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

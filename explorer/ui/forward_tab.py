@@ -10,8 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from explorer import data, render
-from explorer.forward import MODES, POINT_LIM, ForwardSettings, export_forward_gif, forward_process, parse_steps
+from explorer import data
+from explorer.core.schedules import SCHEDULES, make_schedule
 from explorer.limits import (
     MAX_GIF_FPS,
     MAX_GIF_FRAMES,
@@ -24,7 +24,7 @@ from explorer.limits import (
     MIN_IMAGE_SIDE,
     MIN_T,
 )
-from explorer.schedules import SCHEDULES, make_schedule
+from explorer.runs.forward import MODES, ForwardSettings, forward_process, parse_steps
 from explorer.ui.common import (
     gif_outputs,
     gif_result,
@@ -34,6 +34,10 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.viz import figures
+from explorer.viz.animations import export_forward_gif
+from explorer.viz.frames import POINT_LIM
+from explorer.viz.panels import forward_frame, forward_strip
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
@@ -74,19 +78,19 @@ def view_outputs(settings: ForwardSettings, step: float, compare: list[str]) -> 
     points = process.kind == "points"
     if points:
         title = f"{data.DATASETS[settings.dataset].label} at t = {step}"
-        panel = gr.update(value=plot_value(render.points_figure(x, process.color, POINT_LIM, title)), visible=True)
+        panel = gr.update(value=plot_value(figures.points_figure(x, process.color, POINT_LIM, title)), visible=True)
         image = gr.update(visible=False)
     else:  # gr.update, not gr.Image(...): a component built with a value encodes it in its own format
         panel = gr.update(visible=False)
-        image = gr.update(value=process.frame(step, IMAGE_PANEL_SIZE), visible=True)
+        image = gr.update(value=forward_frame(process, step, IMAGE_PANEL_SIZE), visible=True)
     schedules = [process.schedule] + [
         make_schedule(name, process.T, settings.zero_terminal_snr) for name in compare if name != settings.schedule
     ]
     hist = process.histogram(step)
-    hist_fig = render.histogram_figure(
+    hist_fig = figures.histogram_figure(
         hist.edges, hist.density, hist.grid, hist.exact, hist.standard, f"Histogram of {hist.label} at t = {step}"
     )
-    schedule_fig = render.schedule_figure(schedules, step)
+    schedule_fig = figures.schedule_figure(schedules, step)
     return panel, image, plot_value(schedule_fig), plot_value(hist_fig), describe(process, step)
 
 
@@ -104,7 +108,7 @@ def on_settings(*args: Any) -> tuple[Any, ...]:
     settings = make_settings(*inputs).validated()
     process = forward_process(settings)
     step = process.check_step(min(float(step or 0), settings.T))  # a smaller T pulls t down with it
-    strip = process.strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+    strip = forward_strip(process, parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
     slider = gr.update(maximum=settings.T, value=step)
     return (slider, *view_outputs(settings, step, compare or []), strip)
 
@@ -114,7 +118,7 @@ def on_strip(*args: Any) -> Any:
     """Only the strip's t values changed."""
     *inputs, strip_text = args
     settings = make_settings(*inputs).validated()
-    return forward_process(settings).strip(parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+    return forward_strip(forward_process(settings), parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
 
 
 @user_errors

@@ -10,9 +10,14 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import guidance, render
+from explorer.core.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
+from explorer.runs.guidance import SWEEP_FRAMES, Sweep, SweepSettings, run_sweep
+from explorer.runs.store import RunKey
+from explorer.serve.state import AppState
+from explorer.store.registry import conditional_models, model_classes
 from explorer.ui.common import (
+    bind,
     gif_outputs,
     gif_result,
     gpu_call,
@@ -21,54 +26,65 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.conditioning import class_choices as picker_choices
+from explorer.viz import figures
+from explorer.viz.animations import sweep_gif
+from explorer.viz.panels import sweep_frame
 
 PANEL = 240
 
 
 def class_choices(model: str | None) -> list[tuple[str, str]]:
     """The sweep always steers to a class: no "any" choice."""
-    return guidance.class_choices(guidance.model_classes(model), unconditional=False)
+    return picker_choices(model_classes(model), unconditional=False)
 
 
-def settings_of(model, label, n, steps, seed) -> guidance.SweepSettings:
+def settings_of(model, label, n, steps, seed) -> SweepSettings:
     if not model:
         raise ValueError("choose a class-conditional model (train one with --conditional)")
-    label = guidance.conditioning(label, None).label  # the picker's "2" (or an API's 2) as a class index
+    label = conditioning(label, None).label  # the picker's "2" (or an API's 2) as a class index
     if label is None:
         raise ValueError("choose the class to steer towards")
-    return guidance.SweepSettings(model, label, n, 0 if seed is None else seed, steps)
+    return SweepSettings(model, label, n, 0 if seed is None else seed, steps)
 
 
-def view(sweep: guidance.Sweep, i: Any) -> tuple[Any, str]:
+def view(sweep: Sweep, i: Any) -> tuple[Any, str]:
     i = int(min(max(0 if i is None else i, 0), len(sweep.steps) - 1))
     name = sweep.classes[sweep.settings.label] if sweep.classes else str(sweep.settings.label)
     cells = " · ".join(f"w = {w:g}: precision {sweep.precision[w]:.2f}, diversity {sweep.diversity[w]:.2f}"
                        for w in sweep.frames)  # fmt: skip
     measure = "spread ratio" if sweep.dataset == "digits" else "coverage"
     text = f"**class {name}**, t = {sweep.steps[i]} · {cells} (diversity: {measure})"
-    return guidance.sweep_frame(sweep, i, PANEL), text
+    return sweep_frame(sweep, i, PANEL), text
+
+
+def record(state: AppState, model, label, n, steps, seed) -> tuple[RunKey, Sweep]:
+    """Sample every scale (or reuse the recorded sweep of the same settings and weights): heavy endpoints only."""
+    settings = settings_of(model, label, n, steps, seed)
+    return state.record("guidance", settings, lambda: run_sweep(settings))
 
 
 @user_errors
-def on_sweep(model, label, n, steps, seed) -> tuple[Any, ...]:
-    sweep = guidance.run_sweep(settings_of(model, label, n, steps, seed))
+def on_sweep(state: AppState, model, label, n, steps, seed) -> tuple[Any, ...]:
+    key, sweep = record(state, model, label, n, steps, seed)
     last = len(sweep.steps) - 1
     scales = np.array(list(sweep.frames))
-    fig = render.curves_figure(scales, {"precision": np.array(list(sweep.precision.values())),
+    fig = figures.curves_figure(scales, {"precision": np.array(list(sweep.precision.values())),
                                         "diversity": np.array(list(sweep.diversity.values()))},
                                "The quality / diversity trade-off", "guidance scale w", "share")  # fmt: skip
-    return (gr.update(maximum=last, value=last), *view(sweep, last), plot_value(fig))
+    return (key, gr.update(maximum=last, value=last), *view(sweep, last), plot_value(fig))
 
 
 @user_errors
-def on_frame(model, label, n, steps, seed, i) -> tuple[Any, ...]:
-    return view(guidance.run_sweep(settings_of(model, label, n, steps, seed)), i)
+def on_frame(state: AppState, key: RunKey | None, i: float) -> tuple[Any, ...]:
+    """A recorded frame of the sweep (never samples)."""
+    return view(state.runs.require(key), i)
 
 
 @user_errors
-def on_export(model, label, n, steps, seed, fps, size) -> tuple[str, Any]:
-    settings = settings_of(model, label, n, steps, seed)
-    return gif_result(guidance.sweep_gif(settings, size, fps, new_output_path("guidance", ".gif")))
+def on_export(state: AppState, model, label, n, steps, seed, fps, size) -> tuple[str, Any]:
+    _, sweep = record(state, model, label, n, steps, seed)
+    return gif_result(sweep_gif(sweep, size, fps, new_output_path("guidance", ".gif")))
 
 
 def on_model(model: str | None) -> Any:
@@ -76,14 +92,14 @@ def on_model(model: str | None) -> Any:
     return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
-def build() -> None:
+def build(state: AppState) -> None:
     gr.Markdown(
         "Classifier-free guidance (Ho & Salimans 2022): one model, trained with a share of its labels dropped, "
         "predicts both ε(x_t, y) and ε(x_t, ∅); sampling uses ε(x_t, ∅) + w (ε(x_t, y) − ε(x_t, ∅)). Here every "
         "w in {0, 1, 2, 4, 8} starts from the same x_T (DDIM, η = 0). Precision is the share of samples the "
         "reference classifier assigns to the asked class; diversity is how much of the class they cover."
     )
-    names = guidance.conditional_models()
+    names = conditional_models()
     first = names[0] if names else None
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -97,7 +113,7 @@ def build() -> None:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="cfg-seed")
             run = gr.Button("Sweep w", variant="primary", elem_id="cfg-run")
         with gr.Column(scale=3):
-            frame_i = gr.Slider(0, guidance.SWEEP_FRAMES - 1, 0, step=1, label="reverse frame", elem_id="cfg-frame")
+            frame_i = gr.Slider(0, SWEEP_FRAMES - 1, 0, step=1, label="reverse frame", elem_id="cfg-frame")
             info = gr.Markdown(elem_id="cfg-info")
             picture = gr.Image(label="samples by guidance scale", format="png", elem_id="cfg-picture")
             readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
@@ -108,11 +124,10 @@ def build() -> None:
                 export, gif, download = gif_outputs("cfg", "Guidance sweep")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, label, api_visibility="private")
-    run.click(
-        gpu_call(on_sweep), settings, [frame_i, picture, info, readings], api_name="guidance_sweep", **sampling_queue()
-    )
-    frame_i.input(on_frame, [*settings, frame_i], [picture, info], api_name="guidance_frame",
+    run_key = gr.State(None)  # this session's recorded sweep, by its key in state.runs
+    run.click(gpu_call(bind(on_sweep, state)), settings, [run_key, frame_i, picture, info, readings],
+              api_name="guidance_sweep", **sampling_queue())  # fmt: skip
+    frame_i.input(bind(on_frame, state), [run_key, frame_i], [picture, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(
-        gpu_call(on_export), [*settings, fps, size], [gif, download], api_name="guidance_gif", **sampling_queue()
-    )
+    export.click(gpu_call(bind(on_export, state)), [*settings, fps, size], [gif, download], api_name="guidance_gif",
+                 **sampling_queue())  # fmt: skip

@@ -10,11 +10,22 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import frames, latent, render
-from explorer.export import write_gif
-from explorer.forward import POINT_LIM
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MIN_GIF_SIZE, check_int
+from explorer.runs.flow import FEW_STEPS, FlowComparisonSettings, run_flow_comparison
+from explorer.runs.latent import (
+    MAX_INVERT_POINTS,
+    InterpolationSettings,
+    LatentSettings,
+    run_interpolation,
+    run_invert,
+)
+from explorer.runs.latent import (
+    latent_histogram as latent_density,
+)
+from explorer.sampling.inversion import MAX_MORPH_FRAMES, PATH_STEPS
+from explorer.serve.state import AppState
 from explorer.ui.common import (
+    bind,
     gif_outputs,
     gif_result,
     gpu_call,
@@ -24,27 +35,32 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
+from explorer.viz import figures, frames
+from explorer.viz.export import write_gif
+from explorer.viz.frames import POINT_LIM
+from explorer.viz.panels import morph_frames, morph_strip
 
 PANEL = 300
 
 
-def invert_settings(model, steps, n, seed, upload) -> latent.LatentSettings:
+def invert_settings(model, steps, n, seed, upload) -> LatentSettings:
     if not model:
         raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
-    return latent.LatentSettings(model=model, steps=steps, n=n, seed=0 if seed is None else seed,
+    return LatentSettings(model=model, steps=steps, n=n, seed=0 if seed is None else seed,
                                  upload=upload or None)  # fmt: skip
 
 
 def latent_histogram(x_T: np.ndarray) -> Any:
-    edges, density, grid, standard = latent.latent_histogram(x_T)
+    edges, density, grid, standard = latent_density(x_T)
     title = f"Latent coordinates (std {float(x_T.std()):.2f}) against N(0, 1)"
-    return plot_value(render.histogram_figure(edges, density, grid, None, standard, title))
+    return plot_value(figures.histogram_figure(edges, density, grid, None, standard, title))
 
 
 @user_errors
-def on_invert(model, steps, n, seed, upload) -> tuple[Any, ...]:
-    run = latent.run_invert(invert_settings(model, steps, n, seed, upload))
-    errors = render.log_curves_figure({"round-trip MSE": ([s for s, _ in run.errors], [e for _, e in run.errors])},
+def on_invert(state: AppState, model, steps, n, seed, upload) -> tuple[Any, ...]:
+    settings = invert_settings(model, steps, n, seed, upload)
+    _, run = state.record("invert", settings, lambda: run_invert(settings))
+    errors = figures.log_curves_figure({"round-trip MSE": ([s for s, _ in run.errors], [e for _, e in run.errors])},
                                       "Round-trip error against steps", "S (steps each way)", "MSE per dimension",
                                       log_y=True)  # fmt: skip
     std = float(run.x_T.std())
@@ -56,7 +72,7 @@ def on_invert(model, steps, n, seed, upload) -> tuple[Any, ...]:
                  "a density would give it")  # fmt: skip
     if run.kind == "points":
         color = frames.angle_colors(run.x0)
-        fig = render.points_figure(run.x_T, color, POINT_LIM, "Latents x_T, data x_0 (pink), inversion paths",
+        fig = figures.points_figure(run.x_T, color, POINT_LIM, "Latents x_T, data x_0 (pink), inversion paths",
                                    paths=run.paths, overlay=run.x0, overlay_name="data x_0")  # fmt: skip
         hide = gr.update(visible=False)
         return gr.update(value=plot_value(fig), visible=True), hide, latent_histogram(run.x_T), plot_value(errors), info
@@ -69,15 +85,16 @@ def on_invert(model, steps, n, seed, upload) -> tuple[Any, ...]:
 def interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames):
     if not model:
         raise ValueError("choose a model first (train one in the Train tab, or use a shipped one)")
-    return latent.InterpolationSettings(model=model, a=upload_a or str(a), b=upload_b or str(b), steps=steps,
+    return InterpolationSettings(model=model, a=str(a), b=str(b), upload_a=upload_a or None, upload_b=upload_b or None,
+                                 steps=steps,
                                         frames=n_frames, n=n, seed=0 if seed is None else seed)  # fmt: skip
 
 
 @user_errors
-def on_interpolate(model, steps, n, seed, a, b, upload_a, upload_b, n_frames) -> tuple[Any, ...]:
+def on_interpolate(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_frames) -> tuple[Any, ...]:
     settings = interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames)
-    morph, cloud = latent.run_interpolation(settings)
-    norms = render.log_curves_figure({name: (morph.alphas.tolist(), values.tolist())
+    _, (morph, cloud) = state.record("interpolate", settings, lambda: run_interpolation(settings))
+    norms = figures.log_curves_figure({name: (morph.alphas.tolist(), values.tolist())
                                       for name, values in morph.norms.items()},
                                      "Latent norm along the path", "alpha", "|z| / sqrt(D)",
                                      log_x=False)  # fmt: skip
@@ -86,21 +103,19 @@ def on_interpolate(model, steps, n, seed, a, b, upload_a, upload_b, n_frames) ->
             "dimensions have norm close to sqrt(D), so lerp's midpoints leave the typical set the model was "
             "trained on (most visibly for images, D = 64)")  # fmt: skip
     if morph.decoded["slerp"].ndim == 2:
-        fig = render.interpolation_figure(cloud, morph.decoded, POINT_LIM, "Decoded paths from A to B")
+        fig = figures.interpolation_figure(cloud, morph.decoded, POINT_LIM, "Decoded paths from A to B")
         return gr.update(value=plot_value(fig), visible=True), gr.update(visible=False), plot_value(norms), info
-    strip = latent.morph_strip(morph, cell=56)
+    strip = morph_strip(morph, cell=56)
     return gr.update(visible=False), gr.update(value=strip, visible=True), plot_value(norms), info
 
 
 @user_errors
-def on_gif(model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size) -> tuple[str, Any]:
-    from explorer.limits import check_int
-
+def on_gif(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size) -> tuple[str, Any]:
     settings = interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames)
-    morph, cloud = latent.run_interpolation(settings)
+    _, (morph, cloud) = state.record("interpolate", settings, lambda: run_interpolation(settings))
     size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
     background = cloud if morph.decoded["slerp"].ndim == 2 else None
-    return gif_result(write_gif(latent.morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
+    return gif_result(write_gif(morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
 
 
 DRAWN_PATHS = 48
@@ -117,16 +132,19 @@ def flow_defaults() -> tuple[str | None, str | None, str | None]:
 
 
 @user_errors
-def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: float) -> tuple[Any, ...]:
+def on_flow(
+    state: AppState, diffusion: str | None, flow: str | None, reflow: str | None, seed: float
+) -> tuple[Any, ...]:
     if not diffusion or not flow:
         raise ValueError("choose a diffusion model and a rectified-flow model")
     names = (diffusion, flow, reflow) if reflow else (diffusion, flow)
     seed = check_int("seed", 0 if seed is None else seed, 0, 2**31 - 1)
-    c = latent.run_flow_comparison(latent.FlowComparisonSettings(names, seed))
-    rows = [[name, round(c.straightness[name], 4), *(round(c.quality[name][S], 4) for S in latent.FEW_STEPS)]
+    settings = FlowComparisonSettings(names, seed)
+    _, c = state.record("flow", settings, lambda: run_flow_comparison(settings), models=names)
+    rows = [[name, round(c.straightness[name], 4), *(round(c.quality[name][S], 4) for S in FEW_STEPS)]
             for name in c.paths]  # fmt: skip
     better = "higher" if c.higher_is_better else "lower"
-    info = (f"Straightness: the mean distance of Euler-{latent.PATH_STEPS} trajectories from the chords between their "
+    info = (f"Straightness: the mean distance of Euler-{PATH_STEPS} trajectories from the chords between their "
             f"ends, over the mean chord length (0: straight lines). Quality: {c.metric} ({better} is better) of "
             "Euler samples with 1, 2, 5 and 10 uniformly spaced steps from the same x_T.")  # fmt: skip
     hide = gr.update(visible=False)
@@ -135,14 +153,14 @@ def on_flow(diffusion: str | None, flow: str | None, reflow: str | None, seed: f
         for name, paths in c.paths.items():
             color = frames.angle_colors(paths[:, 0])
             title = f"{name}: straightness {c.straightness[name]:.3f}"
-            fig = render.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
+            fig = figures.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
             plots.append(gr.update(value=plot_value(fig), visible=True))
         plots += [hide] * (3 - len(plots))
         return (*plots, hide, rows, info)
     grid = []
     for name in c.paths:
         panels = [frames.render_images(c.samples[name][S][:16], 200, f"{name}, {S} step{'s' if S > 1 else ''}")
-                  for S in latent.FEW_STEPS]  # fmt: skip
+                  for S in FEW_STEPS]  # fmt: skip
         grid.append(frames.hstack_frames(panels))
     gap = np.full((8, grid[0].shape[1], 3), 255, np.uint8)
     image = np.concatenate([part for row in grid for part in (row, gap)][:-1])
@@ -155,10 +173,10 @@ def on_model(model: str | None) -> tuple[Any, Any, Any, Any]:
     if kind is None:
         return gr.update(), gr.update(), gr.update(), gr.update()
     uploads = gr.update(visible=kind == "image")
-    return count_slider(kind, latent.MAX_INVERT_POINTS), uploads, uploads, uploads
+    return count_slider(kind, MAX_INVERT_POINTS), uploads, uploads, uploads
 
 
-def build() -> dict:
+def build(state: AppState) -> dict:
     """Lay out the Latent space tab and wire its events; returns its model picker."""
     gr.Markdown(
         "With η = 0 DDIM is a deterministic map between data and noise, so it can be run backwards: encode x_0 "
@@ -169,13 +187,14 @@ def build() -> dict:
         model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="lat-model",
                             allow_custom_value=True, scale=2)  # fmt: skip
         steps = gr.Slider(1, 1000, 50, step=1, label="DDIM steps S (each way)", elem_id="lat-steps", scale=2)
-        n = gr.Slider(1, latent.MAX_INVERT_POINTS, 1000, step=1, label="Items (points drawn afresh, or "
+        n = gr.Slider(1, MAX_INVERT_POINTS, 1000, step=1, label="Items (points drawn afresh, or "
                       "training images picked by the seed)", elem_id="lat-n", scale=2)  # fmt: skip
         seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="lat-seed", scale=1)
     with gr.Accordion("Invert and reconstruct", open=True):
         with gr.Row():
-            upload = gr.Image(type="filepath", label="…or encode your image (resized to the model's size)",
-                              elem_id="lat-upload", visible=False, height=160)  # fmt: skip
+            # files, not gr.Image: the size in the header is checked before a pixel is decoded
+            upload = gr.File(label="…or encode your image (resized to the model's size)", file_types=["image"],
+                             type="filepath", elem_id="lat-upload", visible=False, height=160)  # fmt: skip
             invert = gr.Button("Invert and decode", variant="primary", elem_id="lat-invert")
         info = gr.Markdown(elem_id="lat-info")
         with gr.Row():
@@ -188,13 +207,13 @@ def build() -> dict:
         with gr.Row(equal_height=True):
             a = gr.Textbox("0", label="A: an item's index, or 'x, y' for a point", elem_id="lat-a")
             b = gr.Textbox("1", label="B", elem_id="lat-b")
-            n_frames = gr.Slider(2, latent.MAX_MORPH_FRAMES, 9, step=1, label="Steps along the path",
+            n_frames = gr.Slider(2, MAX_MORPH_FRAMES, 9, step=1, label="Steps along the path",
                                  elem_id="lat-frames")  # fmt: skip
         with gr.Row():
-            upload_a = gr.Image(type="filepath", label="…or an image for A", visible=False, height=140,
-                                elem_id="lat-upload-a")  # fmt: skip
-            upload_b = gr.Image(type="filepath", label="…or an image for B", visible=False, height=140,
-                                elem_id="lat-upload-b")  # fmt: skip
+            upload_a = gr.File(label="…or an image for A", file_types=["image"], type="filepath", visible=False,
+                               height=140, elem_id="lat-upload-a")  # fmt: skip
+            upload_b = gr.File(label="…or an image for B", file_types=["image"], type="filepath", visible=False,
+                               height=140, elem_id="lat-upload-b")  # fmt: skip
         interpolate = gr.Button("Interpolate (slerp and lerp)", variant="primary", elem_id="lat-interpolate")
         morph_info = gr.Markdown(elem_id="lat-morph-info")
         with gr.Row():
@@ -233,27 +252,31 @@ def build() -> dict:
         flow_images = gr.Image(label="samples with 1, 2, 5, 10 steps", format="png", visible=False,
                                elem_id="lat-flow-images")  # fmt: skip
         flow_table = gr.Dataframe(headers=["model", "straightness", *(f"{s} step{'s' if s > 1 else ''}"
-                                           for s in latent.FEW_STEPS)], label="Quality with few Euler steps",
+                                           for s in FEW_STEPS)], label="Quality with few Euler steps",
                                   interactive=False, elem_id="lat-flow-table")  # fmt: skip
 
     common = [model, steps, n, seed]
     morph_inputs = [*common, a, b, upload_a, upload_b, n_frames]
     invert.click(
-        gpu_call(on_invert),
+        gpu_call(bind(on_invert, state)),
         [*common, upload],
         [latents, images, histogram, errors, info],
         api_name="latent_invert",
         **sampling_queue(),
     )
-    interpolate.click(gpu_call(on_interpolate), morph_inputs, [path_plot, strip, norms, morph_info],
+    interpolate.click(gpu_call(bind(on_interpolate, state)), morph_inputs, [path_plot, strip, norms, morph_info],
                       api_name="latent_interpolate", **sampling_queue())  # fmt: skip
     export.click(
-        gpu_call(on_gif), [*morph_inputs, fps, size], [gif, download], api_name="latent_gif", **sampling_queue()
+        gpu_call(bind(on_gif, state)),
+        [*morph_inputs, fps, size],
+        [gif, download],
+        api_name="latent_gif",
+        **sampling_queue(),
     )
     model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
     flow_outputs = [diffusion_paths, flow_paths, reflow_paths, flow_images, flow_table, flow_info]
     flow_run.click(
-        gpu_call(on_flow),
+        gpu_call(bind(on_flow, state)),
         [diffusion_model, flow_model, reflow_model, seed],
         flow_outputs,
         api_name="latent_flow",

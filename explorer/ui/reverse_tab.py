@@ -9,26 +9,17 @@ from typing import Any
 
 import gradio as gr
 
-from explorer import render
-from explorer.checkpoints import find_checkpoints, is_discrete, model_roots
-from explorer.export import write_gif
-from explorer.forward import POINT_LIM, parse_steps
-from explorer.guidance import conditioning
+from explorer.config import model_roots
+from explorer.core.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
-from explorer.reverse import (
-    ReverseSettings,
-    animation,
-    is_image_model,
-    load_model,
-    optimal_reference,
-    panel_frame,
-    path_indices,
-    point_colors,
-    run_reverse,
-    strip,
-)
+from explorer.runs.forward import parse_steps
+from explorer.runs.reverse import ReverseRun, ReverseSettings, optimal_reference, run_reverse
+from explorer.runs.store import RunKey
+from explorer.serve.state import AppState
+from explorer.store.registry import find_checkpoints, is_discrete, is_image_model, load_model
 from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import (
+    bind,
     gif_outputs,
     gif_result,
     gpu_call,
@@ -37,6 +28,11 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.viz import figures
+from explorer.viz.animations import reverse_animation
+from explorer.viz.export import write_gif
+from explorer.viz.frames import POINT_LIM
+from explorer.viz.panels import panel_frame, path_indices, point_colors, reverse_strip
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
 PLAY_INTERVAL_S = 0.1
@@ -78,19 +74,18 @@ IMAGE_PANEL_SIZE = 320
 STRIP_SIZE = 150
 
 
-def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
+def view(run: ReverseRun, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
     """The two synchronised panels (plots for points, images for images), the curve and
-    the reading at step t."""
-    run = run_reverse(settings)
+    the reading at step t of a recorded run."""
     if run.kind == "image":
         return image_view(run, step)
     k = run.frame_index(step)
     t = run.steps[k]
     color = point_colors(run)
     paths = run.xs[: k + 1, path_indices(run.xs.shape[1])].transpose(1, 0, 2)  # (P, k+1, 2): T down to t
-    left = render.points_figure(run.xs[k], color, POINT_LIM, f"x_t at t = {t}", paths=paths, height=420)
+    left = figures.points_figure(run.xs[k], color, POINT_LIM, f"x_t at t = {t}", paths=paths, height=420)
     overlay = run.ideal_x0s[k] if overlay_ideal and run.ideal_x0s is not None else None
-    right = render.points_figure(run.x0s[k], color, POINT_LIM, f"x̂₀ made at t = {t}", overlay=overlay,
+    right = figures.points_figure(run.x0s[k], color, POINT_LIM, f"x̂₀ made at t = {t}", overlay=overlay,
                                  overlay_name="ideal x̂₀ (training set)", height=420)  # fmt: skip
     curve = gr.update(visible=False)
     reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run{steered(run)}"
@@ -99,7 +94,7 @@ def view(settings: ReverseSettings, step: float, overlay_ideal: bool) -> tuple[A
             "mean distance of x_t to the spiral": run.distances,
             "optimal: straight slide": optimal_reference(run),
         }
-        fig = render.curves_figure(
+        fig = figures.curves_figure(
             run.steps, curves, "Distance to the spiral", "t", "mean distance", marker_x=t, reversed_x=True
         )
         curve = gr.update(value=plot_value(fig), visible=True)
@@ -118,7 +113,7 @@ def image_view(run: Any, step: float) -> tuple[Any, ...]:
     reading = f"**t = {t} of {run.T}** · {run.nfe} model evaluations for the whole run{steered(run)}"
     curve = gr.update(visible=False)
     if run.commitment is not None:
-        fig = render.curves_figure(run.steps, {"x̂₀ already read as the final digit": run.commitment},
+        fig = figures.curves_figure(run.steps, {"x̂₀ already read as the final digit": run.commitment},
                                    "When does the model commit to a digit?", "t", "share of samples",
                                    marker_x=t, reversed_x=True)  # fmt: skip
         curve = gr.update(value=plot_value(fig), visible=True)
@@ -137,22 +132,27 @@ def steered(run: Any) -> str:
 
 def strip_at(run: Any, text: str) -> Any:
     """The T-to-0 strip at the steps typed (empty: six evenly spaced, T first)."""
-    return strip(run, sorted(parse_steps(text, run.T), reverse=True), STRIP_SIZE)
+    return reverse_strip(run, sorted(parse_steps(text, run.T), reverse=True), STRIP_SIZE)
+
+
+def record(state: AppState, model, n, seed, variance, ideal, label, w) -> tuple[RunKey, ReverseRun]:
+    """Sample (or reuse the recorded run of the same settings and weights): heavy endpoints only."""
+    settings = make_settings(model, n, seed, variance, ideal, label, w)
+    return state.record("reverse", settings, lambda: run_reverse(settings))
 
 
 @user_errors
-def on_sample(model, n, seed, variance, ideal, label, w, overlay, strip_text) -> tuple[Any, ...]:
-    """Run the sampler (memoised per setting) and show its final step."""
-    settings = make_settings(model, n, seed, variance, ideal, label, w)
-    run = run_reverse(settings)
+def on_sample(state: AppState, model, n, seed, variance, ideal, label, w, overlay, strip_text) -> tuple[Any, ...]:
+    """Run the sampler, record the run for this session and show its final step."""
+    key, run = record(state, model, n, seed, variance, ideal, label, w)
     stride = max(1, run.steps[0] - run.steps[1])
     slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
-    return (slider, *view(settings, 0, overlay), strip_at(run, strip_text))
+    return (key, slider, *view(run, 0, overlay), strip_at(run, strip_text))
 
 
 @user_errors
-def on_strip(model, n, seed, variance, ideal, label, w, strip_text) -> Any:
-    return strip_at(run_reverse(make_settings(model, n, seed, variance, ideal, label, w)), strip_text)
+def on_strip(state: AppState, key: RunKey | None, strip_text: str) -> Any:
+    return strip_at(state.runs.require(key), strip_text)
 
 
 def model_kind(model: str | None) -> str | None:
@@ -179,34 +179,42 @@ def on_model(model: str | None) -> Any:
 
 
 @user_errors
-def on_step(model, n, seed, variance, ideal, label, w, overlay, step) -> tuple[Any, ...]:
-    return view(make_settings(model, n, seed, variance, ideal, label, w), step, overlay)
+def on_step(state: AppState, key: RunKey | None, overlay: bool, step: float) -> tuple[Any, ...]:
+    """The recorded frame at t (never samples: without a recorded run it says to sample first)."""
+    return view(state.runs.require(key), step, overlay)
 
 
 @user_errors
-def on_play(model, n, seed, variance, ideal, label, w, step) -> tuple[Any, Any]:
-    """Start playing from t = T (or from the current t if mid-way)."""
-    run = run_reverse(make_settings(model, n, seed, variance, ideal, label, w))
+def on_overlay(state: AppState, key: RunKey | None, overlay: bool, step: float) -> tuple[Any, ...]:
+    """Redraw with or without the ideal overlay; before any run there is nothing to redraw."""
+    if key is None:
+        return tuple(gr.skip() for _ in range(6))
+    return view(state.runs.require(key), step, overlay)
+
+
+@user_errors
+def on_play(state: AppState, key: RunKey | None, step: float) -> tuple[Any, Any]:
+    """Start playing the recorded run from t = T (or from the current t if mid-way)."""
+    run = state.runs.require(key)
     start = run.T if step is None or step <= 0 else step
     return gr.update(value=start), gr.Timer(active=True)
 
 
 @user_errors
-def on_tick(model, n, seed, variance, ideal, label, w, overlay, step) -> tuple[Any, ...]:
+def on_tick(state: AppState, key: RunKey | None, overlay: bool, step: float) -> tuple[Any, ...]:
     """Advance towards t = 0 and draw that frame; stop the timer there."""
-    settings = make_settings(model, n, seed, variance, ideal, label, w)
-    run = run_reverse(settings)
+    run = state.runs.require(key)
     nxt = run.steps[run.frame_index(max(0, int(step) - max(1, run.T // PLAY_FRAMES)))]
-    return gr.update(value=nxt), gr.Timer(active=nxt > 0), *view(settings, nxt, overlay)
+    return gr.update(value=nxt), gr.Timer(active=nxt > 0), *view(run, nxt, overlay)
 
 
 @user_errors
-def on_export(model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
-    run = run_reverse(make_settings(model, n, seed, variance, ideal, label, w))
-    return gif_result(write_gif(animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
+def on_export(state: AppState, model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
+    _, run = record(state, model, n, seed, variance, ideal, label, w)
+    return gif_result(write_gif(reverse_animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
 
 
-def build() -> dict:
+def build(state: AppState) -> dict:
     """Lay out the Reverse tab and wire its events; returns the refresh for the model list."""
     gr.Markdown(
         "DDPM generates by running the chain backwards: from x_T ~ N(0, I), each step predicts the noise, "
@@ -249,28 +257,30 @@ def build() -> dict:
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
                 export, gif, download = gif_outputs("rev", "Reverse process")
     timer = gr.Timer(PLAY_INTERVAL_S, active=False)
+    run_key = gr.State(None)  # this session's recorded run, by its key in state.runs
 
     settings = [model, n, seed, variance, ideal, label, w]
     panels = [xt_plot, x0_plot, xt_image, x0_image, curve, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
     sample.click(
-        gpu_call(on_sample),
+        gpu_call(bind(on_sample, state)),
         [*settings, overlay, strip_text],
-        [step, *panels, strip_image],
+        [run_key, step, *panels, strip_image],
         api_name="reverse_sample",
         **sampling_queue(),
     )
-    strip_text.submit(on_strip, [*settings, strip_text], strip_image, api_name="reverse_strip")
+    strip_text.submit(bind(on_strip, state), [run_key, strip_text], strip_image, api_name="reverse_strip")
     model.change(on_model, model, n, api_visibility="private")
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
-    step.input(on_step, [*settings, overlay, step], panels, api_name="reverse_step", **hidden)
-    overlay.change(on_step, [*settings, overlay, step], panels, api_visibility="private", **hidden)
-    play.click(on_play, [*settings, step], [step, timer], api_visibility="private")
+    step.input(bind(on_step, state), [run_key, overlay, step], panels, api_name="reverse_step", **hidden)
+    overlay.change(bind(on_overlay, state), [run_key, overlay, step], panels, api_visibility="private", **hidden)
+    play.click(bind(on_play, state), [run_key, step], [step, timer], api_visibility="private")
     pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
-    timer.tick(on_tick, [*settings, overlay, step], [step, timer, *panels], api_visibility="private", **hidden)
+    timer.tick(bind(on_tick, state), [run_key, overlay, step], [step, timer, *panels], api_visibility="private",
+               **hidden)  # fmt: skip
     export.click(
-        gpu_call(on_export),
+        gpu_call(bind(on_export, state)),
         [*settings, n_frames, fps, size],
         [gif, download],
         api_name="reverse_gif",

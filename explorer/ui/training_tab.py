@@ -13,15 +13,16 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer import render
-from explorer.forward import POINT_LIM
-from explorer.frames import render_images
-from explorer.jobs import TrainingQueue
-from explorer.models import PREDICTIONS
-from explorer.schedules import PROCESSES
-from explorer.server import limits
-from explorer.training import MAX_BATCH, TRAINABLE, TrainConfig, Trainer, TrainingJob, evaluate_model
-from explorer.ui.common import plot_value, user_errors
+from explorer.core.parametrization import PREDICTIONS
+from explorer.core.schedules import PROCESSES
+from explorer.serve.state import AppState
+from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
+from explorer.training.evaluate import evaluate_model
+from explorer.training.job import TrainingJob
+from explorer.training.trainer import Trainer
+from explorer.ui.common import bind, plot_value, user_errors
+from explorer.viz import figures
+from explorer.viz.frames import POINT_LIM, render_images
 
 MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
                "large (width 256, depth 4)": (256, 4), "digits UNet (base 32, 1 block a level)": (32, 1),
@@ -36,17 +37,14 @@ def make_job(trainer: Trainer) -> TrainingJob:
     return TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY)
 
 
-QUEUE = TrainingQueue(make_job)
-
-
 def owner_of(request: gr.Request | None) -> str:
     """Who is asking: the browser session (jobs are shown to, and cancelled by, their owner)."""
     return (getattr(request, "session_hash", None) if request is not None else None) or "anonymous"
 
 
 @user_errors
-def on_start(dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name,
-             resume, request: gr.Request) -> str:  # fmt: skip
+def on_start(state: AppState, dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr,
+             seed, name, resume, request: gr.Request) -> str:  # fmt: skip
     if size not in MODEL_SIZES:
         raise ValueError(f"unknown model size {size!r}; choose from {list(MODEL_SIZES)}")
     width, depth = MODEL_SIZES[size]
@@ -54,16 +52,16 @@ def on_start(dataset, size, corruption, conditional, schedule, T, prediction, st
     config = TrainConfig(dataset=dataset, width=width, depth=depth, schedule=schedule, T=T, prediction=prediction,
                          steps=steps, batch=batch, lr=lr, seed=seed, transition=transition,
                          conditional=bool(conditional))  # fmt: skip
-    ticket = QUEUE.submit(config, (name or "").strip(), bool(resume), owner_of(request))
-    position = QUEUE.position(ticket)
+    ticket = state.queue.submit(config, (name or "").strip(), bool(resume), owner_of(request))
+    position = state.queue.position(ticket)
     if position == 0 and ticket.job is not None:
         return f"started **{ticket.name}** on {ticket.job.device}"
     return f"**{ticket.name}** is waiting: {position} job{'s' if position != 1 else ''} ahead of it"
 
 
 @user_errors
-def on_cancel(request: gr.Request) -> str:
-    return QUEUE.cancel(owner_of(request))
+def on_cancel(state: AppState, request: gr.Request) -> str:
+    return state.queue.cancel(owner_of(request))
 
 
 DIGITS_SIZE = "digits UNet (base 32, 1 block a level)"
@@ -91,20 +89,20 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
     )
 
 
-def on_poll(request: gr.Request) -> tuple[Any, ...]:
+def on_poll(state: AppState, request: gr.Request) -> tuple[Any, ...]:
     """Refresh the progress, the loss curve and the preview: of the asker's job (or, without
     one, the running job), with the asker's place in the queue while it waits."""
-    ticket = QUEUE.ticket_of(owner_of(request)) or QUEUE.running
+    ticket = state.queue.ticket_of(owner_of(request)) or state.queue.running
     if ticket is None:
         return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip()
-    position = QUEUE.position(ticket)
+    position = state.queue.position(ticket)
     if ticket.job is None:  # waiting, left the queue, or could not start
         if ticket.error:
             text = f"**{ticket.name}** {ticket.error}"
         elif ticket.cancelled:
             text = f"**{ticket.name}** left the queue before it started"
         else:
-            running = QUEUE.running
+            running = state.queue.running
             ahead = f" (now training: **{running.name}**)" if running else ""
             text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
         return text, gr.skip(), gr.skip(), gr.skip()
@@ -113,7 +111,7 @@ def on_poll(request: gr.Request) -> tuple[Any, ...]:
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
     text = (f"**{ticket.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
             f"{p.steps_per_s:.0f} steps/s · ETA {eta} · device {p.device}")  # fmt: skip
-    waiting = len(QUEUE.waiting())
+    waiting = len(state.queue.waiting())
     if waiting:
         text += f" · {waiting} job{'s' if waiting != 1 else ''} waiting"
     if p.message:
@@ -121,10 +119,10 @@ def on_poll(request: gr.Request) -> tuple[Any, ...]:
     loss = gr.skip()
     if p.losses:
         steps, values = np.array(p.losses).T
-        loss = plot_value(render.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
+        loss = plot_value(figures.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
     preview = preview_image = gr.skip()
     if p.preview is not None and p.preview.ndim == 2:
-        fig = render.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
+        fig = figures.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
                                    f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
         preview, preview_image = gr.update(value=plot_value(fig), visible=True), gr.update(visible=False)
     elif p.preview is not None:
@@ -133,7 +131,7 @@ def on_poll(request: gr.Request) -> tuple[Any, ...]:
     return text, loss, preview, preview_image
 
 
-def build() -> None:
+def build(state: AppState) -> None:
     """Lay out the Training tab and wire its events."""
     gr.Markdown(
         "Train a small denoiser on a point set or the digits with L_simple (Ho et al. 2020, eq. 14). "
@@ -152,7 +150,7 @@ def build() -> None:
             T = gr.Number(1000, precision=0, label="T")
             prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
             steps = gr.Number(
-                3000, precision=0, minimum=1, maximum=limits().max_train_steps, label="Steps", elem_id="train-steps"
+                3000, precision=0, minimum=1, maximum=state.limits.max_train_steps, label="Steps", elem_id="train-steps"
             )
             batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
             lr = gr.Number(2e-3, label="Learning rate")
@@ -171,7 +169,8 @@ def build() -> None:
     timer = gr.Timer(POLL_S)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
-    start.click(on_start, inputs, status, api_name="train_start", concurrency_id="train", concurrency_limit=1)
-    cancel.click(on_cancel, None, status, api_name="train_cancel")
-    timer.tick(on_poll, None, [status, loss, preview, preview_image], api_visibility="private", show_progress="hidden",
-               concurrency_limit=None)  # fmt: skip
+    start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
+                concurrency_limit=1)  # fmt: skip
+    cancel.click(bind(on_cancel, state), None, status, api_name="train_cancel")
+    timer.tick(bind(on_poll, state), None, [status, loss, preview, preview_image], api_visibility="private",
+               show_progress="hidden", concurrency_limit=None)  # fmt: skip

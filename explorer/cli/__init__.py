@@ -1,0 +1,1 @@
+"""The command line: one module per command, assembled by explorer.cli.main."""

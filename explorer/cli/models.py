@@ -1,0 +1,28 @@
+"""`models`: the registry, one model a line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_models(args: argparse.Namespace) -> str:
+    """List the registry: one model a line, by the name --model takes."""
+    from explorer.config import model_roots
+    from explorer.store.checkpoint import read_config
+    from explorer.store.registry import find_checkpoints
+
+    lines = []
+    for name, folder in sorted(find_checkpoints(model_roots()).items()):
+        try:
+            c = read_config(folder)
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in c.get("metrics", {}).items())
+            fields = [name, c["dataset"], c["model"], c["prediction"], f"steps={c['steps']}", metrics]
+            lines.append("\t".join(fields))
+        except ValueError as error:
+            lines.append(f"{name}\tunreadable: {error}")
+    return "\n".join(lines) if lines else "no models found in " + ", ".join(map(str, model_roots()))
+
+
+def add_models(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("models", help="list the models that --model can name")
+    p.set_defaults(run=cmd_models)

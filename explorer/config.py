@@ -1,0 +1,59 @@
+"""Paths, environment names and the compute device: where models and caches live, chosen once.
+
+EXPLORER_MODELS_DIR holds the user's trained models, EXPLORER_CACHE_DIR derived data (the
+digits evaluator, quality curves), EXPLORER_DEVICE overrides the device (cuda, then mps, then cpu).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+DEVICE_ENV = "EXPLORER_DEVICE"
+
+
+def pick_device(override: str | None = None) -> torch.device:
+    """The device to use: `override` (or $EXPLORER_DEVICE) if given, else cuda, mps, cpu."""
+    name = override or os.environ.get(DEVICE_ENV)
+    if name:
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} was asked for but CUDA is not available here")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' was asked for but MPS is not available here")
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            raise ValueError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+SHIPPED_ENV = "EXPLORER_SHIPPED_DIR"  # where the shipped checkpoints are, for an install outside the checkout
+SHIPPED_DIR = Path(os.environ.get(SHIPPED_ENV) or Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+CACHE_ENV = "EXPLORER_CACHE_DIR"
+
+
+MODELS_ENV = "EXPLORER_MODELS_DIR"  # where the app and `train` without a path keep new models
+
+
+def cache_dir() -> Path:
+    """Derived data worth keeping between runs (the evaluator, quality curves):
+    $EXPLORER_CACHE_DIR or ~/.cache/diffusion-explorer."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "diffusion-explorer")
+
+
+def user_models_dir() -> Path:
+    """Models trained by this user: $EXPLORER_MODELS_DIR or ~/.cache/diffusion-explorer/models."""
+    return Path(os.environ.get(MODELS_ENV) or Path.home() / ".cache" / "diffusion-explorer" / "models")
+
+
+def model_roots() -> list[Path]:
+    """Where the registry looks, in order: the shipped checkpoints, then the user's."""
+    return [SHIPPED_DIR, user_models_dir()]

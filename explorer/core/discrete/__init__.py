@@ -1,0 +1,1 @@
+"""Discrete-state diffusion (D3PM, Austin et al. 2021): the process and its losses."""

@@ -1,0 +1,76 @@
+"""Sample-quality figures for points.
+
+mean distance to the spiral: the nearest point on the true curve is found by a dense
+search over the curve parameter followed by Newton steps on the squared distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from explorer.data.points import SPIRAL_SCALE, SPIRAL_SHIFT, SPIRAL_T_MAX, SPIRAL_T_MIN, spiral_curve
+
+
+def straightness(paths: np.ndarray) -> float:
+    """How far trajectories (N, K, D), each from x_T to x_0, stray from the chords between their
+    ends: the mean distance of their points to the chord, over the mean chord length (a ratio
+    of means, so a path whose ends nearly meet cannot dominate). 0 for straight lines."""
+    start, end = paths[:, :1], paths[:, -1:]
+    chord = end - start  # (N, 1, D)
+    length2 = (chord**2).sum(-1, keepdims=True)
+    along = np.clip(((paths - start) * chord).sum(-1, keepdims=True) / np.maximum(length2, 1e-12), 0.0, 1.0)
+    distance = np.linalg.norm(paths - (start + along * chord), axis=-1).mean(1)  # (N,)
+    return float(distance.mean() / max(float(np.sqrt(length2[:, 0, 0]).mean()), 1e-12))
+
+
+SEARCH_POINTS = 2048
+
+
+NEWTON_STEPS = 6
+
+
+def spiral_distance(points: torch.Tensor) -> torch.Tensor:
+    """Distance (N,) from each point (N, 2) to the normalised spiral curve."""
+    p = points.double()
+    theta_grid = torch.linspace(SPIRAL_T_MIN, SPIRAL_T_MAX, SEARCH_POINTS, dtype=torch.float64)
+    curve = spiral_curve(theta_grid)  # (M, 2)
+    theta = theta_grid[torch.cdist(p, curve).argmin(dim=1)]  # (N,) coarse guess
+    for _ in range(NEWTON_STEPS):  # minimise f(theta) = |gamma(theta) - p|^2 / 2
+        c, s = torch.cos(theta), torch.sin(theta)
+        gamma = torch.stack([theta * c, theta * s], -1) * SPIRAL_SCALE + SPIRAL_SHIFT
+        d1 = torch.stack([c - theta * s, s + theta * c], -1) * SPIRAL_SCALE  # gamma'
+        d2 = torch.stack([-2 * s - theta * c, 2 * c - theta * s], -1) * SPIRAL_SCALE  # gamma''
+        r = gamma - p
+        grad = (r * d1).sum(-1)
+        hess = (d1 * d1).sum(-1) + (r * d2).sum(-1)
+        step = torch.where(hess > 1e-12, grad / hess.clamp(min=1e-12), torch.zeros_like(grad))
+        theta = (theta - step).clamp(SPIRAL_T_MIN, SPIRAL_T_MAX)
+    return torch.linalg.norm(spiral_curve(theta) - p, dim=1)
+
+
+def mean_spiral_distance(points: torch.Tensor) -> float:
+    """The spiral metric: mean distance of samples to the curve (N(0, I) scores about 0.515)."""
+    return float(spiral_distance(points).mean())
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, projections: int = 256) -> float:
+    """Sliced 1-Wasserstein distance between point sets a (N, D) and b (M, D): the mean over
+    random unit directions of W1 between the projected 1-D samples, compared at common
+    quantile levels (so N and M may differ)."""
+    n = min(a.shape[0], b.shape[0])
+    directions = torch.randn(a.shape[1], projections, generator=generator, dtype=torch.float64)
+    directions /= torch.linalg.norm(directions, dim=0, keepdim=True)
+    qa = torch.sort(a.double() @ directions, dim=0).values
+    qb = torch.sort(b.double() @ directions, dim=0).values
+    levels = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    ia = (levels * a.shape[0]).long().clamp(max=a.shape[0] - 1)
+    ib = (levels * b.shape[0]).long().clamp(max=b.shape[0] - 1)
+    return float((qa[ia] - qb[ib]).abs().mean())
+
+
+def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Energy distance (Szekely & Rizzo): 2 E|X - Y| - E|X - X'| - E|Y - Y'| for X ~ a, Y ~ b,
+    from the V-statistics of the two samples; zero exactly when the samples coincide."""
+    a, b = a.double().reshape(len(a), -1), b.double().reshape(len(b), -1)
+    return float(2 * torch.cdist(a, b).mean() - torch.cdist(a, a).mean() - torch.cdist(b, b).mean())

@@ -1,0 +1,1 @@
+"""Networks: the time-conditioned MLP and UNet, the D3PM adapter, the digits classifier net."""

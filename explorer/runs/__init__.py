@@ -1,0 +1,1 @@
+"""What a tab or a command computes: forward, reverse, compare, latent, flow, guidance sweep, discrete."""

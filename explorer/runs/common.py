@@ -1,0 +1,65 @@
+"""What every run shares: the model's training set rebuilt from its config, and a recorded trajectory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from explorer.core.schedules import NoiseSchedule
+from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
+from explorer.sampling.registry import SamplerSettings, sample_steps
+from explorer.store.registry import ModelHandle, is_image_model
+from explorer.training.config import TrainConfig, labelled_training_data, sample_shape
+
+MAX_FRAMES = 200
+
+
+def training_set(loaded: ModelHandle, limit: int, label: int | None = None) -> torch.Tensor:
+    """The model's training set, rebuilt from the run settings in its config (at most `limit`
+    items; with a label, only that class's)."""
+    try:
+        config = TrainConfig(**loaded.train)
+    except TypeError as error:
+        raise ValueError(f"model {loaded.name!r} records unknown training settings ({error})") from None
+    x, labels = labelled_training_data(config)
+    if label is not None:
+        if labels is None:
+            raise ValueError(f"model {loaded.name!r} was trained on unlabelled data: it has no classes")
+        x = x[labels == label]
+    return x[:limit]
+
+
+@torch.no_grad()
+def trajectory(
+    loaded: ModelHandle, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
+    keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu", prediction: str | None = None,
+) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
+    """Sample from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
+    (paper's t; T is recorded with the first estimate; None records every step the sampler
+    visits). `model` and `prediction` replace the checkpoint's network and its output type.
+    Returns steps, xs, x0s, NFE."""
+    keep_all = keep is None
+    keep = keep or set()
+    limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
+    n = check_int("number of samples", n, 1, limit)
+    gen = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0, 2**31 - 1))
+    x = torch.randn(sample_shape(loaded.hyper, n), generator=gen, device=device)
+    steps, xs, x0s, nfe = [], [], [], 0
+    first = True
+    prediction = prediction or loaded.prediction
+    for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, prediction):
+        if first and (keep_all or schedule.T in keep):
+            steps.append(schedule.T), xs.append(x.cpu()), x0s.append(step.x0_hat.cpu())
+        first = False
+        if keep_all or step.t_prev + 1 in keep or step.t_prev == -1:
+            steps.append(step.t_prev + 1), xs.append(step.x.cpu()), x0s.append(step.x0_hat.cpu())
+        nfe = step.nfe
+    return steps, xs, x0s, nfe
+
+
+def model_parts(name: str) -> tuple[ModelHandle, NoiseSchedule, str, float]:
+    from explorer.store.registry import data_bound, load_model
+
+    loaded, schedule = load_model(name)
+    return loaded, schedule, loaded.prediction, data_bound(loaded)

@@ -1,0 +1,143 @@
+"""Samplers side by side: one model, one x_T, two to four sampler configurations.
+
+Each configuration runs from the same seeded x_T, records its trajectory, and is scored by
+the model's quality metric (spiral: mean distance to the curve; other point sets: sliced
+W1 to held-out data; digits: the classifier's confidence), its exact NFE and its wall time.
+The quality-versus-NFE curve runs each sampler over a fixed ladder of step counts and is
+cached on disk per model weights, so it is computed once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from explorer.core.guidance import UNCONDITIONAL, Conditioning
+from explorer.evaluation.classes import class_precision
+from explorer.evaluation.quality import Metric, metric_for, sample_quality
+from explorer.limits import MAX_IMAGES, check_int
+from explorer.runs.common import MAX_FRAMES, trajectory
+from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.spacings import timesteps
+from explorer.store.registry import config_classes, data_bound, is_image_model, load_model
+
+MIN_CONFIGS, MAX_CONFIGS = 2, 4
+
+
+MAX_COMPARE_POINTS = 5000  # four runs of up to 1000 steps each must stay interactive
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """One comparison (hashable: it keys the cache)."""
+
+    model: str
+    configs: tuple[SamplerSettings, ...]
+    n: int = 1000
+    seed: int = 0
+    cond: Conditioning = UNCONDITIONAL  # class-conditional models: class and guidance scale
+
+
+@dataclass
+class SamplerRun:
+    """One configuration's recorded run: states at `t` (paper's t; T first, 0 last)."""
+
+    settings: SamplerSettings
+    t: list[int]
+    xs: np.ndarray  # (K, N, ...) x_t after each recorded step (the first is x_T)
+    x0s: np.ndarray  # (K, N, ...) the x0_hat that produced it
+    nfe: int
+    seconds: float
+    quality: float
+    precision: float | None = None  # with a class asked for: the share the reference classifier gives it
+
+    def frame_at(self, fraction: float) -> int:
+        """The recorded frame at this fraction of the run (0: x_T, 1: the sample)."""
+        return int(round(min(max(fraction, 0.0), 1.0) * (len(self.t) - 1)))
+
+
+@dataclass
+class Comparison:
+    settings: CompareSettings
+    dataset: str
+    kind: str  # "points" or "image"
+    T: int
+    metric: Metric
+    log_snr: np.ndarray  # (T,) of the model's schedule, for the timestep diagnostic
+    runs: list[SamplerRun]
+    classes: tuple[str, ...] = ()  # a class-conditional model's class names
+
+
+def validate(settings: CompareSettings, T: int, images: bool) -> CompareSettings:
+    """Check the count of configurations, each configuration, and the sample count."""
+    if not MIN_CONFIGS <= len(settings.configs) <= MAX_CONFIGS:
+        raise ValueError(f"compare {MIN_CONFIGS} to {MAX_CONFIGS} sampler configurations, got {len(settings.configs)}")
+    limit = MAX_IMAGES if images else MAX_COMPARE_POINTS
+    return replace(
+        settings,
+        configs=tuple(c.validated(T) for c in settings.configs),
+        n=check_int("number of samples", settings.n, 1, limit),
+        seed=check_int("seed", settings.seed, 0, 2**31 - 1),
+    )
+
+
+def _thin(n: int) -> np.ndarray:
+    """Indices of at most MAX_FRAMES + 1 recorded states, both ends kept."""
+    return np.unique(np.linspace(0, n - 1, min(n, MAX_FRAMES + 1)).round().astype(int))
+
+
+def run_comparison(settings: CompareSettings) -> Comparison:
+    """Run every configuration from the same x_T (the app keeps the result in its RunStore)."""
+    loaded, schedule = load_model(settings.model)
+    images = is_image_model(loaded)
+    settings = validate(settings, schedule.T, images)
+    model, label = settings.cond.wrap(loaded.model), settings.cond.label  # wrap checks the label
+    runs = []
+    for config in settings.configs:
+        start = time.perf_counter()
+        steps, xs, x0s, nfe = trajectory(loaded, schedule, settings.n, settings.seed, config, None, model)
+        seconds = time.perf_counter() - start
+        keep = _thin(len(steps))
+        final = xs[-1]
+        precision = None if label is None else class_precision(final, label, loaded.dataset)
+        runs.append(SamplerRun(config, [steps[i] for i in keep], torch.stack([xs[i] for i in keep]).numpy(),
+                               torch.stack([x0s[i] for i in keep]).numpy(), nfe, seconds,
+                               sample_quality(loaded.train, final), precision))  # fmt: skip
+    return Comparison(settings, loaded.dataset, "image" if images else "points", schedule.T,
+                      metric_for(loaded.dataset), schedule.log_snr.numpy(), runs,
+                      config_classes(loaded.config))  # fmt: skip
+
+
+def clip_bound(model: str) -> float:
+    """The data range [-B, B] the named model's x0 estimates may be clipped to."""
+    return data_bound(load_model(model)[0])
+
+
+def visited_timesteps(config: SamplerSettings, model: str) -> list[int]:
+    """The paper's t (1..T) at which a configuration calls the model (Heun also calls at t_prev)."""
+    _, schedule = load_model(model)
+    config = config.validated(schedule.T)
+    return [t + 1 for t in timesteps(schedule.T, config.resolved_steps(schedule.T), config.spacing, schedule)]
+
+
+def short_name(settings: SamplerSettings) -> str:
+    """The sampler's name without its options, e.g. 'DDIM'."""
+    return settings.label().split(" S=")[0]
+
+
+def curve_label(config: SamplerSettings) -> str:
+    """A sampler configuration without its step count, e.g. 'DDIM trailing eta=0'."""
+    eta = f" eta={config.eta:g}" if config.name == "ddim" else ""
+    return f"{short_name(config)} {config.spacing}{eta}"
+
+
+def table(comparison: Comparison) -> list[list[object]]:
+    """One row per configuration: sampler, steps, spacing, eta, NFE, wall time, quality and
+    (with a class asked for) the class precision."""
+    return [[short_name(r.settings), r.settings.resolved_steps(comparison.T), r.settings.spacing,
+             r.settings.eta if r.settings.name == "ddim" else "", r.nfe, round(r.seconds * 1000),
+             round(r.quality, 4), "" if r.precision is None else round(r.precision, 3)]
+            for r in comparison.runs]  # fmt: skip

@@ -1,0 +1,111 @@
+"""Quality against NFE: each sampler over a fixed ladder of step counts, cached on disk per model weights."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from explorer.config import cache_dir
+from explorer.core.guidance import UNCONDITIONAL, Conditioning
+from explorer.evaluation.quality import Metric, sample_quality
+from explorer.limits import MAX_CURVE_CACHE_BYTES
+from explorer.runs.common import trajectory
+from explorer.runs.compare import short_name
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.files import prune_folder
+from explorer.store.registry import is_image_model, load_model
+
+CURVE_STEPS = (5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+CURVE_POINTS, CURVE_IMAGES = 2000, 64
+
+
+CURVE_SEED = 0
+
+
+CURVE_VERSION = 1  # bump when the curve's method changes: old cache entries are then ignored
+
+
+_CURVE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    steps: int
+    nfe: int
+    quality: float
+    seconds: float
+
+
+def _weights_id(model: str) -> str:
+    """The SHA-256 of the model's weights, as its checkpoint records it (and loading verified)."""
+    return load_model(model)[0].weights
+
+
+def curve_cache_path(model: str, config: SamplerSettings, ladder: list[int], n: int, cond: Conditioning) -> Path:
+    fields = {"weights": _weights_id(model), "config": asdict(replace(config, steps=None)), "ladder": ladder,
+              "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
+    if cond.label is not None:  # unconditional curves keep the keys they had before guidance existed
+        fields["cond"] = asdict(cond)
+    key = json.dumps(fields, sort_keys=True)
+    return cache_dir() / "curves" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def curve_steps(T: int) -> list[int]:
+    return [s for s in CURVE_STEPS if s <= T] or [T]
+
+
+def quality_curve(
+    model: str,
+    config: SamplerSettings,
+    progress: Callable[[float, str], None] | None = None,
+    cond: Conditioning = UNCONDITIONAL,
+) -> list[CurvePoint]:
+    """Quality and NFE of `config` at each step count of the ladder (fixed n and seed), from the
+    disk cache when this model's weights were measured before."""
+    loaded, schedule = load_model(model)
+    network = cond.wrap(loaded.model)
+    config = replace(config, steps=None).validated(schedule.T)
+    n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
+    ladder = curve_steps(schedule.T)
+    path = curve_cache_path(model, config, ladder, n, cond)
+    with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
+        try:
+            return [CurvePoint(**p) for p in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
+        points = []
+        for i, S in enumerate(ladder):
+            if progress:
+                progress(i / len(ladder), f"{short_name(config)}: {S} steps")
+            start = time.perf_counter()
+            _, xs, _, nfe = trajectory(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), {0}, network)
+            seconds = time.perf_counter() - start
+            points.append(CurvePoint(S, nfe, sample_quality(loaded.train, xs[-1]), seconds))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prune_folder(path.parent, math.inf, MAX_CURVE_CACHE_BYTES)  # every (sampler, eta, w) makes a file
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([asdict(p) for p in points]))
+        os.replace(tmp, path)
+        return points
+
+
+def curves_csv(model: str, curves: dict[str, list[CurvePoint]], metric: Metric) -> str:
+    """The curves as CSV text: one row per (configuration, step count)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["model", "configuration", "steps", "nfe", metric.name, "seconds"])
+    for label, points in curves.items():
+        for p in points:
+            writer.writerow([model, label, p.steps, p.nfe, f"{p.quality:.6g}", f"{p.seconds:.4f}"])
+    return out.getvalue()

@@ -1,0 +1,76 @@
+"""Straight and curved paths: a diffusion model, a rectified flow and its reflow from the same x_T."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.evaluation.metrics import straightness
+from explorer.runs.common import model_parts
+from explorer.sampling.inversion import ode_paths
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.registry import is_image_model
+
+FEW_STEPS = (1, 2, 5, 10)
+
+
+@dataclass(frozen=True)
+class FlowComparisonSettings:
+    """Two or three models of the same data (a diffusion model, a rectified flow, its reflow), one x_T."""
+
+    models: tuple[str, ...]
+    seed: int = 0
+
+
+@dataclass
+class FlowComparison:
+    settings: FlowComparisonSettings
+    kind: str  # "points" or "image"
+    metric: str
+    higher_is_better: bool
+    paths: dict[str, np.ndarray]  # model -> (N, K, ...) Euler trajectories, x_T first
+    straightness: dict[str, float]
+    samples: dict[str, dict[int, np.ndarray]]  # model -> steps -> final samples
+    quality: dict[str, dict[int, float]]  # model -> steps -> the dataset's quality metric
+
+
+FLOW_PATHS = {"points": 256, "image": 64}  # trajectories measured for straightness
+
+
+FLOW_QUALITY = {"points": 2000, "image": 64}  # samples scored at each step count
+
+
+def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
+    """Euler trajectories (straightness) and few-step quality (1, 2, 5, 10 steps, uniformly spaced
+    from t = T) of both models, every run from the same seeded x_T."""
+    from explorer.evaluation.quality import metric_for, sample_quality
+    from explorer.runs.common import trajectory
+    from explorer.training.config import sample_shape
+
+    if not 2 <= len(settings.models) <= 3 or len(set(settings.models)) != len(settings.models):
+        raise ValueError("compare two or three different models")
+    models = {name: model_parts(name) for name in settings.models}
+    datasets = {loaded.dataset for loaded, *_ in models.values()}
+    if len(datasets) != 1:
+        raise ValueError(f"compare two models of the same data; these learned {sorted(datasets)}")
+    if len({str(loaded.hyper) for loaded, *_ in models.values() if is_image_model(loaded)}) > 1:
+        raise ValueError("the two image models must produce images of the same shape")
+    first = next(iter(models.values()))[0]
+    kind = "image" if is_image_model(first) else "points"
+    metric = metric_for(first.dataset)
+    gen = torch.Generator().manual_seed(settings.seed)
+    x_T = torch.randn(sample_shape(first.hyper, FLOW_PATHS[kind]), generator=gen)
+    out = FlowComparison(settings, kind, metric.name, metric.higher_is_better, {}, {}, {}, {})
+    for name, (loaded, schedule, prediction, bound) in models.items():
+        paths = ode_paths(loaded.model, schedule, x_T, prediction)
+        out.paths[name] = paths
+        out.straightness[name] = straightness(paths.reshape(len(paths), paths.shape[1], -1))
+        out.samples[name], out.quality[name] = {}, {}
+        for S in FEW_STEPS:
+            sampler = SamplerSettings("euler", S, spacing="trailing", clip_x0=bound)
+            _, xs, _, _ = trajectory(loaded, schedule, FLOW_QUALITY[kind], settings.seed, sampler, {0})
+            out.samples[name][S] = xs[-1].numpy()
+            out.quality[name][S] = sample_quality(loaded.train, xs[-1])
+    return out

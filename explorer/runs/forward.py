@@ -1,0 +1,185 @@
+"""The forward (noising) process as the Forward tab, the CLI and the benchmarks see it.
+
+Steps here are the paper's t: step 0 is the data x0 and step k in 1..T is x_k, which
+lives at schedule index k - 1. Two routes reach x_k and must agree in distribution:
+the closed-form shortcut q(x_k | x0) with one fixed eps per seed (so points move
+smoothly as the slider moves), and the step-by-step chain of q(x_k | x_{k-1}).
+The chain keeps checkpoints (state and generator state) so any step is at most a few
+links away from a stored one, and scrubbing stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from explorer import data
+from explorer.core.gaussian import marginal_pdf, q_sample, q_step, standard_normal_pdf
+from explorer.core.schedules import NoiseSchedule, make_schedule
+from explorer.limits import MAX_STRIP_FRAMES, check_int
+
+MODES = ("shortcut", "chain")
+
+
+CHAIN_CHECKPOINTS = 200
+
+
+HIST_RANGE, HIST_BINS, HIST_GRID = 4.0, 60, 241
+
+
+MAX_EXACT_CENTRES = 2000
+
+
+CHAIN_SEED_OFFSET = 1_000_003  # the chain draws from its own stream, independent of the data's
+
+
+@dataclass(frozen=True)
+class ForwardSettings:
+    """Everything that fixes x0, its noise and the schedule (hashable: it keys the cache)."""
+
+    dataset: str = "spiral"
+    n_points: int = 2000
+    n_images: int = 16
+    noise: float = 0.0
+    seed: int = 0
+    schedule: str = "cosine"
+    T: int = 1000
+    zero_terminal_snr: bool = False
+    mode: str = "shortcut"
+    image_path: str | None = None
+    image_size: int = 64
+    grey: bool = False
+
+    def validated(self) -> ForwardSettings:
+        """A copy with every number checked against explorer.limits (ValueError if not)."""
+        info = data.dataset_info(self.dataset)
+        if info.kind != "points" and info.kind != "image":
+            raise ValueError(f"the forward Gaussian process needs points or images, not {info.kind}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose from {sorted(MODES)}")
+        if self.dataset == "upload" and not self.image_path:
+            raise ValueError("choose an image file to upload first")
+        make_schedule(self.schedule, self.T)  # checks the name and T
+        return replace(self, seed=check_int("seed", self.seed, 0, 2**31 - 1), T=int(float(self.T)))
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One coordinate of x_k: histogram, exact density of q(x_k) and the N(0, 1) limit."""
+
+    edges: np.ndarray
+    density: np.ndarray
+    grid: np.ndarray
+    exact: np.ndarray | None
+    standard: np.ndarray
+    label: str
+
+
+class _ChainCheckpoints:
+    """States of the chain, with the generator state after each, every `stride` steps."""
+
+    def __init__(self, schedule: NoiseSchedule, x0: torch.Tensor, generator: torch.Generator):
+        self.schedule, self.stride = schedule, max(1, math.ceil(schedule.T / CHAIN_CHECKPOINTS))
+        self.states = [(x0, generator.get_state())]
+        x = x0
+        for step in range(1, schedule.T + 1):
+            x = q_step(schedule, x, step - 1, generator)
+            if step % self.stride == 0:
+                self.states.append((x, generator.get_state()))
+
+    def at(self, step: int) -> torch.Tensor:
+        x, state = self.states[step // self.stride]
+        generator = torch.Generator().set_state(state)
+        for s in range(step - step % self.stride + 1, step + 1):
+            x = q_step(self.schedule, x, s - 1, generator)
+        return x
+
+
+class ForwardProcess:
+    """x0 for one setting, its fixed noise, its schedule and both routes to x_k."""
+
+    def __init__(self, settings: ForwardSettings):
+        self.settings = settings = settings.validated()
+        self.kind = data.dataset_info(settings.dataset).kind
+        self.schedule = make_schedule(settings.schedule, settings.T, settings.zero_terminal_snr)
+        generator = torch.Generator().manual_seed(settings.seed)
+        self.color: np.ndarray | None = None
+        if settings.dataset == "upload":
+            self.x0 = data.load_image(settings.image_path, settings.image_size, settings.grey)
+        elif settings.dataset == "digits":
+            self.x0, _ = data.sample_digits(settings.n_images, generator)
+        else:
+            points = data.make_points(settings.dataset, settings.n_points, settings.noise, generator)
+            self.x0, self.color = points.x, points.color.numpy()
+        self.eps = torch.randn(self.x0.shape, generator=generator)
+        self._chain: _ChainCheckpoints | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def T(self) -> int:
+        return self.schedule.T
+
+    def check_step(self, step: object) -> int:
+        return check_int("t", step, 0, self.T)
+
+    def x_at(self, step: int) -> torch.Tensor:
+        """x_k by the setting's route (k = 0 returns x0)."""
+        step = self.check_step(step)
+        if step == 0:
+            return self.x0
+        if self.settings.mode == "shortcut":
+            return q_sample(self.schedule, self.x0, step - 1, self.eps)
+        with self._lock:
+            if self._chain is None:
+                generator = torch.Generator().manual_seed(self.settings.seed + CHAIN_SEED_OFFSET)
+                self._chain = _ChainCheckpoints(self.schedule, self.x0, generator)
+        return self._chain.at(step)
+
+    def scales(self, step: int) -> tuple[float, float, float]:
+        """(signal sqrt(alpha_bar), noise sqrt(1 - alpha_bar), log-SNR) at step k."""
+        if step == 0:
+            return 1.0, 0.0, math.inf
+        i = step - 1
+        s = self.schedule
+        return float(s.sqrt_alpha_bar[i]), float(s.sqrt_one_minus_alpha_bar[i]), float(s.log_snr[i])
+
+    def caption(self, step: int) -> str:
+        signal, noise, _ = self.scales(step)
+        return f"t = {step} / {self.T}    signal {signal:.2f}   noise {noise:.2f}"
+
+    def histogram(self, step: int) -> Histogram:
+        """Coordinate x_1 of every point, or every pixel value of the images, at step k."""
+        x = self.x_at(step)
+        values = (x[:, 0] if self.kind == "points" else x.reshape(-1)).double()
+        centres = (self.x0[:, 0] if self.kind == "points" else self.x0.reshape(-1)).double()
+        centres = centres[:: max(1, math.ceil(len(centres) / MAX_EXACT_CENTRES))]
+        grid = torch.linspace(-HIST_RANGE, HIST_RANGE, HIST_GRID, dtype=torch.float64)
+        density, edges = np.histogram(values.numpy(), HIST_BINS, (-HIST_RANGE, HIST_RANGE), density=True)
+        signal, noise, _ = self.scales(step)
+        exact = marginal_pdf(grid, centres, signal, noise).numpy() if noise > 0 else None
+        label = "coordinate x₁" if self.kind == "points" else "pixel values"
+        return Histogram(edges, density, grid.numpy(), exact, standard_normal_pdf(grid).numpy(), label)
+
+
+@lru_cache(maxsize=8)
+def forward_process(settings: ForwardSettings) -> ForwardProcess:
+    """The ForwardProcess for a setting, memoised (it is a pure function of the setting)."""
+    return ForwardProcess(settings)
+
+
+def parse_steps(text: str, T: int, default_count: int = 6) -> list[int]:
+    """Steps from text like '0, 100, 500' (each in 0..T); empty text gives evenly spaced ones."""
+    if not text or not text.strip():
+        return [int(s) for s in np.linspace(0, T, default_count).round()]
+    steps = []
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        if part:
+            steps.append(check_int("each t in the strip", part, 0, T))
+    if not 1 <= len(steps) <= MAX_STRIP_FRAMES:
+        raise ValueError(f"a strip holds 1 to {MAX_STRIP_FRAMES} frames, got {len(steps)}")
+    return steps

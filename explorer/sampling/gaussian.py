@@ -1,0 +1,249 @@
+"""Samplers as generators of typed steps (the final sample is the last step's x).
+
+Time convention: `t` is the 0-based schedule index; a step from index t produces the
+state at index t_prev (-1 is the data). Every random draw takes the generator.
+
+All samplers share one model interface and differ only in the update. With
+a = sqrt(alpha_bar_t), s = sqrt(1 - alpha_bar_t) and the pair (x0_hat, eps_hat) that the
+model implies (x_t = a x0_hat + s eps_hat), the ODE/SDE solvers work in the
+variance-exploding coordinates x~ = x / a, sigma = s / a of Karras et al. 2022, where the
+probability-flow ODE is dx~/dsigma = eps_hat. In those coordinates an Euler step is exactly
+DDIM with eta = 0 (the tests check it), and DPM-Solver++(1) is DDIM too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from explorer.core.gaussian import eps_from_x0
+from explorer.core.parametrization import predict_x0_eps
+from explorer.core.schedules import NoiseSchedule
+from explorer.sampling.spacings import step_pairs, timesteps
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> model output
+
+
+DDPM_VARIANCES = ("beta", "beta_tilde")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One sampler iteration: from index t to t_prev (-1 is the data), with the model's
+    estimate x0_hat made at t and the state x reached at t_prev; nfe counts model calls so far."""
+
+    t: int
+    t_prev: int
+    x: torch.Tensor
+    x0_hat: torch.Tensor
+    nfe: int
+
+
+def model_estimates(
+    model: Denoiser, schedule: NoiseSchedule, x: torch.Tensor, t: int, prediction: str, clip_x0: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One model call at index t: the consistent pair (x0_hat, eps_hat), x0_hat clipped if asked."""
+    output = model(x, torch.full((), t, dtype=torch.long, device=x.device))
+    x0_hat, eps_hat = predict_x0_eps(schedule, output, x, t, prediction)
+    if clip_x0 is not None:
+        x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
+        eps_hat = eps_from_x0(schedule, x, t, x0_hat)  # keep the pair consistent
+    return x0_hat, eps_hat
+
+
+def scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
+    """(a, s) with x_t = a x0 + s eps: (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for a
+    variance-preserving schedule, (1 - t, t) for rectified flow; (1, 0) at the data, t = -1."""
+    if t < 0:
+        return 1.0, 0.0
+    return float(schedule.sqrt_alpha_bar[t]), float(schedule.sqrt_one_minus_alpha_bar[t])
+
+
+def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+@torch.no_grad()
+def ddpm_steps(
+    model: Denoiser,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    generator: torch.Generator,
+    prediction: str = "eps",
+    variance: str = "beta_tilde",
+    clip_x0: float | None = None,
+    steps: int | None = None,
+    spacing: str = "leading",
+) -> Iterator[Step]:
+    """Ancestral sampling, Ho et al. 2020 Algorithm 2: x_{t-1} = mu~_t(x_t, x0_hat) + sigma_t z,
+    with sigma_t^2 = beta_t or beta~_t and no noise at the last step. x0_hat may be clipped
+    to [-clip_x0, clip_x0] before the posterior mean is formed. With steps S < T the chain is
+    respaced (Nichol & Dhariwal 2021, sec. 4): over a jump t -> t', beta' = 1 - ab_t / ab_t',
+    and beta~' follows eq. 7 with it (so beta_tilde is DDIM's eta = 1); with S = T, beta' = beta_t."""
+    if variance not in DDPM_VARIANCES:
+        raise ValueError(f"unknown DDPM variance {variance!r}; choose from {list(DDPM_VARIANCES)}")
+    x = x_T
+    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
+        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        ab, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
+        beta = 1.0 - ab / ab_prev
+        # posterior mean of q(x_t' | x_t, x0) for the respaced chain (Ho et al. eq. 7)
+        x = (ab_prev**0.5 * beta / (1 - ab)) * x0_hat + ((1 - beta) ** 0.5 * (1 - ab_prev) / (1 - ab)) * x
+        if t_prev >= 0:
+            var = beta if variance == "beta" else beta * (1 - ab_prev) / (1 - ab)
+            x = x + var**0.5 * _noise(x, generator)
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
+
+
+def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> float:
+    """sigma_t(eta) = eta sqrt((1 - ab_prev) / (1 - ab_t)) sqrt(1 - ab_t / ab_prev) (Song et al. 2021,
+    eq. 16); ab_prev = 1 when t_prev = -1 (the data), where sigma is 0."""
+    ab = float(schedule.alpha_bar[t])
+    ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
+    return eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)) ** 0.5
+
+
+@torch.no_grad()
+def ddim_steps(
+    model: Denoiser,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    generator: torch.Generator,
+    prediction: str = "eps",
+    steps: int = 50,
+    eta: float = 0.0,
+    spacing: str = "leading",
+    clip_x0: float | None = None,
+) -> Iterator[Step]:
+    """DDIM, Song et al. 2021 eq. 12, over the timesteps of `spacing`:
+    x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev - sigma^2) eps_hat + sigma z.
+    eta = 0 is deterministic; eta = 1 with S = T is DDPM with sigma^2 = beta_tilde."""
+    if not 0.0 <= eta <= 1.0 or eta != eta:
+        raise ValueError(f"eta must be between 0 and 1, got {eta}")
+    x = x_T
+    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)  # the model's estimates at t
+        sigma = ddim_sigma(schedule, t, t_prev, eta)  # eq. 16
+        ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
+        # eq. 12: predicted x0, direction pointing to x_t, random noise
+        x = ab_prev**0.5 * x0_hat + max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps_hat
+        if sigma > 0:
+            x = x + sigma * _noise(x, generator)
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
+
+
+@torch.no_grad()
+def euler_steps(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
+    spacing: str = "karras", clip_x0: float | None = None,
+) -> Iterator[Step]:  # fmt: skip
+    """Euler on the probability-flow ODE dx~/dsigma = eps_hat (Karras et al. 2022, Algorithm 1
+    without the second stage): x~' = x~ + (sigma' - sigma) eps_hat = x0_hat + sigma' eps_hat,
+    written in x as a' x0_hat + s' eps_hat (finite even at zero SNR)."""
+    x = x_T
+    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a_prev, s_prev = scales(schedule, t_prev)
+        x = a_prev * x0_hat + s_prev * eps_hat
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
+
+
+@torch.no_grad()
+def heun_steps(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
+    spacing: str = "karras", clip_x0: float | None = None,
+) -> Iterator[Step]:  # fmt: skip
+    """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Algorithm 1):
+    an Euler predictor to sigma', a second slope eps_hat' there, and
+    x~' = x~ + (sigma' - sigma) (eps_hat + eps_hat') / 2. The step to the data (sigma' = 0) and a
+    step from zero SNR (sigma = inf) stay Euler steps, so S steps cost 2 S - 1 model calls.
+    Rectified flow is integrated in its own time instead, where the path is straight:
+    x' = x + (t' - t) (u + u') / 2 with u = eps_hat - x0_hat (finite at t = 1)."""
+    x, nfe = x_T, 0
+    for _, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        nfe += 1
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
+        x_euler = a_prev * x0_hat + s_prev * eps_hat
+        if t_prev >= 0 and schedule.kind == "flow":
+            x0_next, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            nfe += 1
+            x = x + (s_prev - s) * 0.5 * ((eps_hat - x0_hat) + (eps_next - x0_next))
+        elif t_prev >= 0 and a > 0:
+            _, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            nfe += 1
+            sigma, sigma_prev = s / a, s_prev / a_prev
+            x = a_prev * (x / a + (sigma_prev - sigma) * 0.5 * (eps_hat + eps_next))
+        else:
+            x = x_euler
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
+
+
+@torch.no_grad()
+def euler_maruyama_steps(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator,
+    prediction: str = "eps", steps: int = 50, spacing: str = "karras", clip_x0: float | None = None,
+) -> Iterator[Step]:  # fmt: skip
+    """Euler-Maruyama on the reverse-time SDE (Song et al. 2021b, eq. 6) in the VE coordinates,
+    dx~ = -d(sigma^2) grad log p + sqrt(d(sigma^2)) dw with grad log p = -eps_hat / sigma:
+    x~' = x~ - (sigma^2 - sigma'^2) / sigma eps_hat + sqrt(sigma^2 - sigma'^2) z
+        = x0_hat + (sigma'^2 / sigma) eps_hat + sqrt(sigma^2 - sigma'^2) z.
+    The last step returns x0_hat without noise (Song et al.'s final denoising step); a step
+    from zero SNR (sigma = inf) is the limit of the exact posterior, x' ~ N(a' x0_hat, s'^2)."""
+    x = x_T
+    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
+        if t_prev < 0:
+            x = x0_hat
+        elif a == 0:
+            x = a_prev * x0_hat + s_prev * _noise(x, generator)
+        else:
+            sigma, sigma_prev = s / a, s_prev / a_prev
+            drift = x0_hat + (sigma_prev**2 / sigma) * eps_hat
+            x = a_prev * (drift + (sigma**2 - sigma_prev**2) ** 0.5 * _noise(x, generator))
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
+
+
+@torch.no_grad()
+def dpm_solver_pp_2m_steps(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 20,
+    spacing: str = "logsnr", clip_x0: float | None = None,
+) -> Iterator[Step]:  # fmt: skip
+    """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2, with lambda = log(a / s) and h = lambda' - lambda:
+    x' = (s' / s) x - a' (e^{-h} - 1) D, where D = x0_hat on the first step (then it is DDIM) and
+    D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev with r = h_prev / h after it. The step to the data
+    (h = inf) is first order (x' = x0_hat), as is the step after one from zero SNR (h_prev = inf).
+    a' (1 - e^{-h}) is written as a' - a s' / s, finite at zero SNR."""
+    x = x_T
+    previous: tuple[torch.Tensor, float] | None = None  # (x0_hat, h) of the step before
+    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
+        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
+        if t_prev < 0:
+            x, h = x0_hat, math.inf
+        else:
+            h = math.log(a_prev / s_prev) - (math.log(a / s) if a > 0 else -math.inf)
+            d = x0_hat
+            if previous is not None and math.isfinite(previous[1]) and math.isfinite(h):
+                half_inv_r = h / (2 * previous[1])  # 1 / (2 r), r = h_prev / h
+                d = (1 + half_inv_r) * x0_hat - half_inv_r * previous[0]
+            x = (s_prev / s) * x + (a_prev - a * s_prev / s) * d
+        previous = (x0_hat, h)
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
+
+
+def last(steps: Iterator[Step]) -> Step:
+    """Run a sampler to the end and keep its final step."""
+    final = None
+    for step in steps:
+        final = step
+    if final is None:
+        raise ValueError("the sampler produced no steps")
+    return final

@@ -1,0 +1,163 @@
+"""DDIM inversion, reconstruction and interpolation (Song et al. 2021, sec. 5.4).
+
+A deterministic sampler is an invertible map between data and noise. Encoding runs the
+eta = 0 update forwards, x_0 -> x_T, over the same S timesteps that decoding visits
+backwards; the round trip x_0 -> x_T -> x_0 is exact only in the limit of small steps,
+and its error measures the discretisation (Table 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.core.schedules import NoiseSchedule
+from explorer.sampling.gaussian import Denoiser, euler_steps, last, model_estimates, scales
+from explorer.sampling.spacings import timesteps
+
+INVERT_SPACING = "linspace"  # visits both index 0 (nearest the data) and T - 1 (nearest pure noise)
+
+
+ERROR_STEPS = (5, 10, 20, 50, 100, 200)
+
+
+MAX_MORPH_FRAMES = 64
+
+
+@torch.no_grad()
+def ddim_invert(
+    model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps", steps: int = 50,
+    spacing: str = INVERT_SPACING, keep: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+    """Encode x0 to x_T with the eta = 0 DDIM update run forwards over the S timesteps of
+    `spacing` (ascending): x_{t'} = a' x0_hat(x_t, t) + s' eps_hat(x_t, t). The first step
+    starts at the data, where the model is not defined; it is evaluated at the lowest
+    visited timestep (the usual x_t ~ x_{t-1} approximation of DDIM inversion).
+    Returns x_T and, if keep, every state from x0 up."""
+    ascending = timesteps(schedule.T, steps, spacing, schedule)[::-1]
+    x, states = x0, [x0] if keep else []
+    for k, t_next in enumerate(ascending):
+        t_eval = ascending[max(k - 1, 0)]
+        x0_hat, eps_hat = model_estimates(model, schedule, x, t_eval, prediction, None)
+        a, s = scales(schedule, t_next)
+        x = a * x0_hat + s * eps_hat
+        if keep:
+            states.append(x)
+    return x, states
+
+
+def ddim_decode(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
+    spacing: str = INVERT_SPACING, clip_x0: float | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """Decode x_T to x_0 with deterministic DDIM (eta = 0), that is Euler on the flow ODE, over the same timesteps."""
+    return last(euler_steps(model, schedule, x_T, prediction, steps, spacing, clip_x0)).x
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    x0: torch.Tensor
+    x_T: torch.Tensor
+    x0_rec: torch.Tensor
+
+    def mse(self) -> float:
+        """Mean squared error per dimension of the reconstruction."""
+        return float((self.x0_rec - self.x0).pow(2).mean())
+
+    def psnr(self, data_range: float = 2.0) -> float:
+        """Peak signal-to-noise ratio in dB for data spanning `data_range` ([-1, 1]: 2)."""
+        mse = self.mse()
+        return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+
+
+def round_trip(
+    model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps", steps: int = 50,
+    spacing: str = INVERT_SPACING, clip_x0: float | None = None,
+) -> RoundTrip:  # fmt: skip
+    """x0 -> x_T -> x0_rec with the same S steps both ways (x0_hat clipped while decoding, if asked)."""
+    x_T, _ = ddim_invert(model, schedule, x0, prediction, steps, spacing)
+    return RoundTrip(x0, x_T, ddim_decode(model, schedule, x_T, prediction, steps, spacing, clip_x0))
+
+
+def error_curve(
+    model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps",
+    steps: tuple[int, ...] = ERROR_STEPS, clip_x0: float | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[tuple[int, float]]:  # fmt: skip
+    """Round-trip MSE per dimension at each S (those above T are skipped)."""
+    out = []
+    ladder = [s for s in steps if s <= schedule.T]
+    for i, S in enumerate(ladder):
+        if progress:
+            progress(i / len(ladder), f"round trip with {S} steps")
+        out.append((S, round_trip(model, schedule, x0, prediction, S, clip_x0=clip_x0).mse()))
+    return out
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """Spherical interpolation per item (flattened): sin((1-a) theta)/sin(theta) z0 + sin(a theta)/sin(theta) z1,
+    theta the angle between z0 and z1 (Shoemake 1985); lerp where they are (anti)parallel."""
+    a = torch.as_tensor(alpha, dtype=z0.dtype, device=z0.device)
+    flat0, flat1 = z0.reshape(len(z0), -1), z1.reshape(len(z1), -1)
+    cos = (flat0 * flat1).sum(1) / (flat0.norm(dim=1) * flat1.norm(dim=1)).clamp_min(1e-12)
+    theta = torch.arccos(cos.clamp(-1.0, 1.0))
+    sin = torch.sin(theta)
+    safe = sin.abs() > 1e-6
+    w0 = torch.where(safe, torch.sin((1 - a) * theta) / sin.where(safe, 1.0), 1 - a)
+    w1 = torch.where(safe, torch.sin(a * theta) / sin.where(safe, 1.0), a)
+    shape = (-1,) + (1,) * (z0.dim() - 1)
+    return w0.reshape(shape) * z0 + w1.reshape(shape) * z1
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    return (1 - alpha) * z0 + alpha * z1
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+@dataclass
+class Morph:
+    """Decoded interpolation paths between two latents, for each method."""
+
+    alphas: np.ndarray  # (F,)
+    latents: dict[str, np.ndarray]  # method -> (F, ...) latents
+    decoded: dict[str, np.ndarray]  # method -> (F, ...) decoded data
+    norms: dict[str, np.ndarray]  # method -> (F,) |z| / sqrt(D), about 1 in the typical set
+
+
+def interpolate(
+    model: Denoiser, schedule: NoiseSchedule, a: torch.Tensor, b: torch.Tensor, prediction: str = "eps",
+    steps: int = 50, frames: int = 9, clip_x0: float | None = None,
+) -> Morph:  # fmt: skip
+    """Invert two items (each (1, ...)), walk between their latents by slerp and by lerp,
+    and decode every point of both paths (one batch per method)."""
+    from explorer.limits import check_int
+
+    frames = check_int("interpolation frames", frames, 2, MAX_MORPH_FRAMES)
+    z, _ = ddim_invert(model, schedule, torch.cat([a, b]), prediction, steps)
+    alphas = torch.linspace(0, 1, frames, dtype=z.dtype, device=z.device)
+    morph = Morph(alphas.cpu().numpy(), {}, {}, {})
+    for name, fn in INTERPOLATIONS.items():
+        path = torch.cat([fn(z[:1], z[1:], float(alpha)) for alpha in alphas])
+        decoded = ddim_decode(model, schedule, path, prediction, steps, clip_x0=clip_x0)
+        morph.latents[name] = path.cpu().numpy()
+        morph.decoded[name] = decoded.cpu().numpy()
+        morph.norms[name] = (path.reshape(frames, -1).norm(dim=1) / math.sqrt(path[0].numel())).cpu().numpy()
+    return morph
+
+
+PATH_STEPS = 200  # Euler steps for the drawn trajectories: fine enough that their shape is the ODE's
+
+
+def ode_paths(
+    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str, steps: int = PATH_STEPS
+) -> np.ndarray:
+    """Trajectories (N, S + 1, ...) of the probability-flow ODE by Euler (DDIM, eta = 0) over
+    uniformly spaced timesteps from T, x_T first."""
+    states = [x_T] + [step.x for step in euler_steps(model, schedule, x_T, prediction, steps, "trailing")]
+    return torch.stack(states, 1).cpu().numpy()

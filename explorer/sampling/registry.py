@@ -1,0 +1,157 @@
+"""The sampler registry: a sampler by name with its options, checked, and run as a generator of Steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import torch
+
+from explorer.core.schedules import NoiseSchedule
+from explorer.limits import check_float, check_int
+from explorer.sampling.gaussian import (
+    DDPM_VARIANCES,
+    Denoiser,
+    Step,
+    ddim_steps,
+    ddpm_steps,
+    dpm_solver_pp_2m_steps,
+    euler_maruyama_steps,
+    euler_steps,
+    heun_steps,
+)
+from explorer.sampling.spacings import SPACINGS, Spacing, step_pairs, timesteps
+
+MAX_CLIP = 1000.0  # largest x0_hat clipping bound
+
+
+StepFunction = Callable[..., Iterator[Step]]
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """One sampler of the registry: its names, defaults and the function that runs it.
+    `run(model, schedule, x_T, generator, settings, prediction, steps)` yields its Steps."""
+
+    name: str
+    label: str  # for pickers and tables
+    short: str  # for panel captions
+    spacing: Spacing  # its usual timesteps
+    steps: int  # its usual step count in a comparison (0: all T)
+    vp_only: bool  # its update reads alpha_bar directly, so rectified flow cannot use it
+    stochastic: bool  # draws noise on the way (DDIM does when eta > 0)
+    run: StepFunction
+
+
+def _common(settings: SamplerSettings, prediction: str, steps: int) -> dict:
+    return {"prediction": prediction, "steps": steps, "spacing": settings.spacing, "clip_x0": settings.clip_x0}
+
+
+SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
+    SamplerSpec("ddpm", "DDPM (ancestral)", "DDPM", Spacing.LEADING, 0, True, True,
+                lambda m, sch, x, g, st, p, S: ddpm_steps(m, sch, x, g, variance=st.variance, **_common(st, p, S))),
+    SamplerSpec("ddim", "DDIM", "DDIM", Spacing.TRAILING, 50, True, False,
+                lambda m, sch, x, g, st, p, S: ddim_steps(m, sch, x, g, eta=st.eta, **_common(st, p, S))),
+    SamplerSpec("euler", "Euler (PF-ODE)", "Euler", Spacing.KARRAS, 50, False, False,
+                lambda m, sch, x, g, st, p, S: euler_steps(m, sch, x, **_common(st, p, S))),
+    SamplerSpec("heun", "Heun (PF-ODE, 2nd order)", "Heun", Spacing.KARRAS, 50, False, False,
+                lambda m, sch, x, g, st, p, S: heun_steps(m, sch, x, **_common(st, p, S))),
+    SamplerSpec("em", "Euler-Maruyama (reverse SDE)", "EM", Spacing.KARRAS, 50, False, True,
+                lambda m, sch, x, g, st, p, S: euler_maruyama_steps(m, sch, x, g, **_common(st, p, S))),
+    SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
+                lambda m, sch, x, g, st, p, S: dpm_solver_pp_2m_steps(m, sch, x, **_common(st, p, S))),
+]}  # fmt: skip
+
+
+def sampler_spec(name: str) -> SamplerSpec:
+    """The registry's entry for `name`, or a ValueError listing the choices."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose from {list(SAMPLERS)}")
+    return SAMPLERS[name]
+
+
+# views of the registry for the pickers and the command line
+SAMPLER_LABELS = {name: spec.label for name, spec in SAMPLERS.items()}
+DEFAULT_SPACING = {name: str(spec.spacing) for name, spec in SAMPLERS.items()}
+VP_ONLY = tuple(name for name, spec in SAMPLERS.items() if spec.vp_only)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """A sampler by name and its options (each sampler reads the ones it uses)."""
+
+    name: str = "ddpm"
+    steps: int | None = None  # S, the number of timesteps visited; None: all T
+    eta: float = 0.0  # DDIM: 0 deterministic, 1 DDPM-like
+    spacing: str = "leading"  # which S timesteps
+    variance: str = "beta_tilde"  # DDPM: sigma_t^2
+    clip_x0: float | None = None
+
+    def validated(self, T: int) -> SamplerSettings:
+        """These settings with every option checked against its bounds (ValueError says which)."""
+        sampler_spec(self.name)
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {self.spacing!r}; choose from {sorted(SPACINGS)}")
+        if self.variance not in DDPM_VARIANCES:
+            raise ValueError(f"unknown DDPM variance {self.variance!r}; choose from {list(DDPM_VARIANCES)}")
+        return replace(
+            self,
+            steps=None if self.steps is None else check_int("steps", self.steps, 1, T),
+            eta=check_float("eta", self.eta, 0.0, 1.0),
+            clip_x0=None if self.clip_x0 is None else check_float("x0 clipping bound", self.clip_x0, 1e-3, MAX_CLIP),
+        )
+
+    def resolved_steps(self, T: int) -> int:
+        return T if self.steps is None else self.steps
+
+    def nfe(self, schedule: NoiseSchedule) -> int:
+        """Model evaluations a run will make: one per visited timestep, and for Heun a second at the
+        next one, except on the step to the data and on a step from zero SNR (where Heun stays Euler;
+        rectified flow's Heun integrates in t and takes the second call there too)."""
+        S = self.resolved_steps(schedule.T)
+        if self.name != "heun":
+            return S
+        seq = timesteps(schedule.T, S, self.spacing, schedule)
+        second = [t_prev >= 0 and (schedule.kind == "flow" or float(schedule.alpha_bar[t]) > 0)
+                  for _, t, t_prev in step_pairs(seq)]  # fmt: skip
+        return S + sum(second)
+
+    def caption(self) -> str:
+        """A compact name for panel captions, e.g. 'DPM++2M 15 logsnr'."""
+        steps = "T" if self.steps is None else self.steps
+        text = f"{sampler_spec(self.name).short} {steps} {self.spacing}"
+        return text + (f" eta={self.eta:g}" if self.name == "ddim" else "")
+
+    def label(self) -> str:
+        """A short human name, e.g. 'DDIM S=50 trailing eta=0'."""
+        name = sampler_spec(self.name).label.split(" (")[0]
+        text = f"{name} S={self.steps if self.steps is not None else 'T'} {self.spacing}"
+        if self.name == "ddim":
+            text += f" eta={self.eta:g}"
+        return text
+
+
+def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> SamplerSettings:
+    """The sampler a model's own T steps define: DDPM ancestral sampling, or Euler for rectified flow."""
+    if schedule.kind == "flow":
+        return SamplerSettings("euler", schedule.T, spacing="leading")
+    return SamplerSettings("ddpm", variance=variance)
+
+
+def sample_steps(
+    settings: SamplerSettings,
+    model: Denoiser,
+    schedule: NoiseSchedule,
+    x_T: torch.Tensor,
+    generator: torch.Generator,
+    prediction: str = "eps",
+) -> Iterator[Step]:
+    """The named sampler's steps from x_T (the settings are checked first)."""
+    settings = settings.validated(schedule.T)
+    if schedule.kind == "flow" and sampler_spec(settings.name).vp_only:
+        raise ValueError(f"{sampler_spec(settings.name).label} is written for the variance-preserving process; sample "
+                         "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em "
+                         "or dpmpp2m")  # fmt: skip
+    return sampler_spec(settings.name).run(
+        model, schedule, x_T, generator, settings, prediction, settings.resolved_steps(schedule.T)
+    )

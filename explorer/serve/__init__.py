@@ -1,0 +1,1 @@
+"""Serving many users: server limits, the training queue, the app state."""

@@ -1,0 +1,1 @@
+"""Checkpoints on disk and the model registry that loads them."""

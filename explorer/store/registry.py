@@ -1,0 +1,250 @@
+"""The model registry: model names to checkpoint folders, and models loaded from them."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from explorer.config import model_roots, pick_device
+from explorer.core.discrete.process import DiscreteProcess, make_process
+from explorer.core.schedules import NoiseSchedule, make_schedule
+from explorer.store.checkpoint import CONFIG, WEIGHTS, LoadedModel, check_name, load_checkpoint, read_config
+
+
+def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
+    """Checkpoint folders (those holding a config.json) under each root, by folder name; an earlier
+    root's model wins over a later one of the same name, so a shipped name (the first root) always
+    means the shipped model, whatever a user's folder holds."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        if root.is_dir():
+            for config in sorted(root.glob(f"*/{CONFIG}")):
+                found.setdefault(config.parent.name, config.parent)
+    return found
+
+
+def config_or_empty(folder: Path) -> dict[str, Any]:
+    """The validated config of `folder`, or {} when it cannot be read (the pickers list what they can;
+    choosing a broken model reports why)."""
+    try:
+        return read_config(folder)
+    except ValueError:
+        return {}
+
+
+def is_discrete(folder: Path) -> bool:
+    """Whether the checkpoint in `folder` is a discrete (D3PM) model."""
+    return "discrete" in config_or_empty(folder)
+
+
+def resolve_model(name: str, roots: Iterable[Path], allow_path: bool = False) -> Path:
+    """The folder of the checkpoint called `name` (a plain name). With allow_path (the command line
+    only: a typed field in the app never names a server path), a checkpoint folder's path too."""
+    if allow_path and isinstance(name, str) and (os.sep in name or name.startswith(".")):
+        folder = Path(name).expanduser()
+        if not (folder / CONFIG).is_file():
+            raise ValueError(f"no checkpoint at {folder} ({CONFIG} is missing)")
+        return folder.resolve()
+    check_name(name)
+    found = find_checkpoints(roots)
+    if name not in found:
+        raise ValueError(f"no model named {name!r}; available: {sorted(found) or 'none'}")
+    return found[name]
+
+
+def conditional_models() -> list[str]:
+    """Names of the registry's class-conditional models (their config lists the classes)."""
+    from explorer.config import model_roots
+
+    return sorted(name for name, folder in find_checkpoints(model_roots()).items()
+                  if config_or_empty(folder).get("classes"))  # fmt: skip
+
+
+def model_classes(name: str | None) -> tuple[str, ...]:
+    """The class names a registry model was trained on (empty: unconditional, or no such model)."""
+
+    if not name:
+        return ()
+    try:
+        return config_classes(load_model(name)[0].config)
+    except ValueError:
+        return ()
+
+
+def config_classes(config: dict[str, Any]) -> tuple[str, ...]:
+    """The class names a checkpoint config records (empty for an unconditional model)."""
+    return tuple(config.get("classes") or ())
+
+
+def is_image_model(loaded: LoadedModel) -> bool:
+    return "dim" not in loaded.config["hyper"]
+
+
+# x0_hat clipping bounds: images live in [-1, 1]; every point set is scaled into [-1, 1], kept with a margin
+CLIP_BOUNDS = {"image": 1.0, "points": 1.5}
+
+
+def data_bound(loaded: LoadedModel) -> float:
+    """B such that the model's data lie in [-B, B]: where x0_hat may be clipped."""
+    return CLIP_BOUNDS["image" if is_image_model(loaded) else "points"]
+
+
+def discrete_models() -> list[str]:
+    """Names of the registry's discrete models (shipped first, then the user's)."""
+    from explorer.config import model_roots
+
+    return sorted(name for name, folder in find_checkpoints(model_roots()).items() if is_discrete(folder))
+
+
+@dataclass
+class ModelHandle(LoadedModel):
+    """A loaded model with what its checkpoint says about it: where it came from, the hash of the
+    weights it was loaded from, and its process (a noise schedule, or a discrete process)."""
+
+    folder: Path
+    weights: str  # SHA-256 of the weights file these parameters were read from
+    schedule: NoiseSchedule | None  # Gaussian and flow models
+    process: DiscreteProcess | None  # discrete (D3PM) models
+
+    @property
+    def discrete(self) -> bool:
+        return self.process is not None
+
+    @property
+    def kind(self) -> str:
+        """'categorical' (D3PM), 'image' or 'points'."""
+        return "categorical" if self.discrete else "image" if is_image_model(self) else "points"
+
+    @property
+    def dataset(self) -> str:
+        return self.config["dataset"]
+
+    @property
+    def prediction(self) -> str:
+        return self.config["prediction"]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return config_classes(self.config)
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """The network's hyper-parameters (as build_model takes them)."""
+        return self.config["hyper"]
+
+    @property
+    def train(self) -> dict[str, Any]:
+        """The training settings the checkpoint records (TrainConfig's fields)."""
+        train = self.config.get("train")
+        if not isinstance(train, dict):
+            raise ValueError(f"model {self.name!r} does not record its training settings")
+        return train
+
+    @property
+    def bound(self) -> float:
+        """B such that the data lie in [-B, B]: where x0_hat may be clipped."""
+        return data_bound(self)
+
+
+MAX_LOADED = 8  # models kept in memory at once (the least recently used go first)
+
+
+class ModelRegistry:
+    """Model names to loaded models. A model is loaded once per (folder, weights hash, device) and
+    looked up by its name's *current* weights, so a model retrained or resumed under the same name is
+    served with its new weights from the next request on; invalidate() frees the old copy at once.
+    Safe to use from any thread."""
+
+    def __init__(self, roots: Callable[[], list[Path]] = model_roots, max_loaded: int = MAX_LOADED):
+        self._roots, self._max = roots, max_loaded
+        self._loaded: OrderedDict[tuple[str, str, str], ModelHandle] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def folders(self) -> dict[str, Path]:
+        """Every checkpoint folder by name (a shipped name always means the shipped model)."""
+        return find_checkpoints(self._roots())
+
+    def folder(self, name: str, allow_path: bool = False) -> Path:
+        return resolve_model(name, self._roots(), allow_path)
+
+    def weights(self, name: str) -> str:
+        """The SHA-256 of the weights the name refers to now (read from its config, not loaded)."""
+        return read_config(self.folder(name))["files"][WEIGHTS]
+
+    def handle(self, name: str, device: str | None = "cpu", allow_path: bool = False) -> ModelHandle:
+        """The model called `name` (or, with allow_path, at that folder) on `device` (None: the best)."""
+        folder = self.folder(name, allow_path)
+        target = str(pick_device(device))
+        key = (str(folder), read_config(folder)["files"][WEIGHTS], target)
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        handle = _load_handle(folder, target)
+        with self._lock:
+            for old in [k for k in self._loaded if k[0] == key[0] and k[2] == target]:
+                del self._loaded[old]  # an earlier version of this model
+            self._loaded[(key[0], handle.weights, target)] = handle
+            while len(self._loaded) > self._max:
+                self._loaded.popitem(last=False)
+        return handle
+
+    def invalidate(self, name: str) -> None:
+        """Forget every loaded copy of the model called `name` (a training run has just saved it)."""
+        with self._lock:
+            for key in [k for k in self._loaded if Path(k[0]).name == name]:
+                del self._loaded[key]
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """(folder name, weights hash) of every model in memory, least recently used first."""
+        with self._lock:
+            return [(Path(folder).name, weights) for folder, weights, _ in self._loaded]
+
+
+def _load_handle(folder: Path, device: str) -> ModelHandle:
+    loaded = load_checkpoint(folder, device)
+    config = loaded.config
+    schedule = process = None
+    if "discrete" in config:
+        info = config["discrete"]
+        process = make_process(info["transition"], info["K"], config["schedule"]["T"])
+    else:
+        s = config["schedule"]
+        schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
+    return ModelHandle(loaded.name, loaded.model, config, folder, config["files"][WEIGHTS], schedule, process)
+
+
+REGISTRY = ModelRegistry()  # the process's registry: the app's state and the command line share it
+
+
+def command_line_model(name_or_path: str) -> tuple[str, ModelRegistry]:
+    """For the command line's --model: a registry name, or a checkpoint folder's path. Returns the
+    name to ask for and a registry that finds it (a path's folder is looked up by its own name, ahead
+    of the registry's models, for this command only). The app never calls this: a typed field never
+    names a server path."""
+    folder = resolve_model(name_or_path, model_roots(), allow_path=True)
+    if folder.name == name_or_path:
+        return name_or_path, REGISTRY
+    return folder.name, ModelRegistry(lambda: [folder.parent, *model_roots()])
+
+
+def load_model(name: str, registry: ModelRegistry = REGISTRY) -> tuple[ModelHandle, NoiseSchedule]:
+    """A Gaussian or flow model by name, and its schedule (the current weights, loaded once)."""
+    handle = registry.handle(name)
+    if handle.schedule is None:
+        raise ValueError(f"{name!r} is a discrete (D3PM) model: open it in the Discrete (D3PM) tab")
+    return handle, handle.schedule
+
+
+def load_discrete(name: str, device: str | None = None, registry: ModelRegistry = REGISTRY
+                  ) -> tuple[ModelHandle, DiscreteProcess]:  # fmt: skip
+    """A discrete (D3PM) model by name on `device` (default the best available), and its process."""
+    handle = registry.handle(name, device)
+    if handle.process is None:
+        raise ValueError(f"{name!r} is a Gaussian diffusion model: open it in the Reverse tab")
+    return handle, handle.process

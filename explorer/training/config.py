@@ -1,0 +1,153 @@
+"""What defines a training run (recorded in the checkpoint) and the data it trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from explorer import data
+from explorer.core.parametrization import PREDICTIONS
+from explorer.core.schedules import FLOW, make_schedule
+from explorer.limits import MAX_POINTS, MAX_T, MIN_T, check_float, check_int
+
+MAX_TRAIN_STEPS = 200_000
+
+
+MAX_BATCH = 8192
+
+
+TRAINABLE = {*data.POINT_SETS, "digits"}
+
+
+KIND_DEFAULTS = {"points": ("mlp", 128, 3), "image": ("unet", 32, 1)}  # model, width, depth
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (recorded in the checkpoint)."""
+
+    dataset: str = "spiral"
+    n_data: int = 10_000
+    noise: float = 0.0
+    model: str | None = None  # None: "mlp" for points, "unet" for images
+    width: int | None = None  # MLP width or UNet base channels (None: the kind's default)
+    depth: int | None = None  # MLP residual blocks or UNet blocks per level
+    schedule: str = "linear"
+    T: int = 1000
+    zero_terminal_snr: bool = False  # rescale so alpha_bar_T = 0 (Lin et al. 2024); pair it with v or x0
+    prediction: str = "eps"
+    steps: int = 6000
+    batch: int = 1024
+    lr: float = 2e-3
+    warmup: int = 200
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+    reflow: str | None = None  # rectified flow only: a flow model whose ODE couples the noise with the data
+    reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
+    transition: str | None = None  # a discrete (D3PM) model of the digits' 17 levels: uniform, absorbing, gaussian
+    hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
+    conditional: bool = False  # a class-conditional model of a labelled set (data.LABELLED)
+    label_dropout: float = 0.1  # conditional: the share of labels replaced by the null class (Ho & Salimans 2022)
+
+    @property
+    def discrete(self) -> bool:
+        return self.transition is not None
+
+    def validated(self) -> TrainConfig:
+        kind = data.dataset_info(self.dataset).kind
+        if self.discrete:
+            return self._validated_discrete()
+        if self.dataset not in TRAINABLE:
+            raise ValueError(f"training on {self.dataset!r} is not supported; choose from {sorted(TRAINABLE)}")
+        model, width, depth = KIND_DEFAULTS[kind]
+        if self.model not in (None, model):
+            raise ValueError(f"{self.dataset!r} holds {kind}: train a {model!r} model on it, not {self.model!r}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {self.prediction!r}; choose from {list(PREDICTIONS)}")
+        if (self.schedule == FLOW) != (self.prediction == "flow"):
+            raise ValueError("rectified flow pairs the 'flow' process with the 'flow' (velocity) prediction; "
+                             "choose both or neither")  # fmt: skip
+        if self.reflow is not None and self.schedule != FLOW:
+            raise ValueError("reflow retrains a rectified-flow model: use --schedule flow --prediction flow")
+        make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))
+        if self.conditional and self.dataset not in data.LABELLED:
+            raise ValueError(f"a conditional model needs labelled data: choose from {sorted(data.LABELLED)}")
+        if self.conditional and self.reflow is not None:
+            raise ValueError("reflow pairs carry no labels: train a conditional model without --reflow")
+        return replace(
+            self,
+            model=model,
+            n_data=check_int("training points", self.n_data, 16, MAX_POINTS * 10),
+            width=check_int("width", width if self.width is None else self.width, 8, 1024),
+            depth=check_int("depth", depth if self.depth is None else self.depth, 1, 16),
+            T=check_int("T", self.T, MIN_T, MAX_T),
+            steps=check_int("steps", self.steps, 1, MAX_TRAIN_STEPS),
+            batch=check_int("batch", self.batch, 1, MAX_BATCH),
+            lr=check_float("learning rate", self.lr, 1e-6, 1.0),
+            warmup=check_int("warm-up steps", self.warmup, 0, MAX_TRAIN_STEPS),
+            ema_decay=check_float("EMA decay", self.ema_decay, 0.0, 0.99999),
+            grad_clip=check_float("gradient clip", self.grad_clip, 0.0, 1e6),
+            seed=check_int("seed", self.seed, 0, 2**31 - 1),
+            checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
+            reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
+            conditional=bool(self.conditional),
+            label_dropout=check_float("label dropout", self.label_dropout, 0.0, 1.0),
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return len(data.LABELLED[self.dataset]) if self.conditional else 0
+
+    def _validated_discrete(self) -> TrainConfig:
+        """A D3PM run: the digits at 17 levels, an x0-logits UNet; the schedule is the transition's own."""
+        from explorer.core.discrete.process import TRANSITIONS
+        from explorer.models.d3pm import D3PM_DATASETS, PREDICTION
+
+        if self.transition not in TRANSITIONS:
+            raise ValueError(f"unknown transition {self.transition!r}; choose from {list(TRANSITIONS)}")
+        if self.dataset not in D3PM_DATASETS:
+            raise ValueError(f"discrete models train on {list(D3PM_DATASETS)}, not {self.dataset!r}")
+        if self.reflow is not None or self.conditional:
+            raise ValueError("discrete models here are unconditional and not reflowed")
+        gaussian = replace(self, transition=None, schedule="linear", prediction="eps", zero_terminal_snr=False)
+        checked = gaussian.validated()
+        return replace(checked, transition=self.transition, schedule=self.transition, prediction=PREDICTION,
+                       hybrid_lambda=check_float("hybrid lambda", self.hybrid_lambda, 0.0, 1e3))  # fmt: skip
+
+    def hyper(self) -> dict[str, Any]:
+        """The model's hyper-parameters (call on a validated config)."""
+        if self.discrete:  # one-hot input (the mask too), a logit per grey level out
+            from explorer.core.discrete.process import state_count
+            from explorer.models.d3pm import DIGIT_LEVELS
+
+            return {"channels": state_count(self.transition, DIGIT_LEVELS), "out_channels": DIGIT_LEVELS, "size": 8,
+                    "base": self.width, "mults": [1, 2], "blocks": self.depth}  # fmt: skip
+        labels = {"num_classes": self.num_classes} if self.conditional else {}
+        if self.model == "unet":  # the digits: 8x8 grey, two levels (8x8, 4x4), attention at 4x4
+            return {"channels": 1, "size": 8, "base": self.width, "mults": [1, 2], "blocks": self.depth, **labels}
+        return {"dim": 2, "width": self.width, "depth": self.depth, **labels}
+
+
+def training_data(config: TrainConfig) -> torch.Tensor:
+    """The fixed training set: n_data points drawn with the run's seed, or all 1,797 digits."""
+    return labelled_training_data(config)[0]
+
+
+def labelled_training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed training set and its labels (None for an unlabelled set)."""
+    if config.dataset == "digits":
+        return data.digits()
+    gen = torch.Generator().manual_seed(config.seed)
+    points = data.make_points(config.dataset, config.n_data, config.noise, gen)
+    return points.x, points.label
+
+
+def sample_shape(hyper: dict[str, Any], n: int) -> tuple[int, ...]:
+    """Shape of n samples of a model: (n, dim) for points, (n, C, H, W) for images."""
+    if "dim" in hyper:
+        return (n, hyper["dim"])
+    return (n, hyper["channels"], hyper["size"], hyper["size"])

@@ -1,0 +1,218 @@
+"""Training denoisers with L_simple, in the foreground (CLI) or a background thread (UI).
+
+Ho et al. 2020, eq. 14: L_simple = E_{t, x0, eps} |target - model(x_t, t)|^2 with
+x_t = q_sample(x0, t, eps) and target eps, x0 or v. AdamW with linear warm-up and cosine
+decay, gradient clipping, EMA weights (used for sampling), bf16 autocast on CUDA.
+A non-finite loss stops the run and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer import data
+from explorer.config import pick_device
+from explorer.core.discrete.process import DiscreteProcess
+from explorer.core.schedules import NoiseSchedule
+from explorer.models.networks import build_model, count_parameters
+from explorer.store.checkpoint import load_tensors, read_config, save_checkpoint
+from explorer.training.config import TrainConfig
+from explorer.training.objectives import make_objective
+
+TRAIN_FILE = "train.safetensors"
+
+
+LOSS_HISTORY = 2000  # points kept for the loss curve (older ones are thinned)
+
+
+PREVIEW_DISCRETE_STEPS = 100
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up to lr, then cosine decay to 0 at the last step."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@dataclass
+class Progress:
+    """A snapshot of a run, safe to read from another thread."""
+
+    status: str = "idle"  # idle | running | done | cancelled | failed
+    step: int = 0
+    total: int = 0
+    loss: float = math.nan
+    smoothed: float = math.nan
+    steps_per_s: float = 0.0
+    eta_s: float = math.nan
+    device: str = ""
+    message: str = ""
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    checkpoint: str = ""
+    preview: Any = None  # (n, 2) numpy samples from the EMA model
+    preview_step: int = 0
+
+
+class Trainer:
+    """One run: model, EMA copy, optimiser, data and schedule, advanced step by step."""
+
+    def __init__(self, config: TrainConfig, out: str | Path, device: str | None = None, command: str = ""):
+        self.config = config = config.validated()
+        self.out, self.command = Path(out), command
+        self.device = pick_device(device)
+        self.objective = make_objective(config, self.device)  # its data, loss, sampler and checkpoint section
+        with torch.random.fork_rng(devices=[]):  # seeded parameter initialisation, the global RNG left as it was
+            torch.manual_seed(config.seed)
+            self.model = build_model(config.model, config.hyper()).to(self.device)
+            self.ema = build_model(config.model, config.hyper()).to(self.device)
+        self.ema.load_state_dict(self.model.state_dict())
+        self.ema.requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=0.0, foreach=True)
+        self.ema_params, self.params = list(self.ema.parameters()), list(self.model.parameters())
+        self.gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.step = 0
+
+    @property
+    def schedule(self) -> NoiseSchedule | None:
+        """The noise schedule of a Gaussian or flow run (None for D3PM)."""
+        return getattr(self.objective, "schedule", None)
+
+    @property
+    def process(self) -> DiscreteProcess | None:
+        """The corruption process of a D3PM run (None otherwise)."""
+        return getattr(self.objective, "process", None)
+
+    def loss(self) -> torch.Tensor:
+        """The objective's loss on one batch drawn from its training data."""
+        n = self.objective.x_data.shape[0]
+        idx = torch.randint(0, n, (self.config.batch,), generator=self.gen, device=self.device)
+        return self.objective.loss(self.model, idx, self.gen)
+
+    def train_step(self) -> float:
+        """One optimiser step and EMA update; returns the loss (not applied if non-finite)."""
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(self.config, self.step)
+        loss = self.loss()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return value
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
+        self.opt.step()
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))  # EMA warm-up
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema_params, self.params, 1 - decay)
+        self.step += 1
+        return value
+
+    def save(self, metrics: dict[str, float] | None = None) -> Path:
+        """Atomically write EMA weights, resume state and config at the current step."""
+        c = self.config
+        train_state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        for i, state in self.opt.state_dict()["state"].items():
+            for key, value in state.items():
+                train_state[f"optim.{i}.{key}"] = torch.as_tensor(value)
+        train_state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
+        config = {
+            "model": c.model, "hyper": c.hyper(), "dataset": c.dataset, "prediction": c.prediction,
+            **self.objective.checkpoint_section(), "steps": self.step, "seed": c.seed, "train": asdict(c),
+            "command": self.command,
+            "metrics": metrics or {}, "parameters": count_parameters(self.model), "device": str(self.device),
+        }  # fmt: skip
+        if c.conditional:
+            config["classes"] = list(data.LABELLED[c.dataset])
+        return save_checkpoint(self.out, self.ema.state_dict(), config, {TRAIN_FILE: train_state})
+
+    def resume(self) -> None:
+        """Continue from the checkpoint in `out` (same config required)."""
+        saved = read_config(self.out)
+        defaults = asdict(TrainConfig())  # settings added since the run started take their defaults
+        if {**defaults, **saved.get("train", {})} != asdict(self.config):
+            raise ValueError(f"{self.out} was trained with other settings; start a new run or use the same ones")
+        state = load_tensors(self.out, TRAIN_FILE, saved)
+        ema = load_tensors(self.out, "model.safetensors", saved)
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        self.ema.load_state_dict(ema)
+        opt_state = self.opt.state_dict()
+        for key, value in state.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(index), {})[name] = value.to(self.device)
+        self.opt.load_state_dict(opt_state)
+        self.gen.set_state(state["rng"])
+        self.step = saved["steps"]
+
+
+def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None = None) -> torch.Tensor:
+    """n samples from the EMA model with its objective's reference sampler (DDPM-T, Euler-T for
+    rectified flow, D3PM over `discrete_steps`), from a seeded x_T, on the CPU as float32."""
+    gen = torch.Generator(device=trainer.device).manual_seed(seed)
+    return trainer.objective.samples(trainer.ema, n, gen, discrete_steps)
+
+
+def preview_samples(trainer: Trainer, n: int = 256) -> Any:
+    """A few samples for watching the model learn (numpy; 16 when they are images)."""
+    steps = min(trainer.config.T, PREVIEW_DISCRETE_STEPS)  # a discrete model's preview skips steps to stay quick
+    return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4, steps).numpy()
+
+
+def run_training(
+    trainer: Trainer,
+    progress: Progress,
+    stop: threading.Event,
+    lock: threading.Lock,
+    evaluate: Callable[[Trainer], dict[str, float]] | None = None,
+    preview_every: int = 0,
+) -> Progress:
+    """Train to the configured step count, updating `progress` under `lock`; checkpoint
+    periodically, on cancel and at the end. Returns the final progress."""
+    c = trainer.config
+    start, start_step, smoothed = time.perf_counter(), trainer.step, math.nan
+    with lock:
+        progress.status, progress.total, progress.device = "running", c.steps, str(trainer.device)
+    last_good = None
+    while trainer.step < c.steps and not stop.is_set():
+        loss = trainer.train_step()
+        if not math.isfinite(loss):
+            kept = f"the last good checkpoint (step {last_good}) is kept" if last_good else "no checkpoint was written"
+            with lock:
+                progress.status = "failed"
+                progress.message = f"the loss became {loss} at step {trainer.step + 1}; training stopped and {kept}"
+            return progress
+        smoothed = loss if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * loss
+        if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
+            trainer.save()
+            last_good = trainer.step
+        if preview_every and (trainer.step % preview_every == 0 or trainer.step == 1):
+            samples = preview_samples(trainer)
+            with lock:
+                progress.preview, progress.preview_step = samples, trainer.step
+        elapsed = time.perf_counter() - start
+        rate = (trainer.step - start_step) / max(elapsed, 1e-9)
+        with lock:
+            progress.step, progress.loss, progress.smoothed = trainer.step, loss, smoothed
+            progress.steps_per_s, progress.eta_s = rate, (c.steps - trainer.step) / max(rate, 1e-9)
+            progress.losses.append((trainer.step, loss))
+            if len(progress.losses) > LOSS_HISTORY:
+                progress.losses[:] = progress.losses[::2]
+    metrics = evaluate(trainer) if evaluate and not stop.is_set() else {}
+    path = trainer.save(metrics)
+    with lock:
+        progress.checkpoint = str(path)
+        progress.status = "cancelled" if stop.is_set() else "done"
+        progress.message = f"saved {path} at step {trainer.step}" + (
+            "".join(f"; {k} = {v:.4f}" for k, v in metrics.items())
+        )
+    return progress

@@ -1,0 +1,1 @@
+"""The test suite: run with `make test` (or pytest from the repository root)."""
