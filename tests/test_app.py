@@ -98,12 +98,23 @@ def test_export_gif(client):
 
 @pytest.mark.parametrize(
     "change, step, message",
-    [(dict(T=0), 0, "T must be between 2 and 4000"), (dict(T=10**7), 0, "T must be between 2 and 4000"),
-     (dict(dataset="upload"), 0, "choose an image file")],
+    [(dict(T=0), 0, "T must be between 2 and 4000"), (dict(T=10**7), 0, "T must be between 2 and 4000")],
 )  # fmt: skip
 def test_bad_input_is_a_clear_message(client, change, step, message):
     with pytest.raises(AppError, match=message):
         client.predict(*settings(**change), step, [], "", api_name="/forward_view")
+
+
+def test_choosing_the_upload_set_waits_for_an_upload_instead_of_failing(client):
+    *_, info, _ = client.predict(*settings(dataset="upload"), 0, [], "", api_name="/forward_view")
+    assert "Upload an image" in info
+
+
+def test_a_bad_strip_field_does_not_freeze_the_view(client):
+    """'1, 2, x' in the strip field warns about the strip; the plots still follow the settings."""
+    _, points, *_, info, strip = client.predict(*settings(dataset="two_moons"), 0, [], "1, 2, x",
+                                                 api_name="/forward_view")  # fmt: skip
+    assert "t = 0 of 1000" in info and plot_data(points)[0]["type"] == "scattergl"
 
 
 def raw_call(url: str, api_name: str, body: str) -> str:

@@ -26,7 +26,11 @@ def client():
 
 
 def test_run_scrub_and_export(client):
-    percent, panels, table, info, diagnostic = client.predict(*SETTINGS, 100, False, *ROWS, api_name="/compare_run")
+    played, percent, panels, table, info, diagnostic = client.predict(*SETTINGS, 100, False, *ROWS,
+                                                                      api_name="/compare_run")  # fmt: skip
+    # the three runs go to the player once, each with its recorded frames, one clock for all
+    assert [p["title"].split()[0] for p in played["panels"]] == ["DDPM", "DDIM", "DPM++2M"]
+    assert played["frames"] == max(p["frames"] for p in played["panels"]) == 201
     assert update_value(percent) == 100
     rows = table["data"]
     assert [r[0] for r in rows] == ["DDPM", "DDIM", "DPM-Solver++(2M)"] and [r[4] for r in rows] == [200, 20, 10]
@@ -91,7 +95,7 @@ def test_a_class_and_guidance_scale_steer_every_sampler(client):
     precision = [row[-1] for row in table["data"]]
     assert len(precision) == 3 and min(precision) > 0.85, precision
     assert "class circle, w = 1 for every sampler" in info
-    plain = client.predict("patterns-cond", 400, 0, True, "any", 1.0, 100, False, *ROWS, api_name="/compare_run")[2]
+    plain = client.predict("patterns-cond", 400, 0, True, "any", 1.0, 100, False, *ROWS, api_name="/compare_run")[3]
     assert [row[-1] for row in plain["data"]] == ["", "", ""]
     with pytest.raises(AppError, match="class label must be between 0 and 3"):
         client.predict("patterns-cond", 400, 0, True, "9", 1.0, 100, False, *ROWS, api_name="/compare_run")

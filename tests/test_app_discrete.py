@@ -53,7 +53,8 @@ def test_bad_requests(client, args, message):
 
 def test_generate_scrub_and_export_with_the_shipped_absorbing_model(client):
     settings = ["digits-absorbing", 4, 10, 0]
-    slider, frame, info = client.predict(*settings, api_name="/d3pm_sample")
+    played, slider, frame, info = client.predict(*settings, api_name="/d3pm_sample")
+    assert [p["kind"] for p in played["panels"]] == ["images", "images"] and played["frames"] == len(played["labels"])
     assert update_value(slider) == 10 and "10 reverse steps" in info and "confidence" in info
     assert iio.imread(frame["path"]).shape[2] == 3
     frame0, info0 = client.predict(0, api_name="/d3pm_reverse_step")

@@ -46,7 +46,11 @@ def update_value(output):
 
 
 def test_sample_scrub_and_export(client):
-    slider, xt, x0, _, _, curve, info, strip = client.predict(*SPIRAL, True, "", api_name="/reverse_sample")
+    played, slider, xt, x0, _, _, curve, info, strip = client.predict(*SPIRAL, True, "", api_name="/reverse_sample")
+    # the whole run goes to the browser's player once: x_t and x0_hat at all 201 recorded steps, 300 points
+    assert played["frames"] == 201 and [p["kind"] for p in played["panels"]] == ["points", "points"]
+    assert played["panels"][0]["n"] == 300 and played["panels"][1]["overlay"]["n"] == 300
+    assert played["labels"][0].startswith("t = 1000 of 1000") and played["curve"]["series"]
     assert update_value(slider) == 0 and "t = 0 of 1000" in info and "1000 model evaluations" in info
     final = float(info.split("distance to the spiral ")[1].split(" ")[0])
     assert final < 0.03, "the shipped spiral model lands on the spiral"
@@ -118,7 +122,8 @@ def test_a_retrained_model_is_served_with_its_new_weights(client):
     assert STATE.runs.computed == computed + 1, "the new weights make a new run"
     assert ("retrained-moons", second) in STATE.registry.loaded()
     assert ("retrained-moons", first) not in STATE.registry.loaded(), "the old copy is dropped"
-    assert json.loads(update_value(after[2])["plot"]) != json.loads(update_value(before[2])["plot"])
+    assert json.loads(update_value(after[3])["plot"]) != json.loads(update_value(before[3])["plot"])
+    assert after[0]["panels"][0]["data"] != before[0]["panels"][0]["data"], "the player gets the new run too"
 
 
 def test_scrubbing_never_samples(client):
@@ -152,7 +157,9 @@ def test_cancel_keeps_the_model(client):
 def test_digits_model_in_the_reverse_tab(client):
     digits = ["digits-unet", 4, 0, "beta_tilde", False, *ANY]
     outputs = client.predict(*digits, True, "1000, 500, 0", api_name="/reverse_sample")
-    slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
+    played, slider, xt, x0, xt_image, x0_image, curve, info, strip = outputs
+    assert [p["kind"] for p in played["panels"]] == ["images", "images"]
+    assert played["panels"][0]["sprite"].startswith("data:image/png;base64,") and played["frames"] == 201
     assert "t = 0 of 1000" in info and "100% of x̂₀ already read as the final digit" in info
     assert update_value(xt_image)["path"] and update_value(x0_image)["path"] and strip["path"]
     *_, info_start = client.predict(True, 1000, api_name="/reverse_step")
@@ -183,7 +190,7 @@ def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8), snap.message
     assert "classifier_confidence_d3pm" in snap.message
-    _, _, info = client.predict("tiny-d3pm", 4, 20, 0, api_name="/d3pm_sample")
+    *_, info = client.predict("tiny-d3pm", 4, 20, 0, api_name="/d3pm_sample")
     assert "20 reverse steps" in info and "uniform model" in info
 
 
@@ -192,7 +199,8 @@ def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
             "tiny-cond", False]  # fmt: skip
     job = train_in_panel(client, args)
     assert job.snapshot().status == "done"
-    _, picture, info, plot = client.predict("tiny-cond", 2, 200, 10, 0, api_name="/guidance_sweep")
+    played, _, picture, info, plot = client.predict("tiny-cond", 2, 200, 10, 0, api_name="/guidance_sweep")
+    assert [p["title"] for p in played["panels"]] == ["w = 0", "w = 1", "w = 2", "w = 4", "w = 8"]
     assert "class circle" in info and "w = 8: precision" in info
     assert iio.imread(picture["path"]).shape[1] > 5 * 200  # five panels side by side
     with pytest.raises(AppError, match="class label must be between 0 and 3"):

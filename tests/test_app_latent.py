@@ -70,7 +70,7 @@ def test_bad_interpolation_requests(client, args, message):
 def test_a_file_that_is_not_an_image_is_refused(client, tmp_path):
     path = tmp_path / "notes.png"
     path.write_text("not an image")
-    with pytest.raises(AppError, match="cannot identify image file"):
+    with pytest.raises(AppError, match="the uploaded file is not an image Pillow can read"):  # the app's own words
         client.predict("digits-unet", 20, 16, 0, handle_file(str(path)), api_name="/latent_invert")
 
 

@@ -112,11 +112,41 @@ def plot_x(page, elem_id: str, trace: int = 0) -> list:
     )
 
 
+MIN_FPS, MAX_PAYLOAD = 30, 5 * 2**20
+
+
+def player(elem_id: str) -> str:
+    return f"(document.querySelector('#{elem_id}').explorerPlayer)"
+
+
+def measure_playback(page, elem_id: str) -> tuple[float, list]:
+    """Frames painted a second over 3 s of looped play at 4x (so every animation frame shows a new
+    recorded step), and the requests the page made meanwhile."""
+    p = player(elem_id)
+    page.wait_for_function("() => Array.from(document.images).every(image => image.complete)")  # the run's images
+    page.wait_for_timeout(500)
+    page.locator(f"#{elem_id} .xp-play").scroll_into_view_if_needed()
+    requests = []
+    listen = lambda request: requests.append(request.url)  # noqa: E731
+    page.on("request", listen)
+    page.evaluate(f"() => {{ const p = {p}; p.loopBox.checked = true; p.speed = 4; p.painted = 0; }}")
+    page.locator(f"#{elem_id} .xp-play").click()
+    start = page.evaluate("() => performance.now()")
+    page.wait_for_timeout(3000)
+    painted, now = page.evaluate(f"() => [{p}.painted, performance.now()]")
+    page.locator(f"#{elem_id} .xp-play").click()  # pause
+    page.remove_listener("request", listen)
+    return painted / ((now - start) / 1000), requests
+
+
 def test_reverse_tab_samples_scrubs_and_exports(page):
     page.get_by_role("tab", name="Reverse denoising").click()
     set_number(page, "rev-n", "300")
     page.locator("#rev-sample").click()
     wait_text(page, "rev-info", "t = 0 of 1000")
+    page.wait_for_function(f"() => {player('rev-player')}?.value?.frames === 201")
+    fps, requests = measure_playback(page, "rev-player")  # x_t beside x0_hat, 300 points, in the browser
+    assert fps >= MIN_FPS and requests == [], (fps, requests[:3])
     final = plot_x(page, "rev-xt")
     set_number(page, "rev-t", "600")
     wait_text(page, "rev-info", "t = 600 of 1000")
@@ -223,4 +253,38 @@ def test_training_panel_start_watch_cancel(page):
     )  # the loss curve moves
     page.locator("#train-cancel").click()
     wait_text(page, "train-status", "cancelled")
+    assert page.errors == []
+
+
+def test_the_player_plays_200_frames_of_5000_points_locally(page):
+    """The issue's target, in the Comparison tab (three samplers from one x_T, 5,000 points each,
+    DDPM over 200 steps recorded at every step): at most 5 MB sent once, then painted at 30 frames a
+    second or more with no request while it plays, pauses, scrubs and steps. A fresh page: the Train
+    tab opened by earlier tests polls its job every second, which is not the player's doing."""
+    page.goto(page.url)
+    page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Sampler comparison").click()
+    set_number(page, "cmp-n", "5000")
+    set_number(page, "cmp-steps-0", "200")
+    page.locator("#cmp-run").click()
+    p = player("cmp-player")
+    page.wait_for_function(f"() => {p}?.value?.panels?.[0]?.n === 5000", timeout=240_000)
+    frames, size = page.evaluate(f"() => [{p}.value.panels[0].frames, JSON.stringify({p}.value).length]")
+    assert frames == 201 and size <= MAX_PAYLOAD, (frames, size)
+    fps, requests = measure_playback(page, "cmp-player")
+    held = page.evaluate(f"() => {p}.tick")
+    page.wait_for_timeout(500)
+    assert page.evaluate(f"() => {p}.tick") == held, "Pause holds the frame"
+    page.evaluate(f"() => {{ const s = {p}.scrub; s.value = '100'; s.dispatchEvent(new Event('input')); }}")
+    assert page.evaluate(f"() => {p}.label.textContent").startswith("x_t at 50% of each trajectory")
+    page.locator("#cmp-player .xp-root").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate(f"() => {p}.tick") == 101
+    page.keyboard.press(" ")
+    assert page.evaluate(f"() => {p}.playing")
+    page.keyboard.press(" ")
+    assert not page.evaluate(f"() => {p}.playing")
+    print(f"player: {fps:.1f} frames a second, {size / 2**20:.2f} MB payload")  # quoted in README
+    assert fps >= MIN_FPS, fps
+    assert requests == [], f"the player asked the server for {requests[:3]}"
     assert page.errors == []

@@ -45,7 +45,7 @@ def test_eight_clients_sample_while_training_runs_and_waits(url):
             outputs = client.predict("spiral-mlp", 100, seed, "beta_tilde", False, "any", 1.0, False, "",
                                      api_name="/reverse_sample")  # fmt: skip
             answers[seed] = outputs[-2]
-            samples[seed] = outputs[1]["value"]["plot"]  # the x_t figure at t = 0: the samples themselves
+            samples[seed] = outputs[2]["value"]["plot"]  # the x_t figure at t = 0: the samples themselves
         except Exception as error:  # noqa: BLE001 - collected and reported below
             errors.append(f"seed {seed}: {error!r}")
 

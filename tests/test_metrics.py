@@ -34,7 +34,7 @@ def test_sliced_wasserstein_of_a_shift(generator):
     E|cos| = 2/pi."""
     a = torch.randn(5000, 2, generator=generator)
     shift = torch.tensor([0.5, 0.0])
-    sw = metrics.sliced_wasserstein(a, a + shift, torch.Generator().manual_seed(1), projections=20_000)
+    sw = metrics.sliced_wasserstein(a, a + shift, torch.Generator().manual_seed(1), projections=5_000)  # se 0.7%
     assert sw == pytest.approx(0.5 * 2 / math.pi, rel=0.02)
     assert metrics.sliced_wasserstein(a, a, generator) == 0.0
 

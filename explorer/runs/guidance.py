@@ -40,7 +40,7 @@ class Sweep:
         return self.frames[w][-1]
 
 
-SWEEP_FRAMES = 25
+MAX_SWEEP_FRAMES = 201  # every DDIM step is recorded (at most 200 steps)
 
 
 def run_sweep(settings: SweepSettings) -> Sweep:
@@ -55,10 +55,9 @@ def run_sweep(settings: SweepSettings) -> Sweep:
         raise ValueError("give between 1 and 8 guidance scales")
     scales = tuple(check_float("guidance scale", w, 0.0, MAX_GUIDANCE) for w in settings.scales)
     sampler = SamplerSettings("ddim", settings.steps, 0.0, "trailing", clip_x0=data_bound(loaded)).validated(schedule.T)
-    keep = {int(t) for t in torch.linspace(0, schedule.T, SWEEP_FRAMES).round()}
     frames, precision, diversity, steps = {}, {}, {}, []
     for w in scales:
-        steps, xs, _, _ = trajectory(loaded, schedule, settings.n, settings.seed, sampler, keep,
+        steps, xs, _, _ = trajectory(loaded, schedule, settings.n, settings.seed, sampler, None,
                                      model=Guided(loaded.model, label, w))  # fmt: skip
         frames[w] = xs
         precision[w], diversity[w] = class_readings(xs[-1], label, loaded.dataset)

@@ -40,11 +40,13 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.player import player
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 from explorer.viz import figures
 from explorer.viz.animations import compare_animation
 from explorer.viz.export import write_gif
 from explorer.viz.panels import side_by_side
+from explorer.viz.playback import compare_payload
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
 # (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against three fast samplers
@@ -109,8 +111,8 @@ def record(state: AppState, model, n, seed, clip, label, w, *rows) -> tuple[RunK
 def on_run(state: AppState, model, n, seed, clip, label, w, percent, estimate, *rows) -> tuple[Any, ...]:
     key, comparison = record(state, model, n, seed, clip, label, w, *rows)
     rows_out = table(comparison)
-    return (key, gr.update(value=100), frame(comparison, 100, estimate), rows_out, summary(comparison),
-            timesteps_plot(model, clip, *rows))  # fmt: skip
+    return (key, compare_payload(comparison), gr.update(value=100), frame(comparison, 100, estimate), rows_out,
+            summary(comparison), timesteps_plot(model, clip, *rows))  # fmt: skip
 
 
 @user_errors
@@ -223,6 +225,12 @@ def build(state: AppState) -> dict:
             sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
             rows += [use, sampler, steps_box, spacing_box, eta_box]
     run = gr.Button("Run side by side", variant="primary", elem_id="cmp-run")
+    gr.Markdown(
+        "**Play every configuration side by side in your browser**, synchronised by the fraction of "
+        "each trajectory (space plays and pauses, the arrows step); a colour marks the same x_T in "
+        "every panel."
+    )
+    playback = player("cmp-player", "Samplers side by side")
     with gr.Row(equal_height=True):
         percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
                             elem_id="cmp-progress", scale=5)  # fmt: skip
@@ -250,7 +258,7 @@ def build(state: AppState) -> dict:
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
     run_key = gr.State(None)  # this session's recorded comparison, by its key in state.runs
     run.click(gpu_call(bind(on_run, state)), [*settings, percent, estimate, *rows],
-              [run_key, percent, panels, results, info, diagnostic], api_name="compare_run",
+              [run_key, playback, percent, panels, results, info, diagnostic], api_name="compare_run",
               **sampling_queue())  # fmt: skip
     percent.input(bind(on_frame, state), [run_key, percent, estimate], panels, api_name="compare_frame", **hidden)
     estimate.change(bind(on_estimate, state), [run_key, percent, estimate], panels, api_visibility="private",

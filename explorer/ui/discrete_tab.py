@@ -28,9 +28,11 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.player import player
 from explorer.viz import figures
 from explorer.viz.animations import corruption_gif, discrete_gif
 from explorer.viz.panels import corruption_frame, discrete_frame, state_labels
+from explorer.viz.playback import discrete_payload
 
 PANEL = 360
 TRANSITION_CHOICES = [("uniform (random replacement)", "uniform"), ("absorbing ([MASK])", "absorbing"),
@@ -75,6 +77,17 @@ def on_view(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 
 
 @user_errors
+def on_setting(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
+    """Redraw when any setting changes (the view never shows one transition under another's name);
+    the image set waits for an upload instead of answering with an error."""
+    if dataset == "image" and not image:
+        note = "Upload an image (left) to see it corrupted; it is quantised to K grey levels."
+        return (gr.skip(), gr.update(value=None), gr.skip(), gr.skip(), gr.skip(), gr.skip(), note)
+    t = min(t or 0, T or 0)  # a shorter T clamps the current t
+    return on_view(dataset, transition, T, K, n, seed, text, image, t)
+
+
+@user_errors
 def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
     return view(make_settings(dataset, transition, T, K, n, seed, text, image), t)
 
@@ -110,7 +123,7 @@ def record(state: AppState, model, n, steps, seed) -> tuple[RunKey, DiscreteRun]
 def on_sample(state: AppState, model, n, steps, seed) -> tuple[Any, ...]:
     key, run = record(state, model, n, steps, seed)
     last = len(run.xs) - 1
-    return (key, gr.update(maximum=last, value=last), *reverse_view(run, last))
+    return (key, discrete_payload(run), gr.update(maximum=last, value=last), *reverse_view(run, last))
 
 
 @user_errors
@@ -167,6 +180,7 @@ def build_reverse(state: AppState) -> None:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3r-seed")
             sample = gr.Button("Generate", variant="primary", elem_id="d3r-sample")
         with gr.Column(scale=3):
+            playback = player("d3r-player", "Reverse process")
             step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
             info = gr.Markdown(elem_id="d3r-info")
             frame = gr.Image(label="x_t and the model's x_0 guess", format="png", elem_id="d3r-frame")
@@ -177,8 +191,8 @@ def build_reverse(state: AppState) -> None:
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
     run_key = gr.State(None)  # this session's recorded generation, by its key in state.runs
-    sample.click(gpu_call(bind(on_sample, state)), settings, [run_key, step, frame, info], api_name="d3pm_sample",
-                 **sampling_queue())  # fmt: skip
+    sample.click(gpu_call(bind(on_sample, state)), settings, [run_key, playback, step, frame, info],
+                 api_name="d3pm_sample", **sampling_queue())  # fmt: skip
     step.input(bind(on_reverse_step, state), [run_key, step], [frame, info], api_name="d3pm_reverse_step",
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     export.click(
@@ -226,6 +240,10 @@ def build(state: AppState) -> dict:
     settings = [dataset, transition, T, K, n, seed, text, image]
     outputs = [sample, sentence, heat, bars, curve, info]
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
+    for control in (dataset, transition, T, K, n, seed, image):  # every setting the view depends on redraws it
+        control.change(on_setting, [*settings, t], [t, *outputs], api_visibility="private", show_progress="hidden",
+                       trigger_mode="always_last")  # fmt: skip
+    text.submit(on_setting, [*settings, t], [t, *outputs], api_visibility="private", show_progress="hidden")
     t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
             trigger_mode="always_last")  # fmt: skip
     export.click(

@@ -105,10 +105,18 @@ def on_step(*args: Any) -> tuple[Any, ...]:
 def on_settings(*args: Any) -> tuple[Any, ...]:
     """A setting changed: rebuild x0 (memoised per setting), clamp t to the new T, redraw all."""
     *inputs, step, compare, strip_text = args
+    if inputs[0] == "upload" and not inputs[1]:  # the upload set was chosen; nothing is uploaded yet
+        note = "**Upload an image** (the field under the dataset) to watch it dissolve into noise."
+        return (gr.skip(), gr.update(visible=False), gr.update(value=None, visible=True), gr.skip(), gr.skip(), note,
+                gr.skip())  # fmt: skip
     settings = make_settings(*inputs).validated()
     process = forward_process(settings)
     step = process.check_step(min(float(step or 0), settings.T))  # a smaller T pulls t down with it
-    strip = forward_strip(process, parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+    try:  # a bad strip field must not stop the rest of the view from following the settings
+        strip = forward_strip(process, parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
+    except ValueError as error:
+        gr.Warning(f"Strip: {error}")
+        strip = gr.skip()
     slider = gr.update(maximum=settings.T, value=step)
     return (slider, *view_outputs(settings, step, compare or []), strip)
 

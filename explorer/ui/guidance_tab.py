@@ -12,7 +12,7 @@ import numpy as np
 
 from explorer.core.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
-from explorer.runs.guidance import SWEEP_FRAMES, Sweep, SweepSettings, run_sweep
+from explorer.runs.guidance import MAX_SWEEP_FRAMES, Sweep, SweepSettings, run_sweep
 from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
 from explorer.store.registry import conditional_models, model_classes
@@ -27,11 +27,16 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.conditioning import class_choices as picker_choices
+from explorer.ui.player import player
+from explorer.ui.reverse_tab import count_slider, model_kind
 from explorer.viz import figures
 from explorer.viz.animations import sweep_gif
 from explorer.viz.panels import sweep_frame
+from explorer.viz.playback import sweep_payload
 
 PANEL = 240
+
+DEFAULT_MODEL = "patterns-cond"
 
 
 def class_choices(model: str | None) -> list[tuple[str, str]]:
@@ -72,7 +77,7 @@ def on_sweep(state: AppState, model, label, n, steps, seed) -> tuple[Any, ...]:
     fig = figures.curves_figure(scales, {"precision": np.array(list(sweep.precision.values())),
                                         "diversity": np.array(list(sweep.diversity.values()))},
                                "The quality / diversity trade-off", "guidance scale w", "share")  # fmt: skip
-    return (key, gr.update(maximum=last, value=last), *view(sweep, last), plot_value(fig))
+    return (key, sweep_payload(sweep), gr.update(maximum=last, value=last), *view(sweep, last), plot_value(fig))
 
 
 @user_errors
@@ -87,9 +92,12 @@ def on_export(state: AppState, model, label, n, steps, seed, fps, size) -> tuple
     return gif_result(sweep_gif(sweep, size, fps, new_output_path("guidance", ".gif")))
 
 
-def on_model(model: str | None) -> Any:
+def on_model(model: str | None) -> tuple[Any, Any]:
+    """The model's classes, and a sample count its kind allows (up to 64 images)."""
     choices = class_choices(model)
-    return gr.update(choices=choices, value=choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=choices[0][1] if choices else None), count_slider(
+        model_kind(model), MAX_POINTS
+    )
 
 
 def build(state: AppState) -> None:
@@ -100,7 +108,7 @@ def build(state: AppState) -> None:
         "reference classifier assigns to the asked class; diversity is how much of the class they cover."
     )
     names = conditional_models()
-    first = names[0] if names else None
+    first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0] if names else None  # points: quick first click
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(names, value=first, label="Conditional model", elem_id="cfg-model",
@@ -113,7 +121,9 @@ def build(state: AppState) -> None:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="cfg-seed")
             run = gr.Button("Sweep w", variant="primary", elem_id="cfg-run")
         with gr.Column(scale=3):
-            frame_i = gr.Slider(0, SWEEP_FRAMES - 1, 0, step=1, label="reverse frame", elem_id="cfg-frame")
+            gr.Markdown("**Play the sweep in your browser**: every w from the same x_T, one clock for all.")
+            playback = player("cfg-player", "Guidance sweep")
+            frame_i = gr.Slider(0, MAX_SWEEP_FRAMES - 1, 0, step=1, label="reverse step", elem_id="cfg-frame")
             info = gr.Markdown(elem_id="cfg-info")
             picture = gr.Image(label="samples by guidance scale", format="png", elem_id="cfg-picture")
             readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
@@ -123,9 +133,9 @@ def build(state: AppState) -> None:
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 4, 160, step=16, label="Panel size (px)")
                 export, gif, download = gif_outputs("cfg", "Guidance sweep")
     settings = [model, label, n, steps, seed]
-    model.change(on_model, model, label, api_visibility="private")
+    model.change(on_model, model, [label, n], api_visibility="private")
     run_key = gr.State(None)  # this session's recorded sweep, by its key in state.runs
-    run.click(gpu_call(bind(on_sweep, state)), settings, [run_key, frame_i, picture, info, readings],
+    run.click(gpu_call(bind(on_sweep, state)), settings, [run_key, playback, frame_i, picture, info, readings],
               api_name="guidance_sweep", **sampling_queue())  # fmt: skip
     frame_i.input(bind(on_frame, state), [run_key, frame_i], [picture, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip

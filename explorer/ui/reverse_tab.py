@@ -28,15 +28,15 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.player import player
 from explorer.viz import figures
 from explorer.viz.animations import reverse_animation
 from explorer.viz.export import write_gif
 from explorer.viz.frames import POINT_LIM
 from explorer.viz.panels import panel_frame, path_indices, point_colors, reverse_strip
+from explorer.viz.playback import reverse_payload
 
 VARIANCE_CHOICES = [("β̃_t (posterior variance)", "beta_tilde"), ("β_t", "beta")]
-PLAY_INTERVAL_S = 0.1
-PLAY_FRAMES = 50  # a play-through visits about this many recorded steps
 
 
 def model_choices() -> list[str]:
@@ -147,7 +147,7 @@ def on_sample(state: AppState, model, n, seed, variance, ideal, label, w, overla
     key, run = record(state, model, n, seed, variance, ideal, label, w)
     stride = max(1, run.steps[0] - run.steps[1])
     slider = gr.update(minimum=0, maximum=run.T, step=stride, value=0)
-    return (key, slider, *view(run, 0, overlay), strip_at(run, strip_text))
+    return (key, reverse_payload(run), slider, *view(run, 0, overlay), strip_at(run, strip_text))
 
 
 @user_errors
@@ -193,22 +193,6 @@ def on_overlay(state: AppState, key: RunKey | None, overlay: bool, step: float) 
 
 
 @user_errors
-def on_play(state: AppState, key: RunKey | None, step: float) -> tuple[Any, Any]:
-    """Start playing the recorded run from t = T (or from the current t if mid-way)."""
-    run = state.runs.require(key)
-    start = run.T if step is None or step <= 0 else step
-    return gr.update(value=start), gr.Timer(active=True)
-
-
-@user_errors
-def on_tick(state: AppState, key: RunKey | None, overlay: bool, step: float) -> tuple[Any, ...]:
-    """Advance towards t = 0 and draw that frame; stop the timer there."""
-    run = state.runs.require(key)
-    nxt = run.steps[run.frame_index(max(0, int(step) - max(1, run.T // PLAY_FRAMES)))]
-    return gr.update(value=nxt), gr.Timer(active=nxt > 0), *view(run, nxt, overlay)
-
-
-@user_errors
 def on_export(state: AppState, model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
     _, run = record(state, model, n, seed, variance, ideal, label, w)
     return gif_result(write_gif(reverse_animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
@@ -233,10 +217,13 @@ def build(state: AppState) -> dict:
             overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
             sample = gr.Button("Sample", variant="primary", elem_id="rev-sample")
         with gr.Column(scale=3):
-            with gr.Row():
-                step = gr.Slider(0, 1000, 0, step=5, label="t", elem_id="rev-t", scale=5)
-                play = gr.Button("▶ Play", elem_id="rev-play", scale=1, min_width=80)
-                pause = gr.Button("⏸ Pause", elem_id="rev-pause", scale=1, min_width=80)
+            gr.Markdown(
+                "**Play the run in your browser** (space plays and pauses, the arrows step; nothing is "
+                "asked of the server while it plays). x_t on the left, the model's x̂₀ on the right."
+            )
+            playback = player("rev-player", "Reverse process")
+            gr.Markdown("**Inspect one step** (zoomable plots, and the ideal x̂₀ overlay)")
+            step = gr.Slider(0, 1000, 0, step=5, label="t", elem_id="rev-t")
             info = gr.Markdown(elem_id="rev-info")
             with gr.Row():
                 xt_plot = gr.Plot(label="x_t", elem_id="rev-xt")
@@ -256,7 +243,6 @@ def build(state: AppState) -> dict:
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
                 export, gif, download = gif_outputs("rev", "Reverse process")
-    timer = gr.Timer(PLAY_INTERVAL_S, active=False)
     run_key = gr.State(None)  # this session's recorded run, by its key in state.runs
 
     settings = [model, n, seed, variance, ideal, label, w]
@@ -265,7 +251,7 @@ def build(state: AppState) -> dict:
     sample.click(
         gpu_call(bind(on_sample, state)),
         [*settings, overlay, strip_text],
-        [run_key, step, *panels, strip_image],
+        [run_key, playback, step, *panels, strip_image],
         api_name="reverse_sample",
         **sampling_queue(),
     )
@@ -275,10 +261,6 @@ def build(state: AppState) -> dict:
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
     step.input(bind(on_step, state), [run_key, overlay, step], panels, api_name="reverse_step", **hidden)
     overlay.change(bind(on_overlay, state), [run_key, overlay, step], panels, api_visibility="private", **hidden)
-    play.click(bind(on_play, state), [run_key, step], [step, timer], api_visibility="private")
-    pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private")
-    timer.tick(bind(on_tick, state), [run_key, overlay, step], [step, timer, *panels], api_visibility="private",
-               **hidden)  # fmt: skip
     export.click(
         gpu_call(bind(on_export, state)),
         [*settings, n_frames, fps, size],

@@ -16,6 +16,7 @@ import numpy as np
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
 from explorer.serve.state import AppState
+from explorer.store.registry import REGISTRY
 from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
 from explorer.training.evaluate import evaluate_model
 from explorer.training.job import TrainingJob
@@ -70,6 +71,12 @@ CORRUPTIONS = [("Gaussian noise (or rectified flow)", GAUSSIAN), ("D3PM absorbin
                ("D3PM uniform", "uniform"), ("D3PM discretized Gaussian", "gaussian")]  # fmt: skip
 
 
+def fresh_name(base: str) -> str:
+    """`base`, or base-2, base-3, ... : the first name no model in the registry has yet."""
+    taken = set(REGISTRY.folders())
+    return next(name for name in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if name not in taken)
+
+
 def on_dataset(dataset: str) -> tuple[Any, ...]:
     """Sensible settings for the chosen kind of data (the user may still change them)."""
     if dataset == "digits":
@@ -78,14 +85,14 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
             gr.update(value="cosine"),
             gr.update(value=128),
             gr.update(value=1e-3),
-            gr.update(value="my-digits"),
+            gr.update(value=fresh_name("my-digits")),
         )
     return (
         gr.update(value="medium (width 128, depth 3)"),
         gr.update(value="linear"),
         gr.update(value=1024),
         gr.update(value=2e-3),
-        gr.update(value=f"my-{dataset.replace('_', '-')}"),
+        gr.update(value=fresh_name(f"my-{dataset.replace('_', '-')}")),
     )
 
 
@@ -155,7 +162,7 @@ def build(state: AppState) -> None:
             batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
             lr = gr.Number(2e-3, label="Learning rate")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-            name = gr.Textbox("my-spiral", label="Model name", elem_id="train-name")
+            name = gr.Textbox(fresh_name("my-spiral"), label="Model name", elem_id="train-name")
             resume = gr.Checkbox(False, label="Resume the model of this name from its last checkpoint")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")

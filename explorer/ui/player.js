@@ -1,0 +1,302 @@
+// The in-browser player: a recorded run arrives once (explorer/viz/player.py builds it) and is
+// drawn, played and scrubbed here, with no server request. Panels share one clock; a panel with K
+// frames shows frame round(f * (K - 1) / (F - 1)) at clock tick f of F. Points are int16 deltas
+// (deflated, base64) on fixed axes [-lim, lim]; image runs are PNG sprite sheets.
+(function () {
+  "use strict";
+  if (window.explorerPlayer) return;
+  const BASE_TICKS_PER_S = 30; // clock ticks a second at 1x
+  const SPEEDS = [0.25, 0.5, 1, 2, 4];
+  const BACKGROUND = [246, 246, 249];
+  const AXIS = [225, 225, 232];
+  const OVERLAY = [236, 72, 153]; // the overlay set (the ideal x0_hat) in pink
+  const SERIES_COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706"];
+
+  function bytesOf(b64) {
+    const text = atob(b64);
+    const out = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+    return out;
+  }
+
+  async function inflatePoints(b64, frames, n, levels) {
+    // undo the deflate, then the delta coding along frames: 0..levels-1 integers, summed modulo 2^8
+    // (one byte a coordinate) or 2^16 (two byte planes, low then high), as the encoder took them
+    const stream = new Blob([bytesOf(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+    const raw = new Uint8Array(await new Response(stream).arrayBuffer());
+    const size = frames * n * 2;
+    let q;
+    if (levels <= 256) q = raw;
+    else {
+      q = new Uint16Array(size);
+      for (let i = 0; i < size; i++) q[i] = raw[i] | (raw[size + i] << 8);
+    }
+    const stride = n * 2;
+    for (let k = 1; k < frames; k++) {
+      const at = k * stride, before = at - stride;
+      for (let j = 0; j < stride; j++) q[at + j] += q[before + j]; // typed arrays wrap: the modular sum
+    }
+    return q;
+  }
+
+  function packColors(b64, n) {
+    const rgb = bytesOf(b64), out = new Uint32Array(n);
+    for (let i = 0; i < n; i++) out[i] = (255 << 24) | (rgb[3 * i + 2] << 16) | (rgb[3 * i + 1] << 8) | rgb[3 * i];
+    return out;
+  }
+
+  function pack(rgb) { return (255 << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]; }
+
+  function make(tag, attrs, parent) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+    }
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  class Player {
+    constructor(root) {
+      this.root = root;
+      this.value = null;
+      this.panels = [];
+      this.tick = 0;
+      this.playing = false;
+      this.painted = 0; // frames drawn, for the browser tests' frame-rate measurement
+      this.last = null;
+      this.speed = 1;
+      root.innerHTML = "";
+      root.tabIndex = 0;
+      root.classList.add("xp-root");
+      const bar = make("div", { class: "xp-bar" }, root);
+      this.playButton = make("button", { class: "xp-play", type: "button", "aria-label": "play", text: "▶" }, bar);
+      this.backButton = make("button", { class: "xp-back", type: "button", "aria-label": "step back", text: "◀" }, bar);
+      this.nextButton = make("button", { class: "xp-next", type: "button", "aria-label": "step forward", text: "▷" }, bar);
+      this.scrub = make("input", { class: "xp-scrub", type: "range", min: "0", max: "0", value: "0", step: "1",
+        "aria-label": "frame" }, bar);
+      this.speedBox = make("select", { class: "xp-speed", "aria-label": "speed" }, bar);
+      for (const s of SPEEDS) make("option", { value: String(s), text: `${s}×` }, this.speedBox);
+      this.speedBox.value = "1";
+      const loopLabel = make("label", { class: "xp-loop-label" }, bar);
+      this.loopBox = make("input", { class: "xp-loop", type: "checkbox" }, loopLabel);
+      loopLabel.appendChild(document.createTextNode(" loop"));
+      this.label = make("div", { class: "xp-label", "aria-live": "polite" }, root);
+      this.stage = make("div", { class: "xp-stage" }, root);
+      this.curveCanvas = make("canvas", { class: "xp-curve", width: "760", height: "170",
+        "aria-label": "curve with a marker at the current frame" }, root);
+      this.curveCanvas.style.display = "none";
+      this.empty = make("div", { class: "xp-empty", text: "Press Sample (or Run) to record a run; it then plays here, in your browser." }, this.stage);
+      this.playButton.addEventListener("click", () => this.toggle());
+      this.backButton.addEventListener("click", () => this.step(-1));
+      this.nextButton.addEventListener("click", () => this.step(1));
+      this.scrub.addEventListener("input", () => { this.pause(); this.show(Number(this.scrub.value)); });
+      this.speedBox.addEventListener("change", () => { this.speed = Number(this.speedBox.value); });
+      root.addEventListener("keydown", (event) => {
+        if (event.target === this.scrub && event.key !== " ") return; // the range input steps itself
+        if (event.key === " ") { event.preventDefault(); this.toggle(); }
+        else if (event.key === "ArrowLeft") { event.preventDefault(); this.step(-1); }
+        else if (event.key === "ArrowRight") { event.preventDefault(); this.step(1); }
+      });
+      this.frame = this.frame.bind(this);
+    }
+
+    async load(value) {
+      this.pause();
+      this.value = value && value.panels ? value : null;
+      this.stage.innerHTML = "";
+      this.panels = [];
+      if (!this.value) {
+        this.stage.appendChild(this.empty);
+        this.label.textContent = "";
+        this.curveCanvas.style.display = "none";
+        return;
+      }
+      const size = this.value.panels.length > 2 ? 300 : 380;
+      for (const spec of this.value.panels) {
+        const box = make("figure", { class: "xp-panel" }, this.stage);
+        const canvas = make("canvas", { width: String(size), height: String(size + 22),
+          "aria-label": spec.title }, box);
+        const panel = { spec, canvas, ctx: canvas.getContext("2d"), side: size };
+        if (spec.kind === "points") {
+          panel.xs = await inflatePoints(spec.data, spec.frames, spec.n, spec.levels);
+          panel.colors = packColors(spec.colors, spec.n);
+          if (spec.overlay) panel.overlay = await inflatePoints(spec.overlay.data, spec.frames, spec.overlay.n, spec.levels);
+          panel.image = panel.ctx.createImageData(size, size);
+          panel.buffer = new Uint32Array(panel.image.data.buffer);
+        } else {
+          panel.sprite = new Image();
+          await new Promise((resolve, reject) => {
+            panel.sprite.onload = resolve; panel.sprite.onerror = reject; panel.sprite.src = spec.sprite;
+          });
+        }
+        this.panels.push(panel);
+      }
+      this.curveCanvas.style.display = this.value.curve ? "block" : "none";
+      this.scrub.max = String(this.value.frames - 1);
+      this.show(0);
+    }
+
+    frameOf(panel, tick) {
+      const F = this.value.frames, K = panel.spec.frames;
+      return F <= 1 ? 0 : Math.round((tick * (K - 1)) / (F - 1));
+    }
+
+    drawPoints(panel, k) {
+      const { spec, ctx, side, buffer } = panel;
+      const n = spec.n, scale = (side - 1) / (spec.levels - 1), top = side - 1; // value 0 is -lim, levels-1 is +lim
+      buffer.fill(pack(BACKGROUND));
+      const axis = pack(AXIS), centre = Math.round(top / 2);
+      for (let i = 0; i < side; i++) { buffer[centre * side + i] = axis; buffer[i * side + centre] = axis; }
+      const dot = (q, base, i, color) => {
+        const x = Math.round(q[base + 2 * i] * scale), y = Math.round(top - q[base + 2 * i + 1] * scale);
+        if (x < 0 || y < 0 || x >= side - 1 || y >= side - 1) return;
+        const at = y * side + x;
+        buffer[at] = color; buffer[at + 1] = color; buffer[at + side] = color; buffer[at + side + 1] = color;
+      };
+      if (panel.overlay) { // under the model's points, so both stay visible where they agree
+        const m = spec.overlay.n, color = pack(OVERLAY), at = k * m * 2;
+        for (let i = 0; i < m; i++) dot(panel.overlay, at, i, color);
+      }
+      const base = k * n * 2;
+      for (let i = 0; i < n; i++) dot(panel.xs, base, i, panel.colors[i]);
+      ctx.putImageData(panel.image, 0, 22);
+      if (spec.paths && spec.paths.length && k > 0) {
+        ctx.strokeStyle = "rgba(40, 40, 48, 0.35)";
+        ctx.lineWidth = 1;
+        for (const i of spec.paths) {
+          ctx.beginPath();
+          for (let f = 0; f <= k; f++) {
+            const at = f * n * 2 + 2 * i;
+            const x = panel.xs[at] * scale, y = 22 + top - panel.xs[at + 1] * scale;
+            if (f === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+          }
+          ctx.stroke();
+        }
+      }
+    }
+
+    drawImages(panel, k) {
+      const { spec, ctx, side, sprite } = panel;
+      const col = k % spec.cols, row = Math.floor(k / spec.cols);
+      ctx.fillStyle = "rgb(246, 246, 249)";
+      ctx.fillRect(0, 22, side, side);
+      ctx.imageSmoothingEnabled = false;
+      const fit = Math.min(side / spec.width, side / spec.height);
+      const w = spec.width * fit, h = spec.height * fit;
+      ctx.drawImage(sprite, col * spec.width, row * spec.height, spec.width, spec.height,
+        (side - w) / 2, 22 + (side - h) / 2, w, h);
+    }
+
+    drawCurve(tick) {
+      const curve = this.value.curve;
+      if (!curve) return;
+      const canvas = this.curveCanvas, ctx = canvas.getContext("2d");
+      const W = canvas.width, H = canvas.height, left = 48, right = 12, top = 38, bottom = 24;
+      ctx.clearRect(0, 0, W, H);
+      const xs = curve.x, all = Object.values(curve.series).flat().filter(Number.isFinite);
+      let lo = Math.min(...all), hi = Math.max(...all);
+      if (hi - lo < 1e-12) { hi += 1; lo -= 1; }
+      let x0 = Math.min(...xs), x1 = Math.max(...xs);
+      if (x1 === x0) x1 = x0 + 1;
+      const px = (x) => { const u = (x - x0) / (x1 - x0); return left + (curve.reversed ? 1 - u : u) * (W - left - right); };
+      const py = (y) => top + (1 - (y - lo) / (hi - lo)) * (H - top - bottom);
+      ctx.font = "12px sans-serif";
+      ctx.fillStyle = "#28283a";
+      ctx.fillText(curve.title, left, 14);
+      ctx.save();
+      ctx.strokeStyle = "#d1d5db";
+      ctx.strokeRect(left, top, W - left - right, H - top - bottom);
+      ctx.fillText(lo.toPrecision(3), 2, H - bottom);
+      ctx.fillText(hi.toPrecision(3), 2, top + 10);
+      ctx.fillText(`${curve.x_label} ${x1}`, curve.reversed ? left : W - right - 60, H - 6);
+      ctx.fillText(`${x0}`, curve.reversed ? W - right - 30 : left, H - 6);
+      Object.entries(curve.series).forEach(([name, ys], s) => {
+        ctx.strokeStyle = SERIES_COLORS[s % SERIES_COLORS.length];
+        ctx.beginPath();
+        ys.forEach((y, i) => { if (i === 0) ctx.moveTo(px(xs[i]), py(y)); else ctx.lineTo(px(xs[i]), py(y)); });
+        ctx.stroke();
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.fillText("— " + name, left + s * 300, 30);
+      });
+      ctx.restore();
+      const x = px(xs[Math.min(tick, xs.length - 1)]);
+      ctx.strokeStyle = "#111827";
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, H - bottom); ctx.stroke();
+    }
+
+    show(tick) {
+      if (!this.value) return;
+      this.tick = Math.max(0, Math.min(this.value.frames - 1, tick));
+      for (const panel of this.panels) {
+        const k = this.frameOf(panel, this.tick);
+        const { ctx, side, spec } = panel;
+        if (spec.kind === "points") this.drawPoints(panel, k); else this.drawImages(panel, k);
+        ctx.fillStyle = "#ffffff";
+        ctx.fillRect(0, 0, side, 22);
+        ctx.fillStyle = "#28283a";
+        ctx.font = "13px sans-serif";
+        ctx.fillText(spec.captions ? spec.captions[k] : spec.title, 4, 15);
+      }
+      this.drawCurve(this.tick);
+      this.scrub.value = String(this.tick);
+      this.label.textContent = this.value.labels[this.tick];
+      this.painted += 1;
+      this.root.dataset.tick = String(this.tick);
+    }
+
+    frame(now) {
+      if (!this.playing) return;
+      if (this.last === null) this.last = now;
+      const advance = ((now - this.last) / 1000) * BASE_TICKS_PER_S * this.speed;
+      if (advance >= 1 || this.speed * BASE_TICKS_PER_S >= 60) {
+        const steps = Math.max(1, Math.floor(advance));
+        let next = this.tick + steps;
+        if (next > this.value.frames - 1) {
+          if (this.loopBox.checked) next = 0; else { this.show(this.value.frames - 1); this.pause(); return; }
+        }
+        this.last = now;
+        this.show(next);
+      }
+      requestAnimationFrame(this.frame);
+    }
+
+    play() {
+      if (!this.value || this.playing) return;
+      if (this.tick >= this.value.frames - 1) this.show(0);
+      this.playing = true;
+      this.last = null;
+      this.playButton.textContent = "⏸";
+      this.playButton.setAttribute("aria-label", "pause");
+      requestAnimationFrame(this.frame);
+    }
+
+    pause() {
+      this.playing = false;
+      this.playButton.textContent = "▶";
+      this.playButton.setAttribute("aria-label", "play");
+    }
+
+    toggle() { if (this.playing) this.pause(); else this.play(); }
+
+    step(delta) { this.pause(); this.show(this.tick + delta); }
+  }
+
+  window.explorerPlayer = {
+    Player,
+    mount(element, props, watch) {
+      const root = element.querySelector(".xp-player") || element;
+      const player = new Player(root);
+      element.explorerPlayer = player;
+      const block = element.closest(".block"); // the component's box, which carries its elem_id
+      if (block) block.explorerPlayer = player;
+      (window.explorerPlayers = window.explorerPlayers || []).push(player);
+      const load = () => player.load(props.value).catch((error) => {
+        player.label.textContent = "could not draw this run: " + error;
+      });
+      if (props.value) load();
+      watch("value", load);
+      return player;
+    },
+  };
+})();
