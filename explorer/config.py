@@ -6,6 +6,7 @@ digits evaluator, quality curves), EXPLORER_DEVICE overrides the device (cuda, t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -33,8 +34,24 @@ def pick_device(override: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-SHIPPED_ENV = "EXPLORER_SHIPPED_DIR"  # where the shipped checkpoints are, for an install outside the checkout
-SHIPPED_DIR = Path(os.environ.get(SHIPPED_ENV) or Path(__file__).resolve().parents[1] / "checkpoints")
+SHIPPED_ENV = "EXPLORER_SHIPPED_DIR"  # overrides where the shipped checkpoints are
+
+
+def shipped_dir() -> Path:
+    """The shipped checkpoints: $EXPLORER_SHIPPED_DIR, else the checkout's checkpoints/, else the
+    installed data package explorer_shipped (pyproject.toml maps it onto checkpoints/)."""
+    if os.environ.get(SHIPPED_ENV):
+        return Path(os.environ[SHIPPED_ENV])
+    checkout = Path(__file__).resolve().parents[1] / "checkpoints"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("explorer_shipped")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return checkout
+
+
+SHIPPED_DIR = shipped_dir()
 
 
 CACHE_ENV = "EXPLORER_CACHE_DIR"

@@ -131,3 +131,12 @@ def test_gradio_only_in_ui():
 def test_modules_stay_small(name):
     lines = len(modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines; split it (at most {MAX_LINES} outside ui/ and cli/)"
+
+
+def test_pyproject_lists_every_package_and_the_shipped_checkpoints():
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert set(project["packages"]) == packages | {"explorer_shipped"}, "list new packages in pyproject.toml"
+    assert project["package-dir"]["explorer_shipped"] == "checkpoints"

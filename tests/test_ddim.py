@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.core.schedules import make_schedule
-from explorer.sampling.gaussian import ddim_sigma, ddim_steps, ddpm_steps, last
+from explorer.sampling.gaussian import Estimator, ddim_sigma, ddim_steps, ddpm_steps, last
 from explorer.sampling.spacings import SPACINGS, timesteps
 from tests.oracles import MU, S2, exact_eps
 
@@ -36,8 +36,9 @@ def test_eta_one_full_steps_is_ddpm():
     schedule = make_schedule("cosine", 60)
     model = exact_eps(schedule)
     runs = []
-    for sampler in (lambda x, g: ddpm_steps(model, schedule, x, g, variance="beta_tilde"),
-                    lambda x, g: ddim_steps(model, schedule, x, g, steps=60, eta=1.0)):  # fmt: skip
+    every = timesteps(60, 60, "leading")
+    for sampler in (lambda x, g: ddpm_steps(Estimator(model, schedule), x, every, g, variance="beta_tilde"),
+                    lambda x, g: ddim_steps(Estimator(model, schedule), x, every, g, eta=1.0)):  # fmt: skip
         gen = torch.Generator().manual_seed(11)
         runs.append(last(sampler(torch.randn(256, 2, generator=gen, dtype=torch.float64), gen)).x)
     torch.testing.assert_close(runs[1], runs[0], rtol=1e-9, atol=1e-9)
@@ -62,8 +63,8 @@ def test_matches_diffusers_ddim_scheduler(spacing, eta):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     twin = torch.Generator().manual_seed(1)  # the noise stream, replayed for the oracle
-    ours = list(ddim_steps(model, schedule, x.clone(), torch.Generator().manual_seed(1), steps=S, eta=eta,
-                           spacing=spacing))  # fmt: skip
+    ours = list(ddim_steps(Estimator(model, schedule), x.clone(), timesteps(schedule.T, S, spacing, schedule),
+                           torch.Generator().manual_seed(1), eta=eta))  # fmt: skip
     x_oracle = x.float()
     for step in ours:
         noise = torch.randn(x.shape, generator=twin, dtype=torch.float64) if eta > 0 and step.t_prev >= 0 else None
@@ -77,8 +78,8 @@ def test_deterministic_ddim_recovers_gaussian_data():
     schedule = make_schedule("linear", 1000)
     n = 40_000
     gen = torch.Generator().manual_seed(0)
-    x = last(ddim_steps(exact_eps(schedule), schedule, torch.randn(n, 2, generator=gen, dtype=torch.float64), gen,
-                        steps=50)).x  # fmt: skip
+    x = last(ddim_steps(Estimator(exact_eps(schedule), schedule), torch.randn(n, 2, generator=gen, dtype=torch.float64),
+                        timesteps(schedule.T, 50, "leading"), gen)).x  # fmt: skip
     assert ((x.mean(0) - MU).abs() < 5 * (S2 / n).sqrt() + 0.01).all()
     assert ((x.var(0) - S2).abs() < 5 * S2 * math.sqrt(2 / n) + 0.02).all()
 
@@ -87,4 +88,5 @@ def test_bad_eta():
     schedule = make_schedule("linear", 10)
     for eta in [-0.1, 1.5, float("nan")]:
         with pytest.raises(ValueError, match="eta must be between 0 and 1"):
-            next(ddim_steps(exact_eps(schedule), schedule, torch.zeros(1, 2), torch.Generator(), eta=eta))
+            next(ddim_steps(Estimator(exact_eps(schedule), schedule), torch.zeros(1, 2), [9, 0], torch.Generator(),
+                            eta=eta))  # fmt: skip

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from explorer.core.schedules import make_schedule
+from explorer.sampling.gaussian import Estimator
 from explorer.sampling.inversion import ddim_decode, ddim_invert, error_curve, interpolate, lerp, round_trip, slerp
+from explorer.sampling.spacings import timesteps
 from tests.oracles import MU, S2, exact_eps, exact_flow, gaussian_data
 
 SCHEDULE = make_schedule("linear", 1000)
@@ -159,7 +161,8 @@ def test_reflow_trains_on_the_teachers_noise_to_data_pairs(tmp_path):
     assert student.objective.noise.shape == student.objective.x_data.shape == (100, 2)
     loaded = load_checkpoint(user_models_dir() / "tiny-flow")
     flow = make_schedule("flow", 50)
-    expected = last(euler_steps(loaded.model, flow, student.objective.noise, "flow", 10, "trailing")).x
+    expected = last(euler_steps(Estimator(loaded.model, flow, "flow"), student.objective.noise,
+                                timesteps(flow.T, 10, "trailing", flow))).x  # fmt: skip
     torch.testing.assert_close(student.objective.x_data, expected)
     assert math.isfinite(student.train_step())
     with pytest.raises(ValueError, match="needs a rectified-flow model of 'spiral'"):

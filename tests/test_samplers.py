@@ -8,7 +8,8 @@ import torch
 from explorer.core.gaussian import v_from_eps_x0
 from explorer.core.parametrization import predict_x0_eps
 from explorer.core.schedules import make_schedule
-from explorer.sampling.gaussian import ddpm_steps, last
+from explorer.sampling.gaussian import Estimator, ddpm_steps, last
+from explorer.sampling.spacings import timesteps
 from tests.oracles import MU, S2, exact_eps
 
 
@@ -18,7 +19,7 @@ def test_ddpm_with_exact_eps_recovers_the_data_distribution(variance):
     n = 40_000
     gen = torch.Generator().manual_seed(0)
     x_T = torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    x = last(ddpm_steps(exact_eps(schedule), schedule, x_T, gen, "eps", variance)).x
+    x = last(ddpm_steps(Estimator(exact_eps(schedule), schedule), x_T, list(range(999, -1, -1)), gen, variance)).x
     mean, var = x.mean(0), x.var(0)
     # 5 standard errors of the estimate, plus 0.01 for the sampler's discretisation
     assert ((mean - MU).abs() < 5 * (S2 / n).sqrt() + 0.01).all(), mean
@@ -43,7 +44,14 @@ def test_parameterisations_agree():
     for model, prediction in [(eps_model, "eps"), (as_x0, "x0"), (as_v, "v")]:
         gen = torch.Generator().manual_seed(3)
         runs.append(
-            last(ddpm_steps(model, schedule, torch.randn(64, 2, generator=gen, dtype=torch.float64), gen, prediction)).x
+            last(
+                ddpm_steps(
+                    Estimator(model, schedule, prediction),
+                    torch.randn(64, 2, generator=gen, dtype=torch.float64),
+                    list(range(49, -1, -1)),
+                    gen,
+                )
+            ).x  # fmt: skip
         )
     torch.testing.assert_close(runs[1], runs[0])
     torch.testing.assert_close(runs[2], runs[0])
@@ -55,11 +63,12 @@ def test_trajectory_steps_and_seed():
 
     def run(seed):
         gen = torch.Generator().manual_seed(seed)
-        return list(ddpm_steps(model, schedule, torch.randn(8, 2, generator=gen, dtype=torch.float64), gen))
+        return list(ddpm_steps(Estimator(model, schedule), torch.randn(8, 2, generator=gen, dtype=torch.float64),
+                               timesteps(20, 20, "leading"), gen))  # fmt: skip
 
     steps = run(1)
     assert [s.t for s in steps] == list(range(19, -1, -1)) and steps[-1].t_prev == -1
     assert steps[-1].nfe == 20
     assert torch.equal(steps[-1].x, run(1)[-1].x) and not torch.equal(steps[-1].x, run(2)[-1].x)
     with pytest.raises(ValueError, match="unknown DDPM variance"):
-        next(ddpm_steps(model, schedule, torch.zeros(1, 2), torch.Generator(), variance="large"))
+        next(ddpm_steps(Estimator(model, schedule), torch.zeros(1, 2), [19, 0], torch.Generator(), variance="large"))

@@ -9,7 +9,7 @@ import torch
 from explorer.core.gaussian import q_posterior
 from explorer.core.parametrization import predict_x0_eps
 from explorer.core.schedules import make_schedule
-from explorer.sampling.gaussian import ddim_steps, ddpm_steps, last
+from explorer.sampling.gaussian import Estimator, ddim_steps, ddpm_steps, last
 from explorer.sampling.registry import SAMPLERS, SamplerSettings, sample_steps
 from explorer.sampling.spacings import timesteps
 from tests.oracles import MU, S2, counted, exact_eps, exact_v, x_T
@@ -37,7 +37,8 @@ def test_euler_on_the_flow_ode_is_ddim_eta_zero(spacing):
     schedule = make_schedule("linear", 1000)
     settings = SamplerSettings("euler", 20, spacing=spacing)
     euler = list(sample_steps(settings, exact_eps(schedule), schedule, x_T(), torch.Generator()))
-    ddim = list(ddim_steps(exact_eps(schedule), schedule, x_T(), torch.Generator(), steps=20, spacing=spacing))
+    ddim = list(ddim_steps(Estimator(exact_eps(schedule), schedule), x_T(), timesteps(1000, 20, spacing, schedule),
+                           torch.Generator()))  # fmt: skip
     assert [s.t for s in euler] == [s.t for s in ddim]
     for a, b in zip(euler, ddim, strict=True):
         torch.testing.assert_close(a.x, b.x, rtol=1e-12, atol=1e-12)
@@ -47,7 +48,8 @@ def test_dpm_solver_first_step_is_ddim_and_later_steps_are_not():
     schedule = make_schedule("linear", 1000)
     dpm = list(sample_steps(SamplerSettings("dpmpp2m", 10, spacing="logsnr"), exact_eps(schedule), schedule, x_T(),
                             torch.Generator()))  # fmt: skip
-    ddim = list(ddim_steps(exact_eps(schedule), schedule, x_T(), torch.Generator(), steps=10, spacing="logsnr"))
+    ddim = list(ddim_steps(Estimator(exact_eps(schedule), schedule), x_T(), timesteps(1000, 10, "logsnr", schedule),
+                           torch.Generator()))  # fmt: skip
     torch.testing.assert_close(dpm[0].x, ddim[0].x, rtol=1e-12, atol=1e-12)
     assert max((a.x - b.x).abs().max() for a, b in zip(dpm[1:], ddim[1:], strict=True)) > 1e-2
 
@@ -57,9 +59,9 @@ def test_respaced_ddpm_with_beta_tilde_is_ddim_eta_one():
     the same combination of x0_hat and x_t: the two agree draw for draw."""
     schedule = make_schedule("cosine", 1000)
     runs = []
-    for sampler in (lambda x, g: ddpm_steps(exact_eps(schedule), schedule, x, g, steps=25, spacing="trailing"),
-                    lambda x, g: ddim_steps(exact_eps(schedule), schedule, x, g, steps=25, eta=1.0,
-                                            spacing="trailing")):  # fmt: skip
+    estimate, ts = Estimator(exact_eps(schedule), schedule), timesteps(1000, 25, "trailing")
+    for sampler in (lambda x, g: ddpm_steps(estimate, x, ts, g),
+                    lambda x, g: ddim_steps(estimate, x, ts, g, eta=1.0)):  # fmt: skip
         runs.append(last(sampler(x_T(), torch.Generator().manual_seed(3))).x)
     torch.testing.assert_close(runs[0], runs[1], rtol=1e-10, atol=1e-10)
 
@@ -68,7 +70,9 @@ def test_ddpm_at_full_steps_is_algorithm_2():
     """With S = T the respaced chain is Ho et al.'s Algorithm 2 with the schedule's own posterior tables."""
     schedule = make_schedule("linear", 50)
     model = exact_eps(schedule)
-    ours = last(ddpm_steps(model, schedule, x_T(), torch.Generator().manual_seed(1))).x
+    ours = last(
+        ddpm_steps(Estimator(model, schedule), x_T(), list(range(49, -1, -1)), torch.Generator().manual_seed(1))
+    ).x
     x, gen = x_T(), torch.Generator().manual_seed(1)
     for t in range(49, -1, -1):
         x0_hat, _ = predict_x0_eps(schedule, model(x, t), x, t, "eps")

@@ -35,14 +35,13 @@ def metric_for(dataset: str) -> Metric:
     return SLICED_METRIC
 
 
-def sample_quality(train: dict, samples: torch.Tensor) -> float:
-    """The model's quality metric of `samples`, from its recorded training settings."""
-    dataset = train["dataset"]
+def sample_quality(dataset: str, noise: float, samples: torch.Tensor) -> float:
+    """The quality metric of samples of `dataset` (points jittered by `noise` when trained)."""
     if dataset == "spiral":
         return mean_spiral_distance(samples)
     if dataset == "digits":
         from explorer.evaluation.digits import evaluate_digits
 
         return evaluate_digits(samples).confidence
-    held_out = data.make_points(dataset, 5000, train.get("noise", 0.0), torch.Generator().manual_seed(12345)).x
+    held_out = data.make_points(dataset, 5000, noise, torch.Generator().manual_seed(12345)).x
     return sliced_wasserstein(samples.float(), held_out, torch.Generator().manual_seed(0))

@@ -10,7 +10,7 @@ from explorer.core.schedules import NoiseSchedule
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.sampling.registry import SamplerSettings, sample_steps
 from explorer.store.registry import ModelHandle, is_image_model
-from explorer.training.config import TrainConfig, labelled_training_data, sample_shape
+from explorer.training.config import labelled_training_data, sample_shape
 
 MAX_FRAMES = 200
 
@@ -18,11 +18,7 @@ MAX_FRAMES = 200
 def training_set(loaded: ModelHandle, limit: int, label: int | None = None) -> torch.Tensor:
     """The model's training set, rebuilt from the run settings in its config (at most `limit`
     items; with a label, only that class's)."""
-    try:
-        config = TrainConfig(**loaded.train)
-    except TypeError as error:
-        raise ValueError(f"model {loaded.name!r} records unknown training settings ({error})") from None
-    x, labels = labelled_training_data(config)
+    x, labels = labelled_training_data(loaded.train)
     if label is not None:
         if labels is None:
             raise ValueError(f"model {loaded.name!r} was trained on unlabelled data: it has no classes")

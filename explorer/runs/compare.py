@@ -105,7 +105,7 @@ def run_comparison(settings: CompareSettings) -> Comparison:
         precision = None if label is None else class_precision(final, label, loaded.dataset)
         runs.append(SamplerRun(config, [steps[i] for i in keep], torch.stack([xs[i] for i in keep]).numpy(),
                                torch.stack([x0s[i] for i in keep]).numpy(), nfe, seconds,
-                               sample_quality(loaded.train, final), precision))  # fmt: skip
+                               sample_quality(loaded.dataset, loaded.train.noise, final), precision))  # fmt: skip
     return Comparison(settings, loaded.dataset, "image" if images else "points", schedule.T,
                       metric_for(loaded.dataset), schedule.log_snr.numpy(), runs,
                       config_classes(loaded.config))  # fmt: skip

@@ -91,7 +91,7 @@ def quality_curve(
             start = time.perf_counter()
             _, xs, _, nfe = trajectory(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), {0}, network)
             seconds = time.perf_counter() - start
-            points.append(CurvePoint(S, nfe, sample_quality(loaded.train, xs[-1]), seconds))
+            points.append(CurvePoint(S, nfe, sample_quality(loaded.dataset, loaded.train.noise, xs[-1]), seconds))
         path.parent.mkdir(parents=True, exist_ok=True)
         prune_folder(path.parent, math.inf, MAX_CURVE_CACHE_BYTES)  # every (sampler, eta, w) makes a file
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -72,5 +72,5 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
             sampler = SamplerSettings("euler", S, spacing="trailing", clip_x0=bound)
             _, xs, _, _ = trajectory(loaded, schedule, FLOW_QUALITY[kind], settings.seed, sampler, {0})
             out.samples[name][S] = xs[-1].numpy()
-            out.quality[name][S] = sample_quality(loaded.train, xs[-1])
+            out.quality[name][S] = sample_quality(loaded.dataset, loaded.train.noise, xs[-1])
     return out

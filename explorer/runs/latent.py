@@ -41,7 +41,7 @@ def data_items(loaded: ModelHandle, n: int, seed: int) -> torch.Tensor:
     if images:
         pool = training_set(loaded, 100_000)
         return pool[torch.randperm(len(pool), generator=gen)[:n]]
-    return data.make_points(train["dataset"], n, train.get("noise", 0.0), gen).x
+    return data.make_points(train.dataset, n, train.noise, gen).x
 
 
 def parse_item(spec: object, loaded: ModelHandle, pool: torch.Tensor, upload: str | None = None) -> torch.Tensor:

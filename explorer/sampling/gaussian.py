@@ -1,5 +1,8 @@
 """Samplers as generators of typed steps (the final sample is the last step's x).
 
+Each takes an Estimator (the network wrapped once: (x0_hat, eps_hat) at an index) and the
+descending timestep list it visits (sampling.spacings.timesteps), in k-diffusion's style.
+
 Time convention: `t` is the 0-based schedule index; a step from index t produces the
 state at index t_prev (-1 is the data). Every random draw takes the generator.
 
@@ -22,7 +25,7 @@ import torch
 from explorer.core.gaussian import eps_from_x0
 from explorer.core.parametrization import predict_x0_eps
 from explorer.core.schedules import NoiseSchedule
-from explorer.sampling.spacings import step_pairs, timesteps
+from explorer.sampling.spacings import step_pairs
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> model output
 
@@ -54,6 +57,21 @@ def model_estimates(
     return x0_hat, eps_hat
 
 
+@dataclass(frozen=True)
+class Estimator:
+    """A network wrapped once as what every sampler needs (k-diffusion's wrapped denoiser): at index t
+    it returns the consistent pair (x0_hat, eps_hat), whatever the network predicts, x0_hat clipped
+    to [-clip_x0, clip_x0] if asked. The samplers never see the parametrisation."""
+
+    model: Denoiser
+    schedule: NoiseSchedule
+    prediction: str = "eps"
+    clip_x0: float | None = None
+
+    def __call__(self, x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return model_estimates(self.model, self.schedule, x, t, self.prediction, self.clip_x0)
+
+
 def scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
     """(a, s) with x_t = a x0 + s eps: (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for a
     variance-preserving schedule, (1 - t, t) for rectified flow; (1, 0) at the data, t = -1."""
@@ -68,26 +86,19 @@ def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def ddpm_steps(
-    model: Denoiser,
-    schedule: NoiseSchedule,
-    x_T: torch.Tensor,
-    generator: torch.Generator,
-    prediction: str = "eps",
-    variance: str = "beta_tilde",
-    clip_x0: float | None = None,
-    steps: int | None = None,
-    spacing: str = "leading",
+    estimate: Estimator, x_T: torch.Tensor, ts: list[int], generator: torch.Generator, variance: str = "beta_tilde"
 ) -> Iterator[Step]:
     """Ancestral sampling, Ho et al. 2020 Algorithm 2: x_{t-1} = mu~_t(x_t, x0_hat) + sigma_t z,
-    with sigma_t^2 = beta_t or beta~_t and no noise at the last step. x0_hat may be clipped
-    to [-clip_x0, clip_x0] before the posterior mean is formed. With steps S < T the chain is
+    with sigma_t^2 = beta_t or beta~_t and no noise at the last step (x0_hat as the estimator gives
+    it, clipped if it clips). Over fewer timesteps than T the chain is
     respaced (Nichol & Dhariwal 2021, sec. 4): over a jump t -> t', beta' = 1 - ab_t / ab_t',
     and beta~' follows eq. 7 with it (so beta_tilde is DDIM's eta = 1); with S = T, beta' = beta_t."""
+    schedule = estimate.schedule
     if variance not in DDPM_VARIANCES:
         raise ValueError(f"unknown DDPM variance {variance!r}; choose from {list(DDPM_VARIANCES)}")
     x = x_T
-    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
-        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
+    for i, t, t_prev in step_pairs(ts):
+        x0_hat, _ = estimate(x, t)
         ab, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
         beta = 1.0 - ab / ab_prev
         # posterior mean of q(x_t' | x_t, x0) for the respaced chain (Ho et al. eq. 7)
@@ -108,24 +119,17 @@ def ddim_sigma(schedule: NoiseSchedule, t: int, t_prev: int, eta: float) -> floa
 
 @torch.no_grad()
 def ddim_steps(
-    model: Denoiser,
-    schedule: NoiseSchedule,
-    x_T: torch.Tensor,
-    generator: torch.Generator,
-    prediction: str = "eps",
-    steps: int = 50,
-    eta: float = 0.0,
-    spacing: str = "leading",
-    clip_x0: float | None = None,
+    estimate: Estimator, x_T: torch.Tensor, ts: list[int], generator: torch.Generator, eta: float = 0.0
 ) -> Iterator[Step]:
-    """DDIM, Song et al. 2021 eq. 12, over the timesteps of `spacing`:
+    """DDIM, Song et al. 2021 eq. 12, over the descending timesteps ts:
     x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev - sigma^2) eps_hat + sigma z.
     eta = 0 is deterministic; eta = 1 with S = T is DDPM with sigma^2 = beta_tilde."""
+    schedule = estimate.schedule
     if not 0.0 <= eta <= 1.0 or eta != eta:
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
     x = x_T
-    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)  # the model's estimates at t
+    for i, t, t_prev in step_pairs(ts):
+        x0_hat, eps_hat = estimate(x, t)  # the model's estimates at t
         sigma = ddim_sigma(schedule, t, t_prev, eta)  # eq. 16
         ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
         # eq. 12: predicted x0, direction pointing to x_t, random noise
@@ -136,45 +140,41 @@ def ddim_steps(
 
 
 @torch.no_grad()
-def euler_steps(
-    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
-    spacing: str = "karras", clip_x0: float | None = None,
-) -> Iterator[Step]:  # fmt: skip
+def euler_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
     """Euler on the probability-flow ODE dx~/dsigma = eps_hat (Karras et al. 2022, Algorithm 1
     without the second stage): x~' = x~ + (sigma' - sigma) eps_hat = x0_hat + sigma' eps_hat,
     written in x as a' x0_hat + s' eps_hat (finite even at zero SNR)."""
+    schedule = estimate.schedule
     x = x_T
-    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+    for i, t, t_prev in step_pairs(ts):
+        x0_hat, eps_hat = estimate(x, t)
         a_prev, s_prev = scales(schedule, t_prev)
         x = a_prev * x0_hat + s_prev * eps_hat
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
 @torch.no_grad()
-def heun_steps(
-    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
-    spacing: str = "karras", clip_x0: float | None = None,
-) -> Iterator[Step]:  # fmt: skip
+def heun_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
     """Heun's second-order method on the probability-flow ODE (Karras et al. 2022, Algorithm 1):
     an Euler predictor to sigma', a second slope eps_hat' there, and
     x~' = x~ + (sigma' - sigma) (eps_hat + eps_hat') / 2. The step to the data (sigma' = 0) and a
     step from zero SNR (sigma = inf) stay Euler steps, so S steps cost 2 S - 1 model calls.
     Rectified flow is integrated in its own time instead, where the path is straight:
     x' = x + (t' - t) (u + u') / 2 with u = eps_hat - x0_hat (finite at t = 1)."""
+    schedule = estimate.schedule
     x, nfe = x_T, 0
-    for _, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+    for _, t, t_prev in step_pairs(ts):
+        x0_hat, eps_hat = estimate(x, t)
         nfe += 1
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
         x_euler = a_prev * x0_hat + s_prev * eps_hat
         if t_prev >= 0 and schedule.kind == "flow":
-            x0_next, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            x0_next, eps_next = estimate(x_euler, t_prev)
             nfe += 1
             x = x + (s_prev - s) * 0.5 * ((eps_hat - x0_hat) + (eps_next - x0_next))
         elif t_prev >= 0 and a > 0:
-            _, eps_next = model_estimates(model, schedule, x_euler, t_prev, prediction, clip_x0)
+            _, eps_next = estimate(x_euler, t_prev)
             nfe += 1
             sigma, sigma_prev = s / a, s_prev / a_prev
             x = a_prev * (x / a + (sigma_prev - sigma) * 0.5 * (eps_hat + eps_next))
@@ -185,18 +185,18 @@ def heun_steps(
 
 @torch.no_grad()
 def euler_maruyama_steps(
-    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, generator: torch.Generator,
-    prediction: str = "eps", steps: int = 50, spacing: str = "karras", clip_x0: float | None = None,
-) -> Iterator[Step]:  # fmt: skip
+    estimate: Estimator, x_T: torch.Tensor, ts: list[int], generator: torch.Generator
+) -> Iterator[Step]:
     """Euler-Maruyama on the reverse-time SDE (Song et al. 2021b, eq. 6) in the VE coordinates,
     dx~ = -d(sigma^2) grad log p + sqrt(d(sigma^2)) dw with grad log p = -eps_hat / sigma:
     x~' = x~ - (sigma^2 - sigma'^2) / sigma eps_hat + sqrt(sigma^2 - sigma'^2) z
         = x0_hat + (sigma'^2 / sigma) eps_hat + sqrt(sigma^2 - sigma'^2) z.
     The last step returns x0_hat without noise (Song et al.'s final denoising step); a step
     from zero SNR (sigma = inf) is the limit of the exact posterior, x' ~ N(a' x0_hat, s'^2)."""
+    schedule = estimate.schedule
     x = x_T
-    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps, spacing, schedule)):
-        x0_hat, eps_hat = model_estimates(model, schedule, x, t, prediction, clip_x0)
+    for i, t, t_prev in step_pairs(ts):
+        x0_hat, eps_hat = estimate(x, t)
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
         if t_prev < 0:
@@ -211,19 +211,17 @@ def euler_maruyama_steps(
 
 
 @torch.no_grad()
-def dpm_solver_pp_2m_steps(
-    model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 20,
-    spacing: str = "logsnr", clip_x0: float | None = None,
-) -> Iterator[Step]:  # fmt: skip
+def dpm_solver_pp_2m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
     """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2, with lambda = log(a / s) and h = lambda' - lambda:
     x' = (s' / s) x - a' (e^{-h} - 1) D, where D = x0_hat on the first step (then it is DDIM) and
     D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev with r = h_prev / h after it. The step to the data
     (h = inf) is first order (x' = x0_hat), as is the step after one from zero SNR (h_prev = inf).
     a' (1 - e^{-h}) is written as a' - a s' / s, finite at zero SNR."""
+    schedule = estimate.schedule
     x = x_T
     previous: tuple[torch.Tensor, float] | None = None  # (x0_hat, h) of the step before
-    for i, t, t_prev in step_pairs(timesteps(schedule.T, steps or schedule.T, spacing, schedule)):
-        x0_hat, _ = model_estimates(model, schedule, x, t, prediction, clip_x0)
+    for i, t, t_prev in step_pairs(ts):
+        x0_hat, _ = estimate(x, t)
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
         if t_prev < 0:

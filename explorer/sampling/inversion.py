@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from explorer.core.schedules import NoiseSchedule
-from explorer.sampling.gaussian import Denoiser, euler_steps, last, model_estimates, scales
+from explorer.sampling.gaussian import Denoiser, Estimator, euler_steps, last, scales
 from explorer.sampling.spacings import timesteps
 
 INVERT_SPACING = "linspace"  # visits both index 0 (nearest the data) and T - 1 (nearest pure noise)
@@ -38,11 +38,12 @@ def ddim_invert(
     starts at the data, where the model is not defined; it is evaluated at the lowest
     visited timestep (the usual x_t ~ x_{t-1} approximation of DDIM inversion).
     Returns x_T and, if keep, every state from x0 up."""
+    estimate = Estimator(model, schedule, prediction)
     ascending = timesteps(schedule.T, steps, spacing, schedule)[::-1]
     x, states = x0, [x0] if keep else []
     for k, t_next in enumerate(ascending):
         t_eval = ascending[max(k - 1, 0)]
-        x0_hat, eps_hat = model_estimates(model, schedule, x, t_eval, prediction, None)
+        x0_hat, eps_hat = estimate(x, t_eval)
         a, s = scales(schedule, t_next)
         x = a * x0_hat + s * eps_hat
         if keep:
@@ -55,7 +56,8 @@ def ddim_decode(
     spacing: str = INVERT_SPACING, clip_x0: float | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """Decode x_T to x_0 with deterministic DDIM (eta = 0), that is Euler on the flow ODE, over the same timesteps."""
-    return last(euler_steps(model, schedule, x_T, prediction, steps, spacing, clip_x0)).x
+    estimate = Estimator(model, schedule, prediction, clip_x0)
+    return last(euler_steps(estimate, x_T, timesteps(schedule.T, steps, spacing, schedule))).x
 
 
 @dataclass(frozen=True)
@@ -159,5 +161,6 @@ def ode_paths(
 ) -> np.ndarray:
     """Trajectories (N, S + 1, ...) of the probability-flow ODE by Euler (DDIM, eta = 0) over
     uniformly spaced timesteps from T, x_T first."""
-    states = [x_T] + [step.x for step in euler_steps(model, schedule, x_T, prediction, steps, "trailing")]
+    ts = timesteps(schedule.T, steps, "trailing", schedule)
+    states = [x_T] + [step.x for step in euler_steps(Estimator(model, schedule, prediction), x_T, ts)]
     return torch.stack(states, 1).cpu().numpy()

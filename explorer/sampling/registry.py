@@ -12,6 +12,7 @@ from explorer.limits import check_float, check_int
 from explorer.sampling.gaussian import (
     DDPM_VARIANCES,
     Denoiser,
+    Estimator,
     Step,
     ddim_steps,
     ddpm_steps,
@@ -31,7 +32,7 @@ StepFunction = Callable[..., Iterator[Step]]
 @dataclass(frozen=True)
 class SamplerSpec:
     """One sampler of the registry: its names, defaults and the function that runs it.
-    `run(model, schedule, x_T, generator, settings, prediction, steps)` yields its Steps."""
+    `run(estimator, x_T, timesteps, generator, settings)` yields its Steps."""
 
     name: str
     label: str  # for pickers and tables
@@ -43,23 +44,19 @@ class SamplerSpec:
     run: StepFunction
 
 
-def _common(settings: SamplerSettings, prediction: str, steps: int) -> dict:
-    return {"prediction": prediction, "steps": steps, "spacing": settings.spacing, "clip_x0": settings.clip_x0}
-
-
 SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
     SamplerSpec("ddpm", "DDPM (ancestral)", "DDPM", Spacing.LEADING, 0, True, True,
-                lambda m, sch, x, g, st, p, S: ddpm_steps(m, sch, x, g, variance=st.variance, **_common(st, p, S))),
+                lambda e, x, ts, g, st: ddpm_steps(e, x, ts, g, st.variance)),
     SamplerSpec("ddim", "DDIM", "DDIM", Spacing.TRAILING, 50, True, False,
-                lambda m, sch, x, g, st, p, S: ddim_steps(m, sch, x, g, eta=st.eta, **_common(st, p, S))),
+                lambda e, x, ts, g, st: ddim_steps(e, x, ts, g, st.eta)),
     SamplerSpec("euler", "Euler (PF-ODE)", "Euler", Spacing.KARRAS, 50, False, False,
-                lambda m, sch, x, g, st, p, S: euler_steps(m, sch, x, **_common(st, p, S))),
+                lambda e, x, ts, g, st: euler_steps(e, x, ts)),
     SamplerSpec("heun", "Heun (PF-ODE, 2nd order)", "Heun", Spacing.KARRAS, 50, False, False,
-                lambda m, sch, x, g, st, p, S: heun_steps(m, sch, x, **_common(st, p, S))),
+                lambda e, x, ts, g, st: heun_steps(e, x, ts)),
     SamplerSpec("em", "Euler-Maruyama (reverse SDE)", "EM", Spacing.KARRAS, 50, False, True,
-                lambda m, sch, x, g, st, p, S: euler_maruyama_steps(m, sch, x, g, **_common(st, p, S))),
+                lambda e, x, ts, g, st: euler_maruyama_steps(e, x, ts, g)),
     SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
-                lambda m, sch, x, g, st, p, S: dpm_solver_pp_2m_steps(m, sch, x, **_common(st, p, S))),
+                lambda e, x, ts, g, st: dpm_solver_pp_2m_steps(e, x, ts)),
 ]}  # fmt: skip
 
 
@@ -152,6 +149,6 @@ def sample_steps(
         raise ValueError(f"{sampler_spec(settings.name).label} is written for the variance-preserving process; sample "
                          "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em "
                          "or dpmpp2m")  # fmt: skip
-    return sampler_spec(settings.name).run(
-        model, schedule, x_T, generator, settings, prediction, settings.resolved_steps(schedule.T)
-    )
+    ts = timesteps(schedule.T, settings.resolved_steps(schedule.T), settings.spacing, schedule)
+    estimator = Estimator(model, schedule, prediction, settings.clip_x0)
+    return sampler_spec(settings.name).run(estimator, x_T, ts, generator, settings)

@@ -14,6 +14,7 @@ from explorer.config import model_roots, pick_device
 from explorer.core.discrete.process import DiscreteProcess, make_process
 from explorer.core.schedules import NoiseSchedule, make_schedule
 from explorer.store.checkpoint import CONFIG, WEIGHTS, LoadedModel, check_name, load_checkpoint, read_config
+from explorer.training.config import TrainConfig
 
 
 def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
@@ -138,17 +139,29 @@ class ModelHandle(LoadedModel):
         return self.config["hyper"]
 
     @property
-    def train(self) -> dict[str, Any]:
-        """The training settings the checkpoint records (TrainConfig's fields)."""
+    def train(self) -> TrainConfig:
+        """The training settings the checkpoint records, typed (settings added since take their defaults)."""
         train = self.config.get("train")
         if not isinstance(train, dict):
             raise ValueError(f"model {self.name!r} does not record its training settings")
-        return train
+        try:
+            return TrainConfig(**train)
+        except TypeError as error:
+            raise ValueError(f"model {self.name!r} records unknown training settings ({error})") from None
 
     @property
     def bound(self) -> float:
         """B such that the data lie in [-B, B]: where x0_hat may be clipped."""
         return data_bound(self)
+
+
+class ModelKindError(ValueError):
+    """A model of one kind where a run needs another (the UI adds where to open it instead)."""
+
+    def __init__(self, name: str, kind: str, wanted: str):
+        what = "a discrete (D3PM) model" if kind == "categorical" else "a Gaussian diffusion model"
+        super().__init__(f"{name!r} is {what}; this needs {wanted}")
+        self.name, self.kind = name, kind
 
 
 MAX_LOADED = 8  # models kept in memory at once (the least recently used go first)
@@ -237,7 +250,7 @@ def load_model(name: str, registry: ModelRegistry = REGISTRY) -> tuple[ModelHand
     """A Gaussian or flow model by name, and its schedule (the current weights, loaded once)."""
     handle = registry.handle(name)
     if handle.schedule is None:
-        raise ValueError(f"{name!r} is a discrete (D3PM) model: open it in the Discrete (D3PM) tab")
+        raise ModelKindError(name, "categorical", "a Gaussian or flow model")
     return handle, handle.schedule
 
 
@@ -246,5 +259,5 @@ def load_discrete(name: str, device: str | None = None, registry: ModelRegistry 
     """A discrete (D3PM) model by name on `device` (default the best available), and its process."""
     handle = registry.handle(name, device)
     if handle.process is None:
-        raise ValueError(f"{name!r} is a Gaussian diffusion model: open it in the Reverse tab")
+        raise ModelKindError(name, handle.kind, "a discrete (D3PM) model")
     return handle, handle.process

@@ -15,7 +15,8 @@ def reflow_pairs(config: TrainConfig, device: torch.device) -> tuple[torch.Tenso
     """Reflow (Liu et al. 2023, sec. 2.3): n_data noises eps ~ N(0, I), seeded, and the data x0 the
     teacher flow model's ODE (Euler, reflow_steps steps) carries each to. Training on the straight
     lines between these coupled pairs straightens the paths."""
-    from explorer.sampling.gaussian import euler_steps, last
+    from explorer.sampling.gaussian import Estimator, euler_steps, last
+    from explorer.sampling.spacings import timesteps
     from explorer.store.registry import REGISTRY
 
     teacher = REGISTRY.handle(config.reflow, str(device))
@@ -26,6 +27,10 @@ def reflow_pairs(config: TrainConfig, device: torch.device) -> tuple[torch.Tenso
                          f"{process} model of {teacher.dataset!r}")  # fmt: skip
     gen = torch.Generator(device=device).manual_seed(config.seed + 7)
     noise = torch.randn(sample_shape(teacher.hyper, config.n_data), generator=gen, device=device)
-    data_ = [last(euler_steps(teacher.model, schedule, batch, "flow", config.reflow_steps, "trailing")).x
+    estimate, ts = (
+        Estimator(teacher.model, schedule, "flow"),
+        timesteps(schedule.T, config.reflow_steps, "trailing", schedule),
+    )
+    data_ = [last(euler_steps(estimate, batch, ts)).x
              for batch in noise.split(REFLOW_BATCH)]  # fmt: skip
     return torch.cat(data_), noise

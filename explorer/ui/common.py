@@ -16,6 +16,7 @@ from gradio.components.plot import PlotData
 
 from explorer.serve.limits import limits
 from explorer.store.files import prune_folder
+from explorer.store.registry import ModelKindError
 from explorer.viz.figures import Figure, to_json
 
 log = logging.getLogger("explorer.ui")
@@ -30,6 +31,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     and show a short message instead of a traceback. Works for plain and generator handlers."""
 
     def translate(error: Exception) -> gr.Error:
+        if isinstance(error, ModelKindError):
+            where = "the Discrete (D3PM) tab" if error.kind == "categorical" else "the Reverse denoising tab"
+            return gr.Error(f"{error}: open it in {where}", print_exception=False)
         if isinstance(error, ValueError):
             return gr.Error(str(error), print_exception=False)
         log.exception("unexpected error in %s", fn.__name__)
@@ -98,7 +102,7 @@ def gif_outputs(prefix: str, label: str, button: str = "Export GIF", **button_kw
     """The export button, the GIF preview and its download button (elem_ids `{prefix}-export`,
     `{prefix}-gif`, `{prefix}-download`); an export handler returns (path, update for download)."""
     export = gr.Button(button, elem_id=f"{prefix}-export", **button_kwargs)
-    gif = gr.Image(label=label, elem_id=f"{prefix}-gif", buttons=["download"])
+    gif = gr.Image(label=label, show_label=False, elem_id=f"{prefix}-gif", buttons=["download"])
     download = gr.DownloadButton("Download GIF", visible=False, elem_id=f"{prefix}-download")
     return export, gif, download
 

@@ -61,7 +61,7 @@ ROW_WIDTH = 1280  # the side-by-side image's width in pixels, shared by the pane
 CURVE_PROGRESS = gr.Progress()
 MAX_GIF_PANEL = MAX_GIF_SIZE // MAX_CONFIGS
 
-TABLE_HEADERS = ["sampler", "steps", "spacing", "eta", "NFE", "wall ms", "quality", "class precision"]
+TABLE_HEADERS = ["sampler", "S", "spacing", "η", "NFE", "ms", "quality", "class prec."]  # short: one line each
 
 
 def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[SamplerSettings, ...]:
@@ -230,7 +230,7 @@ def build(state: AppState) -> dict:
         "each trajectory (space plays and pauses, the arrows step); a colour marks the same x_T in "
         "every panel."
     )
-    playback = player("cmp-player", "Samplers side by side")
+    playback = player("cmp-player", "Samplers side by side", "Run side by side")
     with gr.Row(equal_height=True):
         percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
                             elem_id="cmp-progress", scale=5)  # fmt: skip

@@ -180,10 +180,10 @@ def build_reverse(state: AppState) -> None:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3r-seed")
             sample = gr.Button("Generate", variant="primary", elem_id="d3r-sample")
         with gr.Column(scale=3):
-            playback = player("d3r-player", "Reverse process")
+            playback = player("d3r-player", "Reverse process", "Generate")
             step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
             info = gr.Markdown(elem_id="d3r-info")
-            frame = gr.Image(label="x_t and the model's x_0 guess", format="png", elem_id="d3r-frame")
+            frame = gr.Image(label="x_t and the model's x_0 guess", show_label=False, format="png", elem_id="d3r-frame")
             with gr.Accordion("Export GIF of the reverse process", open=False):
                 n_frames, fps, size = gif_controls("d3r")
                 export, gif, download = gif_outputs("d3r", "Reverse process")

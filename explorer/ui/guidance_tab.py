@@ -122,10 +122,10 @@ def build(state: AppState) -> None:
             run = gr.Button("Sweep w", variant="primary", elem_id="cfg-run")
         with gr.Column(scale=3):
             gr.Markdown("**Play the sweep in your browser**: every w from the same x_T, one clock for all.")
-            playback = player("cfg-player", "Guidance sweep")
+            playback = player("cfg-player", "Guidance sweep", "Sweep w")
             frame_i = gr.Slider(0, MAX_SWEEP_FRAMES - 1, 0, step=1, label="reverse step", elem_id="cfg-frame")
             info = gr.Markdown(elem_id="cfg-info")
-            picture = gr.Image(label="samples by guidance scale", format="png", elem_id="cfg-picture")
+            picture = gr.Image(label="samples by guidance scale", show_label=False, format="png", elem_id="cfg-picture")
             readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
             with gr.Accordion("Export GIF", open=False):
                 with gr.Row():

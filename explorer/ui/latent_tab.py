@@ -218,7 +218,7 @@ def build(state: AppState) -> dict:
         morph_info = gr.Markdown(elem_id="lat-morph-info")
         with gr.Row():
             path_plot = gr.Plot(label="paths", elem_id="lat-paths")
-            strip = gr.Image(label="slerp (top) and lerp (bottom)", format="png", visible=False,
+            strip = gr.Image(label="slerp (top) and lerp (bottom)", show_label=False, format="png", visible=False,
                              elem_id="lat-strip")  # fmt: skip
             norms = gr.Plot(label="norms", elem_id="lat-norms")
         with gr.Row():
@@ -249,7 +249,7 @@ def build(state: AppState) -> dict:
             diffusion_paths = gr.Plot(label="diffusion paths", elem_id="lat-diffusion-paths")
             flow_paths = gr.Plot(label="flow paths", elem_id="lat-flow-paths")
             reflow_paths = gr.Plot(label="reflow paths", elem_id="lat-reflow-paths")
-        flow_images = gr.Image(label="samples with 1, 2, 5, 10 steps", format="png", visible=False,
+        flow_images = gr.Image(label="samples with 1, 2, 5, 10 steps", show_label=False, format="png", visible=False,
                                elem_id="lat-flow-images")  # fmt: skip
         flow_table = gr.Dataframe(headers=["model", "straightness", *(f"{s} step{'s' if s > 1 else ''}"
                                            for s in FEW_STEPS)], label="Quality with few Euler steps",

@@ -57,7 +57,7 @@
   }
 
   class Player {
-    constructor(root) {
+    constructor(root, hint) {
       this.root = root;
       this.value = null;
       this.panels = [];
@@ -86,7 +86,7 @@
       this.curveCanvas = make("canvas", { class: "xp-curve", width: "760", height: "170",
         "aria-label": "curve with a marker at the current frame" }, root);
       this.curveCanvas.style.display = "none";
-      this.empty = make("div", { class: "xp-empty", text: "Press Sample (or Run) to record a run; it then plays here, in your browser." }, this.stage);
+      this.empty = make("div", { class: "xp-empty", text: hint || "Record a run to play it here." }, this.stage);
       this.playButton.addEventListener("click", () => this.toggle());
       this.backButton.addEventListener("click", () => this.step(-1));
       this.nextButton.addEventListener("click", () => this.step(1));
@@ -112,7 +112,7 @@
         this.curveCanvas.style.display = "none";
         return;
       }
-      const size = this.value.panels.length > 2 ? 300 : 380;
+      const count = this.value.panels.length, size = count > 3 ? 200 : count > 2 ? 300 : 380; // one row
       for (const spec of this.value.panels) {
         const box = make("figure", { class: "xp-panel" }, this.stage);
         const canvas = make("canvas", { width: String(size), height: String(size + 22),
@@ -286,7 +286,7 @@
     Player,
     mount(element, props, watch) {
       const root = element.querySelector(".xp-player") || element;
-      const player = new Player(root);
+      const player = new Player(root, props.hint);
       element.explorerPlayer = player;
       const block = element.closest(".block"); // the component's box, which carries its elem_id
       if (block) block.explorerPlayer = player;

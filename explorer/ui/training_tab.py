@@ -172,7 +172,9 @@ def build(state: AppState) -> None:
             with gr.Row():
                 loss = gr.Plot(label="loss", elem_id="train-loss")
                 preview = gr.Plot(label="preview", elem_id="train-preview")
-                preview_image = gr.Image(label="preview", visible=False, format="png", elem_id="train-preview-img")
+                preview_image = gr.Image(
+                    label="preview", show_label=False, visible=False, format="png", elem_id="train-preview-img"
+                )
     timer = gr.Timer(POLL_S)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
