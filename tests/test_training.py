@@ -69,6 +69,21 @@ def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     assert loaded.config["steps"] == snap.step
 
 
+def test_the_final_checkpoint_is_saved_before_the_evaluation(tmp_path):
+    """A run that dies while it is being evaluated keeps every step it trained (the evaluation is
+    the slow part; a kill there used to lose up to checkpoint_every steps)."""
+    config = TrainConfig(**{**SMALL.__dict__, "steps": 30, "checkpoint_every": 1000})
+
+    def dies(trainer):
+        raise RuntimeError("killed during the evaluation")
+
+    job = TrainingJob(Trainer(config, tmp_path / "e", device="cpu"), evaluate=dies)
+    job.start()
+    job.join(60)
+    assert job.snapshot().status == "failed"
+    assert read_config(tmp_path / "e")["steps"] == 30 and read_config(tmp_path / "e")["metrics"] == {}
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     trainer = Trainer(SMALL, tmp_path / "n", device="cpu")
     real_loss = trainer.loss

@@ -207,8 +207,10 @@ def run_training(
             progress.losses.append((trainer.step, loss))
             if len(progress.losses) > LOSS_HISTORY:
                 progress.losses[:] = progress.losses[::2]
+    path = trainer.save()  # first: a kill during the evaluation keeps every step trained
     metrics = evaluate(trainer) if evaluate and not stop.is_set() else {}
-    path = trainer.save(metrics)
+    if metrics:
+        path = trainer.save(metrics)
     with lock:
         progress.checkpoint = str(path)
         progress.status = "cancelled" if stop.is_set() else "done"
