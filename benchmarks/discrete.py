@@ -43,7 +43,7 @@ def samples(name: str, S: int) -> torch.Tensor:
     loaded, schedule = load_model(name)
     settings = SamplerSettings("ddpm", S, spacing=DEFAULT_SPACING["ddpm"], clip_x0=1.0).validated(schedule.T)
     x_T = torch.randn(N, 1, 8, 8, generator=gen)
-    return last(sample_steps(settings, loaded.model, schedule, x_T, gen, loaded.config["prediction"])).x
+    return last(sample_steps(settings, loaded.model, schedule, x_T, gen, loaded.info.prediction)).x
 
 
 def main() -> None:

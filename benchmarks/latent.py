@@ -40,7 +40,7 @@ def main() -> None:
         x0 = data_items(loaded, n, seed=0)
         for S in (10, 50, 200):
             start = time.perf_counter()
-            trip = round_trip(loaded.model, schedule, x0, loaded.config["prediction"], S, clip_x0=data_bound(loaded))
+            trip = round_trip(loaded.model, schedule, x0, loaded.info.prediction, S, clip_x0=data_bound(loaded))
             rows.append({"model": name, "items": n, "S": S, "MSE": f"{trip.mse():.2e}",
                          "PSNR dB": round(trip.psnr(), 1), "latent std": round(float(trip.x_T.std()), 3),
                          "seconds": round(time.perf_counter() - start, 2)})  # fmt: skip

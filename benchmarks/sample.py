@@ -37,8 +37,8 @@ def main() -> None:
     rows = []
     for name, (n, batches) in CASES.items():
         loaded = load_checkpoint(SHIPPED_DIR / name, device)
-        s = loaded.config["schedule"]
-        schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
+        s = loaded.info.schedule
+        schedule = make_schedule(s.name, s.T, s.zero_terminal_snr)
         start, finals = time.perf_counter(), []
         for seed in range(batches):
             _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0}, device=device)

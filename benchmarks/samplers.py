@@ -77,7 +77,7 @@ def main() -> None:
     rows, charts = [], []
     for model in MODELS:
         loaded, _ = load_model(model)
-        metric = metric_for(loaded.config["dataset"])
+        metric = metric_for(loaded.dataset)
         bound = clip_bound(model)
         series = {}
         for config in CURVES:

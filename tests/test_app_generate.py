@@ -149,7 +149,7 @@ def test_cancel_keeps_the_model(client):
     assert "cancelling" in client.predict(api_name="/train_cancel")
     job.join(60)
     snap = job.snapshot()
-    assert snap.status == "cancelled" and load_checkpoint(job.out).config["steps"] >= 10
+    assert snap.status == "cancelled" and load_checkpoint(job.out).info.steps >= 10
     with pytest.raises(AppError, match="less than minimum value 1"):  # the Number field refuses it
         client.predict(*args[:7], 0, *args[8:11], "x", False, api_name="/train_start")
 

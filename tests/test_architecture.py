@@ -140,3 +140,10 @@ def test_pyproject_lists_every_package_and_the_shipped_checkpoints():
     packages = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
     assert set(project["packages"]) == packages | {"explorer_shipped"}, "list new packages in pyproject.toml"
     assert project["package-dir"]["explorer_shipped"] == "checkpoints"
+
+
+def test_only_the_store_reads_checkpoint_json():
+    """config.json is parsed once, into store.info.CheckpointInfo; everything else reads its fields."""
+    readers = [name for name, path in modules().items()
+               if not name.startswith("explorer.store") and "read_config" in path.read_text()]  # fmt: skip
+    assert readers == []

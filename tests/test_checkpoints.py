@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from explorer.models.networks import build_model
-from explorer.store.checkpoint import CONFIG, WEIGHTS, load_checkpoint, read_config, save_checkpoint, tensor_path
+from explorer.store.checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    load_checkpoint,
+    read_config,
+    read_info,
+    save_checkpoint,
+    tensor_path,
+)
 from explorer.store.registry import find_checkpoints, resolve_model
 
 
@@ -29,13 +37,13 @@ def test_round_trip_is_bit_exact(saved):
     loaded = load_checkpoint(folder)
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)
-    assert loaded.config["steps"] == 7 and loaded.config["versions"]["torch"] == torch.__version__
+    assert loaded.info.steps == 7 and read_config(folder)["versions"]["torch"] == torch.__version__
     assert not list(folder.glob(".*")), "no temporary files are left behind"
 
 
 def test_truncated_weights_are_refused(saved):
     folder, _ = saved
-    path = tensor_path(folder, read_config(folder), WEIGHTS)
+    path = tensor_path(folder, read_info(folder), WEIGHTS)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="truncated or modified"):
         load_checkpoint(folder)
@@ -61,7 +69,7 @@ def test_tampered_config_is_refused(saved):
 
 def test_pickle_files_are_never_loaded(tmp_path, saved):
     folder, _ = saved
-    torch.save({"evil": 1}, tensor_path(folder, read_config(folder), WEIGHTS))  # a pickle in its place
+    torch.save({"evil": 1}, tensor_path(folder, read_info(folder), WEIGHTS))  # a pickle in its place
     with pytest.raises(ValueError, match="truncated or modified"):
         load_checkpoint(folder)
 
@@ -78,3 +86,36 @@ def test_registry_finds_models(saved, tmp_path):
     assert resolve_model("tiny", [tmp_path]) == folder
     with pytest.raises(ValueError, match=r"no model named 'huge'; available: \['tiny'\]"):
         resolve_model("huge", [tmp_path])
+
+
+def test_every_shipped_config_parses_into_typed_fields():
+    from explorer.config import SHIPPED_DIR
+    from explorer.data.registry import DataKind
+
+    kinds = {}
+    for name, folder in find_checkpoints([SHIPPED_DIR]).items():
+        info = read_info(folder)
+        assert info.weights == read_config(folder)["files"][WEIGHTS] and info.steps > 0 and info.command
+        kinds[name] = info.kind
+    assert kinds["spiral-mlp"] == DataKind.POINTS == "points" and kinds["digits-unet"] == DataKind.IMAGE
+    assert kinds["digits-absorbing"] == DataKind.CATEGORICAL
+    assert read_info(SHIPPED_DIR / "digits-absorbing").discrete.K == 17
+    assert read_info(SHIPPED_DIR / "patterns-cond").classes and not read_info(SHIPPED_DIR / "spiral-mlp").classes
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"schedule": {"name": "linear"}}, "malformed schedule"),
+        ({"schedule": {"name": "wobbly", "T": 10}}, "unknown schedule"),
+        ({"prediction": "noise"}, "unknown prediction"),
+        ({"classes": "abc"}, "'classes' is not a list"),
+        ({"discrete": {"transition": "uniform"}}, "malformed discrete"),
+    ],
+)
+def test_malformed_fields_are_refused_by_name(saved, change, message):
+    folder, _ = saved
+    good = json.loads((folder / CONFIG).read_text())
+    (folder / CONFIG).write_text(json.dumps({**good, **change}))
+    with pytest.raises(ValueError, match=message):
+        read_info(folder)

@@ -116,7 +116,7 @@ def zero_snr_models():
 
 def test_zero_terminal_snr_eps_model_is_refused_with_a_clear_message(zero_snr_models):
     loaded, schedule = load_model(zero_snr_models["eps"])
-    assert loaded.config["schedule"]["zero_terminal_snr"] and float(schedule.alpha_bar[-1]) == 0.0
+    assert loaded.info.schedule.zero_terminal_snr and float(schedule.alpha_bar[-1]) == 0.0
     with pytest.raises(ValueError, match="zero terminal SNR.*cannot recover x0"):
         run_comparison(CompareSettings(zero_snr_models["eps"], FAST, n=50))
 

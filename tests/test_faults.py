@@ -48,7 +48,7 @@ def test_killing_training_mid_write_leaves_a_loadable_checkpoint(tmp_path):
             process.send_signal(signal.SIGKILL)
             process.wait()
         loaded = load_checkpoint(out)  # verifies every hash
-        steps_seen.append(loaded.config["steps"])
+        steps_seen.append(loaded.info.steps)
         stored = sorted(p.name for p in out.glob("*.safetensors"))
         assert len(stored) <= 4, stored  # this save's two files, at most two of the previous one's
     assert steps_seen == sorted(steps_seen) and steps_seen[-1] > steps_seen[0], steps_seen

@@ -16,19 +16,18 @@ def test_shipped_models_load_and_record_how_they_were_made():
     assert len(shipped) >= 3 and any("spiral" in name for name in shipped)
     for folder in shipped.values():
         loaded = load_checkpoint(folder)
-        assert loaded.config["command"].startswith("python -m explorer train")
-        assert isinstance(loaded.config["seed"], int) and loaded.config["metrics"]
+        assert loaded.info.command.startswith("python -m explorer train")
+        assert isinstance(loaded.info.seed, int) and loaded.info.metrics
 
 
 def test_shipped_spiral_samples_lie_on_the_spiral():
     loaded = load_checkpoint(find_checkpoints([SHIPPED_DIR])["spiral-mlp"])
-    s = loaded.config["schedule"]
-    schedule = make_schedule(s["name"], s["T"])
+    schedule = make_schedule(loaded.info.schedule.name, loaded.info.schedule.T)
     gen = torch.Generator().manual_seed(0)
     x_T = torch.randn(1000, 2, generator=gen)
-    estimate = Estimator(loaded.model, schedule, loaded.config["prediction"])
+    estimate = Estimator(loaded.model, schedule, loaded.info.prediction)
     x = last(ddpm_steps(estimate, x_T, timesteps(1000, 1000, "leading"), gen)).x
-    assert loaded.config["prediction"] == "v" and mean_spiral_distance(x) < 0.002  # pure noise scores 0.515
+    assert loaded.info.prediction == "v" and mean_spiral_distance(x) < 0.002  # pure noise scores 0.515
 
 
 def test_the_ideal_denoiser_reproduces_training_points_whatever_the_model_predicts():

@@ -66,7 +66,7 @@ def test_cancel_leaves_a_loadable_checkpoint(tmp_path):
     snap = job.snapshot()
     assert snap.status == "cancelled" and snap.step >= 5 and snap.losses
     loaded = load_checkpoint(tmp_path / "c")
-    assert loaded.config["steps"] == snap.step
+    assert loaded.info.steps == snap.step
 
 
 def test_the_final_checkpoint_is_saved_before_the_evaluation(tmp_path):

@@ -8,15 +8,15 @@ import argparse
 def cmd_models(args: argparse.Namespace) -> str:
     """List the registry: one model a line, by the name --model takes."""
     from explorer.config import model_roots
-    from explorer.store.checkpoint import read_config
+    from explorer.store.checkpoint import read_info
     from explorer.store.registry import find_checkpoints
 
     lines = []
     for name, folder in sorted(find_checkpoints(model_roots()).items()):
         try:
-            c = read_config(folder)
-            metrics = " ".join(f"{k}={v:.4f}" for k, v in c.get("metrics", {}).items())
-            fields = [name, c["dataset"], c["model"], c["prediction"], f"steps={c['steps']}", metrics]
+            c = read_info(folder)
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in c.metrics.items())
+            fields = [name, c.dataset, c.model, c.prediction, f"steps={c.steps}", metrics]
             lines.append("\t".join(fields))
         except ValueError as error:
             lines.append(f"{name}\tunreadable: {error}")

@@ -22,7 +22,7 @@ from explorer.limits import MAX_IMAGES, check_int
 from explorer.runs.common import MAX_FRAMES, trajectory
 from explorer.sampling.registry import SamplerSettings
 from explorer.sampling.spacings import timesteps
-from explorer.store.registry import config_classes, data_bound, is_image_model, load_model
+from explorer.store.registry import data_bound, is_image_model, load_model
 
 MIN_CONFIGS, MAX_CONFIGS = 2, 4
 
@@ -108,7 +108,7 @@ def run_comparison(settings: CompareSettings) -> Comparison:
                                sample_quality(loaded.dataset, loaded.train.noise, final), precision))  # fmt: skip
     return Comparison(settings, loaded.dataset, "image" if images else "points", schedule.T,
                       metric_for(loaded.dataset), schedule.log_snr.numpy(), runs,
-                      config_classes(loaded.config))  # fmt: skip
+                      loaded.classes)  # fmt: skip
 
 
 def clip_bound(model: str) -> float:

@@ -9,7 +9,6 @@ import torch
 from explorer.core.guidance import MAX_GUIDANCE, Guided, check_label
 from explorer.evaluation.classes import class_readings
 from explorer.limits import check_float
-from explorer.store.registry import config_classes
 
 SWEEP_SCALES = (0.0, 1.0, 2.0, 4.0, 8.0)
 
@@ -61,5 +60,5 @@ def run_sweep(settings: SweepSettings) -> Sweep:
                                      model=Guided(loaded.model, label, w))  # fmt: skip
         frames[w] = xs
         precision[w], diversity[w] = class_readings(xs[-1], label, loaded.dataset)
-    classes = config_classes(loaded.config)
+    classes = loaded.classes
     return Sweep(settings, loaded.dataset, classes, steps, frames, precision, diversity)

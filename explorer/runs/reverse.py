@@ -20,7 +20,7 @@ from explorer.limits import check_int
 from explorer.runs.common import MAX_FRAMES, training_set, trajectory
 from explorer.sampling.gaussian import DDPM_VARIANCES
 from explorer.sampling.registry import reference_sampler
-from explorer.store.registry import config_classes, is_image_model, load_model
+from explorer.store.registry import is_image_model, load_model
 
 MAX_IDEAL_POINTS = 2000  # the ideal denoiser compares every sample with every training point
 
@@ -118,7 +118,7 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     kind = "image" if is_image_model(loaded) else "points"
     return ReverseRun(settings, loaded.dataset, schedule.T, steps, torch.stack(xs).numpy(),
                       torch.stack(x0s).numpy(), ideal, distances, nfe, kind, commitment,
-                      config_classes(loaded.config), precision)  # fmt: skip
+                      loaded.classes, precision)  # fmt: skip
 
 
 def optimal_reference(run: ReverseRun) -> np.ndarray | None:

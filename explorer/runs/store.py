@@ -22,7 +22,15 @@ import torch
 
 MAX_RUNS = 32
 MAX_RUN_BYTES = 1024 * 2**20  # the arrays of every kept run together
-MISSING_RUN = "that run is no longer recorded (or was never made): press Sample (or Run) first, then scrub"
+
+
+class RunMissing(ValueError):
+    """A light request asked for a run the store does not hold (never made, or evicted); the UI
+    words what to press."""
+
+    def __init__(self) -> None:
+        super().__init__("that run is not recorded (never made, or evicted)")
+
 
 RunKey = tuple[str, Hashable, str]  # (kind, settings, weights hash)
 
@@ -96,10 +104,10 @@ class RunStore:
             return self._runs[key][0]
 
     def require(self, key: RunKey | None) -> Any:
-        """The recorded run under `key`, or a ValueError asking for the run to be made first."""
+        """The recorded run under `key`, or RunMissing (the run must be made first)."""
         run = self.get(key)
         if run is None:
-            raise ValueError(MISSING_RUN)
+            raise RunMissing
         return run
 
     def __len__(self) -> int:

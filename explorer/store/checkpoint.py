@@ -28,13 +28,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from explorer.core.parametrization import PREDICTIONS
-from explorer.core.schedules import PROCESSES
 from explorer.models.networks import build_model
 from explorer.store.files import atomic_write, sha256_file
-
-FORMAT = "diffusion-explorer/1"
-
+from explorer.store.info import FORMAT, CheckpointInfo, parse_info
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
@@ -43,10 +39,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 STORED_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[0-9a-f]{16})?\.safetensors$")  # a plain file name, never a path
-
-
-REQUIRED = {"format": str, "model": str, "hyper": dict, "schedule": dict, "dataset": str, "prediction": str,
-            "steps": int, "seed": int, "files": dict}  # fmt: skip
 
 
 def check_name(name: str) -> str:
@@ -100,30 +92,9 @@ def _remove_unreferenced(folder: Path, keep: set[str]) -> None:
                 path.unlink()
 
 
-def _validate_config(config: Any, where: Path) -> dict[str, Any]:
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f"{where} is not a diffusion-explorer checkpoint (format {FORMAT!r} expected)")
-    for key, kind in REQUIRED.items():
-        if not isinstance(config.get(key), kind):
-            raise ValueError(f"{where}: config field {key!r} is missing or not a {kind.__name__}")
-    if "discrete" in config:  # a D3PM model: its schedule is the transition's
-        from explorer.core.discrete.process import TRANSITIONS
-        from explorer.models.d3pm import PREDICTION
-
-        info = config["discrete"]
-        valid = isinstance(info, dict) and info.get("transition") in TRANSITIONS
-        if not valid or config["prediction"] != PREDICTION:
-            raise ValueError(f"{where}: malformed discrete-model settings")
-        return config
-    if config["prediction"] not in PREDICTIONS:
-        raise ValueError(f"{where}: unknown prediction {config['prediction']!r}")
-    if config["schedule"].get("name") not in PROCESSES:
-        raise ValueError(f"{where}: unknown schedule {config['schedule'].get('name')!r}")
-    return config
-
-
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The validated config.json of a checkpoint folder."""
+    """The validated config.json of a checkpoint folder, as JSON (the trainer updates and rewrites it;
+    every reader wants read_info)."""
     folder = Path(folder)
     try:
         config = json.loads((folder / CONFIG).read_text())
@@ -131,22 +102,27 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"no checkpoint at {folder} ({CONFIG} is missing)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{folder / CONFIG} is not valid JSON ({error})") from None
-    return _validate_config(config, folder)
+    parse_info(config, folder)
+    return config
 
 
-def tensor_path(folder: Path, config: dict[str, Any], filename: str) -> Path:
+def read_info(folder: str | os.PathLike) -> CheckpointInfo:
+    """The typed contents of a checkpoint folder's config.json."""
+    return parse_info(read_config(folder), Path(folder))
+
+
+def tensor_path(folder: Path, info: CheckpointInfo, filename: str) -> Path:
     """Where the checkpoint keeps the tensor file `filename` (checked to be a plain name in `folder`)."""
-    stored = config.get("stored", {})  # checkpoints written once (the shipped ones) store plain names
-    name = stored.get(filename, filename) if isinstance(stored, dict) else None
+    name = info.stored.get(filename, filename)  # checkpoints written once (the shipped ones) store plain names
     if not isinstance(name, str) or not STORED_PATTERN.match(name):
         raise ValueError(f"{folder / CONFIG}: bad stored file name {name!r}")
     return Path(folder) / name
 
 
-def load_tensors(folder: Path, filename: str, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+def load_tensors(folder: Path, filename: str, info: CheckpointInfo) -> dict[str, torch.Tensor]:
     """A tensor file of the checkpoint, after checking its SHA-256 against the config."""
-    path = tensor_path(folder, config, filename)
-    expected = config["files"].get(filename)
+    path = tensor_path(folder, info, filename)
+    expected = info.files.get(filename)
     if expected is None or not path.is_file():
         raise ValueError(f"{path} is missing")
     if sha256_file(path) != expected:
@@ -159,22 +135,24 @@ def load_tensors(folder: Path, filename: str, config: dict[str, Any]) -> dict[st
 
 @dataclass
 class LoadedModel:
-    """A model rebuilt from a checkpoint, in eval mode, with its config."""
+    """A model rebuilt from a checkpoint, in eval mode, with what its config.json says."""
 
     name: str
     model: torch.nn.Module
-    config: dict[str, Any]
+    info: CheckpointInfo
 
 
-def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedModel:
-    """Rebuild the model named in config.json and load its (EMA) weights strictly."""
+def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu",
+                    info: CheckpointInfo | None = None) -> LoadedModel:  # fmt: skip
+    """Rebuild the model named in config.json (or in `info`, read from it just before) and load its
+    (EMA) weights strictly; the weights must match the hash the config records."""
     folder = Path(folder)
-    config = read_config(folder)
-    model = build_model(config["model"], config["hyper"])
-    weights = load_tensors(folder, WEIGHTS, config)
+    info = info or read_info(folder)
+    model = build_model(info.model, info.hyper)
+    weights = load_tensors(folder, WEIGHTS, info)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
-        raise ValueError(f"{folder / WEIGHTS} does not fit model {config['model']!r}: {first}") from None
-    return LoadedModel(folder.name, model.to(device).eval(), config)
+        raise ValueError(f"{folder / WEIGHTS} does not fit model {info.model!r}: {first}") from None
+    return LoadedModel(folder.name, model.to(device).eval(), info)

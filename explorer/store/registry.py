@@ -13,7 +13,9 @@ from typing import Any
 from explorer.config import model_roots, pick_device
 from explorer.core.discrete.process import DiscreteProcess, make_process
 from explorer.core.schedules import NoiseSchedule, make_schedule
-from explorer.store.checkpoint import CONFIG, WEIGHTS, LoadedModel, check_name, load_checkpoint, read_config
+from explorer.data.registry import DataKind
+from explorer.store.checkpoint import CONFIG, LoadedModel, check_name, load_checkpoint, read_info
+from explorer.store.info import CheckpointInfo
 from explorer.training.config import TrainConfig
 
 
@@ -29,18 +31,19 @@ def find_checkpoints(roots: Iterable[Path]) -> dict[str, Path]:
     return found
 
 
-def config_or_empty(folder: Path) -> dict[str, Any]:
-    """The validated config of `folder`, or {} when it cannot be read (the pickers list what they can;
+def info_or_none(folder: Path) -> CheckpointInfo | None:
+    """The checkpoint info of `folder`, or None when it cannot be read (the pickers list what they can;
     choosing a broken model reports why)."""
     try:
-        return read_config(folder)
+        return read_info(folder)
     except ValueError:
-        return {}
+        return None
 
 
 def is_discrete(folder: Path) -> bool:
     """Whether the checkpoint in `folder` is a discrete (D3PM) model."""
-    return "discrete" in config_or_empty(folder)
+    info = info_or_none(folder)
+    return info is not None and info.discrete is not None
 
 
 def resolve_model(name: str, roots: Iterable[Path], allow_path: bool = False) -> Path:
@@ -60,10 +63,9 @@ def resolve_model(name: str, roots: Iterable[Path], allow_path: bool = False) ->
 
 def conditional_models() -> list[str]:
     """Names of the registry's class-conditional models (their config lists the classes)."""
-    from explorer.config import model_roots
 
     return sorted(name for name, folder in find_checkpoints(model_roots()).items()
-                  if config_or_empty(folder).get("classes"))  # fmt: skip
+                  if (info := info_or_none(folder)) is not None and info.classes)  # fmt: skip
 
 
 def model_classes(name: str | None) -> tuple[str, ...]:
@@ -72,32 +74,26 @@ def model_classes(name: str | None) -> tuple[str, ...]:
     if not name:
         return ()
     try:
-        return config_classes(load_model(name)[0].config)
+        return load_model(name)[0].info.classes
     except ValueError:
         return ()
 
 
-def config_classes(config: dict[str, Any]) -> tuple[str, ...]:
-    """The class names a checkpoint config records (empty for an unconditional model)."""
-    return tuple(config.get("classes") or ())
-
-
 def is_image_model(loaded: LoadedModel) -> bool:
-    return "dim" not in loaded.config["hyper"]
+    return loaded.info.kind == DataKind.IMAGE
 
 
 # x0_hat clipping bounds: images live in [-1, 1]; every point set is scaled into [-1, 1], kept with a margin
-CLIP_BOUNDS = {"image": 1.0, "points": 1.5}
+CLIP_BOUNDS = {DataKind.IMAGE: 1.0, DataKind.POINTS: 1.5}
 
 
 def data_bound(loaded: LoadedModel) -> float:
     """B such that the model's data lie in [-B, B]: where x0_hat may be clipped."""
-    return CLIP_BOUNDS["image" if is_image_model(loaded) else "points"]
+    return CLIP_BOUNDS[DataKind.IMAGE if is_image_model(loaded) else DataKind.POINTS]
 
 
 def discrete_models() -> list[str]:
     """Names of the registry's discrete models (shipped first, then the user's)."""
-    from explorer.config import model_roots
 
     return sorted(name for name, folder in find_checkpoints(model_roots()).items() if is_discrete(folder))
 
@@ -117,32 +113,31 @@ class ModelHandle(LoadedModel):
         return self.process is not None
 
     @property
-    def kind(self) -> str:
-        """'categorical' (D3PM), 'image' or 'points'."""
-        return "categorical" if self.discrete else "image" if is_image_model(self) else "points"
+    def kind(self) -> DataKind:
+        return self.info.kind
 
     @property
     def dataset(self) -> str:
-        return self.config["dataset"]
+        return self.info.dataset
 
     @property
     def prediction(self) -> str:
-        return self.config["prediction"]
+        return self.info.prediction
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return config_classes(self.config)
+        return self.info.classes
 
     @property
     def hyper(self) -> dict[str, Any]:
         """The network's hyper-parameters (as build_model takes them)."""
-        return self.config["hyper"]
+        return self.info.hyper
 
     @property
     def train(self) -> TrainConfig:
         """The training settings the checkpoint records, typed (settings added since take their defaults)."""
-        train = self.config.get("train")
-        if not isinstance(train, dict):
+        train = self.info.train
+        if train is None:
             raise ValueError(f"model {self.name!r} does not record its training settings")
         try:
             return TrainConfig(**train)
@@ -159,7 +154,7 @@ class ModelKindError(ValueError):
     """A model of one kind where a run needs another (the UI adds where to open it instead)."""
 
     def __init__(self, name: str, kind: str, wanted: str):
-        what = "a discrete (D3PM) model" if kind == "categorical" else "a Gaussian diffusion model"
+        what = "a discrete (D3PM) model" if kind == DataKind.CATEGORICAL else "a Gaussian diffusion model"
         super().__init__(f"{name!r} is {what}; this needs {wanted}")
         self.name, self.kind = name, kind
 
@@ -187,18 +182,19 @@ class ModelRegistry:
 
     def weights(self, name: str) -> str:
         """The SHA-256 of the weights the name refers to now (read from its config, not loaded)."""
-        return read_config(self.folder(name))["files"][WEIGHTS]
+        return read_info(self.folder(name)).weights
 
     def handle(self, name: str, device: str | None = "cpu", allow_path: bool = False) -> ModelHandle:
         """The model called `name` (or, with allow_path, at that folder) on `device` (None: the best)."""
         folder = self.folder(name, allow_path)
         target = str(pick_device(device))
-        key = (str(folder), read_config(folder)["files"][WEIGHTS], target)
+        info = read_info(folder)
+        key = (str(folder), info.weights, target)
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        handle = _load_handle(folder, target)
+        handle = _load_handle(folder, target, info)
         with self._lock:
             for old in [k for k in self._loaded if k[0] == key[0] and k[2] == target]:
                 del self._loaded[old]  # an earlier version of this model
@@ -219,17 +215,15 @@ class ModelRegistry:
             return [(Path(folder).name, weights) for folder, weights, _ in self._loaded]
 
 
-def _load_handle(folder: Path, device: str) -> ModelHandle:
-    loaded = load_checkpoint(folder, device)
-    config = loaded.config
+def _load_handle(folder: Path, device: str, info: CheckpointInfo) -> ModelHandle:
+    loaded = load_checkpoint(folder, device, info)
+    info = loaded.info
     schedule = process = None
-    if "discrete" in config:
-        info = config["discrete"]
-        process = make_process(info["transition"], info["K"], config["schedule"]["T"])
+    if info.discrete is not None:
+        process = make_process(info.discrete.transition, info.discrete.K, info.schedule.T)
     else:
-        s = config["schedule"]
-        schedule = make_schedule(s["name"], s["T"], s["zero_terminal_snr"])
-    return ModelHandle(loaded.name, loaded.model, config, folder, config["files"][WEIGHTS], schedule, process)
+        schedule = make_schedule(info.schedule.name, info.schedule.T, info.schedule.zero_terminal_snr)
+    return ModelHandle(loaded.name, loaded.model, info, folder, info.weights, schedule, process)
 
 
 REGISTRY = ModelRegistry()  # the process's registry: the app's state and the command line share it
@@ -250,7 +244,7 @@ def load_model(name: str, registry: ModelRegistry = REGISTRY) -> tuple[ModelHand
     """A Gaussian or flow model by name, and its schedule (the current weights, loaded once)."""
     handle = registry.handle(name)
     if handle.schedule is None:
-        raise ModelKindError(name, "categorical", "a Gaussian or flow model")
+        raise ModelKindError(name, DataKind.CATEGORICAL, "a Gaussian or flow model")
     return handle, handle.schedule
 
 

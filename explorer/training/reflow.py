@@ -22,7 +22,7 @@ def reflow_pairs(config: TrainConfig, device: torch.device) -> tuple[torch.Tenso
     teacher = REGISTRY.handle(config.reflow, str(device))
     schedule = teacher.schedule
     if schedule is None or schedule.kind != FLOW or teacher.dataset != config.dataset:
-        process = teacher.config["schedule"]["name"]
+        process = teacher.info.schedule.name
         raise ValueError(f"reflow needs a rectified-flow model of {config.dataset!r}; {config.reflow!r} is a "
                          f"{process} model of {teacher.dataset!r}")  # fmt: skip
     gen = torch.Generator(device=device).manual_seed(config.seed + 7)

@@ -23,7 +23,7 @@ from explorer.config import pick_device
 from explorer.core.discrete.process import DiscreteProcess
 from explorer.core.schedules import NoiseSchedule
 from explorer.models.networks import build_model, count_parameters
-from explorer.store.checkpoint import load_tensors, read_config, save_checkpoint
+from explorer.store.checkpoint import load_tensors, read_info, save_checkpoint
 from explorer.training.config import TrainConfig
 from explorer.training.objectives import make_objective
 
@@ -137,9 +137,9 @@ class Trainer:
 
     def resume(self) -> None:
         """Continue from the checkpoint in `out` (same config required)."""
-        saved = read_config(self.out)
+        saved = read_info(self.out)
         defaults = asdict(TrainConfig())  # settings added since the run started take their defaults
-        if {**defaults, **saved.get("train", {})} != asdict(self.config):
+        if {**defaults, **(saved.train or {})} != asdict(self.config):
             raise ValueError(f"{self.out} was trained with other settings; start a new run or use the same ones")
         state = load_tensors(self.out, TRAIN_FILE, saved)
         ema = load_tensors(self.out, "model.safetensors", saved)
@@ -152,7 +152,7 @@ class Trainer:
                 opt_state["state"].setdefault(int(index), {})[name] = value.to(self.device)
         self.opt.load_state_dict(opt_state)
         self.gen.set_state(state["rng"])
-        self.step = saved["steps"]
+        self.step = saved.steps
 
 
 def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from explorer.data.registry import DataKind
+from explorer.runs.store import RunMissing
 from explorer.serve.limits import limits
 from explorer.store.files import prune_folder
 from explorer.store.registry import ModelKindError
@@ -25,14 +27,18 @@ OUTPUT_DIR = Path(tempfile.gettempdir()) / "diffusion-explorer"
 OUTPUT_MAX_AGE_S = 3600  # exported files older than this are removed when a new one is made
 OUTPUT_MAX_BYTES = 512 * 2**20  # and the oldest beyond this total
 
+MISSING_RUN = "that run is no longer recorded (or was never made): press Sample (or Run) first, then scrub"
+
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Show a ValueError from the core as a gr.Error with its message; log anything else
     and show a short message instead of a traceback. Works for plain and generator handlers."""
 
     def translate(error: Exception) -> gr.Error:
+        if isinstance(error, RunMissing):
+            return gr.Error(MISSING_RUN, print_exception=False)
         if isinstance(error, ModelKindError):
-            where = "the Discrete (D3PM) tab" if error.kind == "categorical" else "the Reverse denoising tab"
+            where = "the Discrete (D3PM) tab" if error.kind == DataKind.CATEGORICAL else "the Reverse denoising tab"
             return gr.Error(f"{error}: open it in {where}", print_exception=False)
         if isinstance(error, ValueError):
             return gr.Error(str(error), print_exception=False)
