@@ -146,7 +146,7 @@ def test_cancel_keeps_the_model(client):
     deadline = time.time() + 60
     while job.snapshot().step < 10 and time.time() < deadline:
         time.sleep(0.1)
-    assert "cancelling" in client.predict(api_name="/train_cancel")
+    assert "cancelling **cancelled-rings**" in client.predict(args[11], api_name="/train_cancel")
     job.join(60)
     snap = job.snapshot()
     assert snap.status == "cancelled" and load_checkpoint(job.out).info.steps >= 10

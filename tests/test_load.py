@@ -32,9 +32,9 @@ def test_eight_clients_sample_while_training_runs_and_waits(url):
     assert "**load-b** is waiting: 1 job ahead of it" in waiting
     first, second = STATE.queue.ticket_of_name("load-a"), STATE.queue.ticket_of_name("load-b")
     # the Train tab's poll shows each asker their own job: the waiting one its place in line
-    status_b = training_tab.on_poll(STATE, SimpleNamespace(session_hash=trainer_b.session_hash))[0]
+    status_b = training_tab.on_poll(STATE, None, SimpleNamespace(session_hash=trainer_b.session_hash))[0]
     assert "**load-b** is waiting: position 1 in the training queue (now training: **load-a**)" in status_b
-    status_a = training_tab.on_poll(STATE, SimpleNamespace(session_hash=trainer_a.session_hash))[0]
+    status_a = training_tab.on_poll(STATE, None, SimpleNamespace(session_hash=trainer_a.session_hash))[0]
     assert status_a.startswith("**load-a** · running") and "1 job waiting" in status_a
 
     answers, samples, errors = {}, {}, []

@@ -120,6 +120,52 @@ def test_on_a_public_server_one_job_per_person_and_only_owners_resume(models_dir
     assert again.done.wait(60)
 
 
+def test_each_of_a_persons_jobs_is_listed_and_can_be_cancelled_by_name(models_dir):
+    queue = TrainingQueue(TrainingJob)
+    first = queue.submit(TrainConfig(**SMALL, steps=100_000), "first", False, owner="alice")
+    second = queue.submit(TrainConfig(**SMALL, steps=5), "second", False, owner="alice")
+    other = queue.submit(TrainConfig(**SMALL, steps=5), "other", False, owner="bob")
+    assert [t.name for t in queue.jobs_of("alice")] == ["first", "second"] and queue.jobs_of("carol") == []
+    assert [t.state for t in queue.jobs_of("alice")] == ["running", "waiting"]
+    assert "left the queue" in queue.cancel("alice", "second"), "an earlier waiting job, not only the latest"
+    assert second.cancelled and second.state == "cancelled" and queue.waiting() == [other]
+    server.configure(server.ServerLimits(public=True))
+    with pytest.raises(ValueError, match="no training job of yours called 'other'"):
+        queue.cancel("alice", "other")  # on a public server, bob's job is bob's
+    with pytest.raises(ValueError, match="no training job of yours called 'nothing'"):
+        queue.cancel("alice", "nothing")
+    assert "left the queue" in queue.cancel("bob", "other")
+    assert "cancelling **first**" in queue.cancel("alice")
+    assert first.done.wait(60)
+
+
+def test_on_a_public_server_one_person_keeps_at_most_their_share_of_models(models_dir):
+    server.configure(server.ServerLimits(public=True, models_per_person=2))
+    queue = TrainingQueue(TrainingJob)
+    for name in ("a1", "a2"):
+        assert queue.submit(TrainConfig(**SMALL, steps=2), name, False, owner="alice").done.wait(60)
+    with pytest.raises(ValueError, match="you have 2 trained models on this server"):
+        queue.submit(TrainConfig(**SMALL, steps=2), "a3", False, owner="alice")
+    assert queue.submit(TrainConfig(**SMALL, steps=2), "b1", False, owner="bob").done.wait(60), "bob has his own"
+    assert queue.submit(TrainConfig(**SMALL, steps=2), "a1", True, owner="alice").done.wait(60), "resuming is free"
+
+
+def test_a_public_servers_owner_is_the_client_address_so_raw_api_calls_share_it(models_dir):
+    from types import SimpleNamespace
+
+    from explorer.ui.training_tab import owner_of
+
+    def request(session, forwarded=None, host="10.0.0.9"):
+        headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        return SimpleNamespace(session_hash=session, headers=headers, client=SimpleNamespace(host=host))
+
+    assert owner_of(request("s1")) == "s1" != owner_of(request("s2")), "a private server: the browser session"
+    server.configure(server.ServerLimits(public=True))
+    assert owner_of(request("s1")) == owner_of(request("s2")) == "address 10.0.0.9"
+    spoofed = request("s3", forwarded="1.2.3.4, 203.0.113.7")
+    assert owner_of(spoofed) == "address 203.0.113.7", "the entry the host's proxy added, not the client's claim"
+
+
 def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
     def make_job(trainer):
         if trainer.out.name == "greedy":

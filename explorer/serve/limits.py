@@ -9,6 +9,7 @@ sets them from the environment or from `python app.py` flags, once, before the U
     EXPLORER_SAMPLING_CONCURRENCY=N sampling requests computed at once (the rest queue)
     EXPLORER_TORCH_THREADS=N        torch threads per request (default 1: see thread hygiene below)
     EXPLORER_MAX_MODELS=N           refuse new training runs once the models folder holds N models
+    EXPLORER_MODELS_PER_PERSON=N    on a public server, models one person may keep (default 5)
     EXPLORER_PUBLIC=1               a shared server: the limits below, and users cancel only their own jobs
 
 Thread hygiene: Gradio runs handlers on a pool of worker threads, and every OS thread that
@@ -34,6 +35,9 @@ PUBLIC_TRAIN_QUEUE = 4
 DEFAULT_MAX_MODELS, PUBLIC_MAX_MODELS = 1000, 100  # trained models kept (a digits run stores about 10 MB)
 
 
+PUBLIC_MODELS_PER_PERSON = 5  # so that one person's many short runs cannot use up max_models for everyone
+
+
 DEFAULT_TRAIN_QUEUE = 8
 
 
@@ -54,6 +58,7 @@ class ServerLimits:
     sampling_concurrency: int = 1
     torch_threads: int = 1  # intra-op threads of each torch call in the app
     max_models: int = DEFAULT_MAX_MODELS  # models in the user's folder beyond which new runs are refused
+    models_per_person: int = DEFAULT_MAX_MODELS  # of those, the ones one person may own (public servers)
 
     def validated(self) -> ServerLimits:
         return replace(
@@ -65,6 +70,7 @@ class ServerLimits:
             ),  # fmt: skip
             torch_threads=check_int("torch threads", self.torch_threads, 1, 256),
             max_models=check_int("maximum models", self.max_models, 0, 1_000_000),
+            models_per_person=check_int("models per person", self.models_per_person, 0, 1_000_000),
         )
 
 
@@ -81,6 +87,7 @@ def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
     threads = env.get("EXPLORER_TORCH_THREADS") or 1
     sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or DEFAULT_SAMPLING_CONCURRENCY
     models = env.get("EXPLORER_MAX_MODELS") or (PUBLIC_MAX_MODELS if public else DEFAULT_MAX_MODELS)
+    per_person = env.get("EXPLORER_MODELS_PER_PERSON") or (PUBLIC_MODELS_PER_PERSON if public else models)
     read_only = _flag(env.get("EXPLORER_READ_ONLY"))
     return ServerLimits(
         read_only=read_only,
@@ -90,6 +97,7 @@ def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
         sampling_concurrency=sampling,
         torch_threads=threads,
         max_models=models,
+        models_per_person=per_person,
     ).validated()
 
 

@@ -28,7 +28,10 @@ from explorer.training.trainer import Trainer
 JobFactory = Callable[[Trainer], TrainingJob]
 
 
-MAX_OWNERS = 10_000  # sessions whose latest ticket is remembered (the oldest are forgotten)
+MAX_OWNERS = 10_000  # people whose tickets are remembered (those who asked longest ago are forgotten)
+
+
+JOBS_KEPT = 8  # each person's most recent tickets, listed in the Train tab
 
 
 @dataclass
@@ -36,13 +39,20 @@ class Ticket:
     """One request to train: who asked, what, and (once started) its job."""
 
     name: str
-    owner: str  # the session that asked (cancelling is theirs on a public server)
+    owner: str  # who asked (cancelling is theirs on a public server)
     config: TrainConfig
     resume: bool
     job: TrainingJob | None = None
     error: str | None = None  # why it could not start
     cancelled: bool = False  # removed from the line before it started
     done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def state(self) -> str:
+        """'waiting', 'running', 'done', 'cancelled', 'failed' or 'could not start'."""
+        if self.job is None:
+            return "could not start" if self.error else "cancelled" if self.cancelled else "waiting"
+        return self.job.snapshot().status
 
 
 def release_device(device: torch.device | None) -> None:
@@ -84,7 +94,7 @@ class TrainingQueue:
         self._lock = threading.Lock()
         self._running: Ticket | None = None
         self._waiting: list[Ticket] = []
-        self._latest: dict[str, Ticket] = {}  # each owner's most recent ticket
+        self._jobs: dict[str, list[Ticket]] = {}  # each owner's most recent tickets, oldest first
 
     def submit(self, config: TrainConfig, name: str, resume: bool, owner: str) -> Ticket:
         """Start the job now if the device is free, else put it in line. Refuses (ValueError)
@@ -105,9 +115,8 @@ class TrainingQueue:
             raise ValueError(f"a model called {name!r} exists already: pick another name, or tick Resume")
         if resume and server.public and read_owner(out) not in (None, owner_mark(owner)):
             raise ValueError(f"{name!r} was trained by someone else: only its owner may resume it; pick another name")
-        if not resume and len(find_checkpoints([user_models_dir()])) >= server.max_models:
-            raise ValueError(f"this server keeps at most {server.max_models} trained models and has them all; "
-                             "resume one, or run the app on your own machine")  # fmt: skip
+        if not resume:
+            self._check_model_quota(owner)
         ticket = Ticket(name, owner, config, resume)
         with self._lock:
             if any(t.name == name for t in self._active()):
@@ -121,11 +130,27 @@ class TrainingQueue:
                 raise ValueError(f"the training queue is full ({server.train_queue} waiting); try again later")
             else:
                 self._waiting.append(ticket)
-            self._latest.pop(owner, None)  # re-insert: the dict stays in order of last use
-            self._latest[owner] = ticket
-            while len(self._latest) > MAX_OWNERS:
-                self._latest.pop(next(iter(self._latest)))
+            mine = self._jobs.pop(owner, [])  # re-insert: the dict stays in order of last use
+            self._jobs[owner] = [*mine, ticket][-JOBS_KEPT:]
+            while len(self._jobs) > MAX_OWNERS:
+                self._jobs.pop(next(iter(self._jobs)))
         return ticket
+
+    def _check_model_quota(self, owner: str) -> None:
+        """Refuse a new model beyond the server's total, or (public) beyond one person's share of it."""
+        server = limits()
+        folders = find_checkpoints([user_models_dir()])
+        if len(folders) >= server.max_models:
+            raise ValueError(f"this server keeps at most {server.max_models} trained models and has them all; "
+                             "resume one, or run the app on your own machine")  # fmt: skip
+        if server.public:
+            mark = owner_mark(owner)
+            owned = sum(read_owner(folder) == mark for folder in folders.values())
+            with self._lock:
+                owned += sum(t.owner == owner and not t.resume for t in self._waiting)
+            if owned >= server.models_per_person:
+                raise ValueError(f"you have {owned} trained models on this server, its limit per person: resume one "
+                                 "of them, or run the app on your own machine")  # fmt: skip
 
     def _active(self) -> list[Ticket]:
         return ([self._running] if self._running else []) + self._waiting
@@ -170,13 +195,20 @@ class TrainingQueue:
             return None
 
     def ticket_of(self, owner: str) -> Ticket | None:
+        """The owner's most recent ticket."""
         with self._lock:
-            return self._latest.get(owner)
+            mine = self._jobs.get(owner)
+            return mine[-1] if mine else None
+
+    def jobs_of(self, owner: str) -> list[Ticket]:
+        """The owner's recent tickets (at most JOBS_KEPT), oldest first."""
+        with self._lock:
+            return list(self._jobs.get(owner, []))
 
     def ticket_of_name(self, name: str) -> Ticket | None:
         """The running or waiting ticket for a model name, else the last one submitted under it."""
         with self._lock:
-            for ticket in [*self._active(), *reversed(list(self._latest.values()))]:
+            for ticket in [*self._active(), *(t for mine in reversed(self._jobs.values()) for t in reversed(mine))]:
                 if ticket.name == name:
                     return ticket
             return None
@@ -190,19 +222,25 @@ class TrainingQueue:
         with self._lock:
             return list(self._waiting)
 
-    def cancel(self, owner: str) -> str:
-        """Cancel the owner's job (running: it stops and saves; waiting: it leaves the line). On a
-        private server, with no job of one's own, the running job is cancelled."""
+    def cancel(self, owner: str, name: str | None = None) -> str:
+        """Cancel a job (running: it stops and saves; waiting: it leaves the line): the one called
+        `name`, else the owner's latest running or waiting one. On a public server only one's own
+        jobs; on a private one, any (with no job of one's own, the running job)."""
+        public = limits().public
         with self._lock:
-            mine = self._latest.get(owner)
-            if mine is not None and mine in self._waiting:
-                self._waiting.remove(mine)
-                mine.cancelled = True
-                mine.done.set()
-                return f"**{mine.name}** left the queue before it started"
-            target = mine if mine is not None and mine is self._running else None
-            if target is None and not limits().public:
-                target = self._running
+            active = self._active()
+            if name:
+                target = next((t for t in active if t.name == name), None)
+                if target is None or (public and target.owner != owner):
+                    raise ValueError(f"no training job of yours called {name!r} is running or waiting")
+            else:
+                mine = [t for t in active if t.owner == owner]
+                target = mine[-1] if mine else None if public else self._running
+            if target is not None and target in self._waiting:
+                self._waiting.remove(target)
+                target.cancelled = True
+                target.done.set()
+                return f"**{target.name}** left the queue before it started"
         if target is None or target.job is None:
             raise ValueError("no training job of yours is running or waiting")
         target.job.cancel()

@@ -15,6 +15,7 @@ import numpy as np
 
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
+from explorer.serve.limits import limits
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
 from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
@@ -39,8 +40,18 @@ def make_job(trainer: Trainer) -> TrainingJob:
 
 
 def owner_of(request: gr.Request | None) -> str:
-    """Who is asking: the browser session (jobs are shown to, and cancelled by, their owner)."""
-    return (getattr(request, "session_hash", None) if request is not None else None) or "anonymous"
+    """Who is asking (jobs are listed to, and on a public server cancelled by, their owner). On a
+    public server: the client's address, the last X-Forwarded-For entry (the one the host's own proxy
+    added) or the socket's peer, so that raw API calls, which get a new session each, and browser tabs
+    of one person share their jobs and their quota. Elsewhere: the browser session."""
+    if request is None:
+        return "anonymous"
+    if limits().public:
+        forwarded = (getattr(request, "headers", {}).get("x-forwarded-for") or "").split(",")[-1].strip()
+        address = forwarded or getattr(getattr(request, "client", None), "host", "") or ""
+        if address:
+            return f"address {address}"
+    return getattr(request, "session_hash", None) or "anonymous"
 
 
 @user_errors
@@ -61,8 +72,22 @@ def on_start(state: AppState, dataset, size, corruption, conditional, schedule, 
 
 
 @user_errors
-def on_cancel(state: AppState, request: gr.Request) -> str:
-    return state.queue.cancel(owner_of(request))
+def on_cancel(state: AppState, name: str | None, request: gr.Request) -> str:
+    """Cancel the job called `name` (empty: the asker's latest running or waiting job)."""
+    name = name if isinstance(name, str) else None
+    return state.queue.cancel(owner_of(request), (name or "").strip() or None)
+
+
+def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[str, Any]:
+    """The owner's recent jobs as a Markdown table, and the picker of those that can be cancelled
+    (on a private server every running or waiting job can be), keeping the `picked` one chosen."""
+    mine = state.queue.jobs_of(owner)
+    rows = [f"| {t.name} | {t.state} | {p if (p := state.queue.position(t)) else '–'} |" for t in reversed(mine)]
+    table = "| your job | state | place in line |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
+    active = [state.queue.running, *state.queue.waiting()]
+    cancellable = [t.name for t in active if t is not None and (t.owner == owner or not limits().public)]
+    keep = picked if picked in cancellable else cancellable[-1] if cancellable else None
+    return table, gr.update(choices=cancellable, value=keep)
 
 
 DIGITS_SIZE = "digits UNet (base 32, 1 block a level)"
@@ -96,12 +121,14 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
     )
 
 
-def on_poll(state: AppState, request: gr.Request) -> tuple[Any, ...]:
+def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
     """Refresh the progress, the loss curve and the preview: of the asker's job (or, without
     one, the running job), with the asker's place in the queue while it waits."""
-    ticket = state.queue.ticket_of(owner_of(request)) or state.queue.running
+    owner = owner_of(request)
+    jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
+    ticket = state.queue.ticket_of(owner) or state.queue.running
     if ticket is None:
-        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip()
+        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip(), *jobs
     position = state.queue.position(ticket)
     if ticket.job is None:  # waiting, left the queue, or could not start
         if ticket.error:
@@ -112,7 +139,7 @@ def on_poll(state: AppState, request: gr.Request) -> tuple[Any, ...]:
             running = state.queue.running
             ahead = f" (now training: **{running.name}**)" if running else ""
             text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
-        return text, gr.skip(), gr.skip(), gr.skip()
+        return text, gr.skip(), gr.skip(), gr.skip(), *jobs
     job = ticket.job
     p = job.snapshot()
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
@@ -135,7 +162,7 @@ def on_poll(state: AppState, request: gr.Request) -> tuple[Any, ...]:
     elif p.preview is not None:
         grid = render_images(p.preview, 320, f"EMA model samples at step {p.preview_step}")
         preview, preview_image = gr.update(visible=False), gr.update(value=grid, visible=True)
-    return text, loss, preview, preview_image
+    return text, loss, preview, preview_image, *jobs
 
 
 def build(state: AppState) -> None:
@@ -164,11 +191,14 @@ def build(state: AppState) -> None:
             seed = gr.Number(0, precision=0, minimum=0, label="Seed")
             name = gr.Textbox(fresh_name("my-spiral"), label="Model name", elem_id="train-name")
             resume = gr.Checkbox(False, label="Resume the model of this name from its last checkpoint")
-            with gr.Row():
-                start = gr.Button("Start", variant="primary", elem_id="train-start")
-                cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+            start = gr.Button("Start", variant="primary", elem_id="train-start")
+            with gr.Row(equal_height=True):
+                job = gr.Dropdown([], value=None, label="Job to cancel", allow_custom_value=True, scale=2,
+                                  elem_id="train-job")  # fmt: skip
+                cancel = gr.Button("Cancel", variant="stop", scale=1, elem_id="train-cancel")
         with gr.Column(scale=3):
             status = gr.Markdown("No job yet: choose settings and press **Start**.", elem_id="train-status")
+            jobs = gr.Markdown("", elem_id="train-jobs")
             with gr.Row():
                 loss = gr.Plot(label="loss", elem_id="train-loss")
                 preview = gr.Plot(label="preview", elem_id="train-preview")
@@ -180,6 +210,6 @@ def build(state: AppState) -> None:
     dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
     start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
                 concurrency_limit=1)  # fmt: skip
-    cancel.click(bind(on_cancel, state), None, status, api_name="train_cancel")
-    timer.tick(bind(on_poll, state), None, [status, loss, preview, preview_image], api_visibility="private",
+    cancel.click(bind(on_cancel, state), job, status, api_name="train_cancel")
+    timer.tick(bind(on_poll, state), job, [status, loss, preview, preview_image, jobs, job], api_visibility="private",
                show_progress="hidden", concurrency_limit=None)  # fmt: skip
