@@ -160,3 +160,33 @@ def test_no_code_path_unpickles():
                  and "never" not in line and "nothing" not in line.lower()]  # fmt: skip
     assert not offenders, offenders
     assert np.load.__defaults__ is not None  # numpy's own default stays allow_pickle=False
+
+
+def test_a_public_server_bounds_each_clients_uploads_and_its_cache(tmp_path, monkeypatch):
+    from explorer.serve import limits as server
+    from explorer.ui import middleware
+
+    cache = tmp_path / "gradio-cache"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr(middleware, "PUBLIC_UPLOAD_BYTES", 5 * 2**20)
+    monkeypatch.setattr(middleware, "CACHE_MAX_BYTES", 3 * 2**20)
+    server.configure(server.ServerLimits(public=True))
+    blob = b"\x89PNG" + bytes(2**20)
+    try:
+        with running_app() as url:
+            statuses, messages = [], []
+            for i in range(6):
+                response = httpx.post(url.rstrip("/") + "/gradio_api/upload",
+                                      files={"files": (f"f{i}.png", blob)}, timeout=60)  # fmt: skip
+                statuses.append(response.status_code)
+                messages.append(response.text)
+            other = httpx.post(url.rstrip("/") + "/gradio_api/upload", files={"files": ("g.png", blob)},
+                               headers={"X-Forwarded-For": "203.0.113.7"}, timeout=60)  # fmt: skip
+    finally:
+        server.configure(server.ServerLimits())
+    assert statuses == [200, 200, 200, 200, 429, 429], statuses
+    assert "upload limit reached" in messages[-1] and "/" not in json.loads(messages[-1])["detail"].split(":")[0]
+    assert other.status_code == 200, "another client's share is untouched"
+    on_disk = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    assert on_disk <= 3 * 2**20 + len(blob), f"the cache holds {on_disk} bytes"

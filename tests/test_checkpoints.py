@@ -119,3 +119,18 @@ def test_malformed_fields_are_refused_by_name(saved, change, message):
     (folder / CONFIG).write_text(json.dumps({**good, **change}))
     with pytest.raises(ValueError, match=message):
         read_info(folder)
+
+
+def test_temporaries_left_by_a_kill_are_swept_when_the_folder_is_opened(saved):
+    import os
+    import time
+
+    folder, _ = saved
+    stale = [folder / ".config.json.k3j2x9", folder / ".model.safetensors.staging", folder / "..train.staging.a1"]
+    for path in stale:
+        path.write_bytes(b"")  # a kill between mkstemp and the rename leaves such 0-byte files
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    fresh = folder / ".config.json.inflight"  # a write in progress right now
+    fresh.write_bytes(b"")
+    load_checkpoint(folder)
+    assert not any(p.exists() for p in stale) and fresh.exists()

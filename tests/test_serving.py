@@ -250,3 +250,26 @@ def test_a_read_only_server_has_no_training(models_dir):
         info = client.predict("spiral-mlp", 100, 0, "beta_tilde", False, "any", 1.0, False, "",
                               api_name="/reverse_sample")[-2]  # fmt: skip
         assert "t = 0 of 1000" in info
+
+
+def test_the_disk_budget_bounds_each_clients_upload_rate_and_the_cache(tmp_path):
+    from explorer.serve.disk import DiskBudget
+
+    now = [0.0]
+    cache = tmp_path / "cache"
+    budget = DiskBudget(lambda: cache, max_bytes=3000, max_age_s=3600, per_client_bytes=2500, window_s=600,
+                        clock=lambda: now[0])  # fmt: skip
+    assert budget.admit("alice", 1000) is None and budget.admit("alice", 1000) is None
+    refusal = budget.admit("alice", 1000)
+    assert refusal.startswith("upload limit reached: 0 MB of 0 MB in 10 minutes") and "try again in 600 s" in refusal
+    assert budget.admit("bob", 1000) is None, "each client has their own share"
+    now[0] = 601.0
+    assert budget.admit("alice", 1000) is None, "the window has moved on"
+    for i in range(6):  # uploads and returned files in per-request subfolders, as Gradio stores them
+        (cache / f"h{i}").mkdir(parents=True)
+        (cache / f"h{i}" / "x.gif").write_bytes(b"\0" * 1000)
+        os.utime(cache / f"h{i}" / "x.gif", (time.time() - 60 + i, time.time() - 60 + i))
+    assert budget.prune(force=True) <= 3000
+    assert sorted(p.name for p in cache.iterdir()) == ["h3", "h4", "h5"], "the oldest went, and their folders"
+    assert budget.prune() is None, "not walked again within PRUNE_EVERY_S"
+    assert budget.admit("carol", 2000) is None and sorted(p.name for p in cache.iterdir()) == ["h5"], "room made"

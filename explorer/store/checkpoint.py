@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from explorer.models.networks import build_model
-from explorer.store.files import atomic_write, sha256_file
+from explorer.store.files import atomic_write, sha256_file, sweep_temporaries
 from explorer.store.info import FORMAT, CheckpointInfo, parse_info
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -63,6 +63,7 @@ def save_checkpoint(
     """Write weights (and extra tensor files, e.g. train.safetensors) and config.json atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(folder)
     files = {WEIGHTS: weights, **(extra_files or {})}
     hashes, stored = {}, {}
     for filename, tensors in files.items():
@@ -148,6 +149,7 @@ def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu
     (EMA) weights strictly; the weights must match the hash the config records."""
     folder = Path(folder)
     info = info or read_info(folder)
+    sweep_temporaries(folder)
     model = build_model(info.model, info.hyper)
     weights = load_tensors(folder, WEIGHTS, info)
     try:

@@ -32,10 +32,26 @@ def atomic_write(path: Path, write: Any) -> None:
             os.unlink(tmp)
 
 
-def prune_folder(folder: Path, max_age_s: float, max_bytes: int) -> None:
-    """Delete the folder's files older than max_age_s, then the oldest until at most max_bytes remain."""
+STALE_TEMPORARY_S = 600.0  # a write takes well under a second: a temporary file this old was left by a kill
+
+
+def sweep_temporaries(folder: Path, older_than_s: float = STALE_TEMPORARY_S) -> int:
+    """Remove the hidden temporary files (atomic_write's '.NAME.*', staging files) that a killed
+    writer left in `folder`, once they are older than older_than_s; returns how many went."""
+    removed, cutoff = 0, time.time() - older_than_s
+    for path in Path(folder).glob(".*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def prune_folder(folder: Path, max_age_s: float, max_bytes: int) -> int:
+    """Delete the files under `folder` (subfolders too) older than max_age_s, then the oldest until
+    at most max_bytes remain; remove subfolders left empty. Returns the bytes that remain."""
     files = []
-    for path in folder.iterdir():
+    for path in Path(folder).rglob("*"):
         try:
             info = path.stat()
         except OSError:
@@ -50,4 +66,7 @@ def prune_folder(folder: Path, max_age_s: float, max_bytes: int) -> None:
             break
         with contextlib.suppress(OSError):
             path.unlink()
-        total -= size
+            total -= size
+            if path.parent != Path(folder):
+                path.parent.rmdir()  # only succeeds once the subfolder is empty
+    return total

@@ -8,6 +8,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from explorer.limits import MAX_UPLOAD_BYTES  # noqa: E402
 from explorer.serve.state import AppState, make_state  # noqa: E402
@@ -21,6 +22,7 @@ from explorer.ui import (  # noqa: E402
     training_tab,
 )
 from explorer.ui.common import OUTPUT_DIR  # noqa: E402
+from explorer.ui.middleware import DiskGuard  # noqa: E402
 
 TITLE = "Diffusion explorer"
 LIGHT_CONCURRENCY = 4
@@ -74,8 +76,9 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Arguments for demo.launch() shared by app.py and the tests."""
+    """Arguments for demo.launch() shared by app.py and the tests (the limits must be configured)."""
     return dict(
+        app_kwargs={"middleware": [Middleware(DiskGuard)]},
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=CSS,
         max_file_size=MAX_UPLOAD_BYTES,

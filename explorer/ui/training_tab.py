@@ -15,6 +15,7 @@ import numpy as np
 
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
+from explorer.serve.disk import client_address
 from explorer.serve.limits import limits
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
@@ -41,14 +42,14 @@ def make_job(trainer: Trainer) -> TrainingJob:
 
 def owner_of(request: gr.Request | None) -> str:
     """Who is asking (jobs are listed to, and on a public server cancelled by, their owner). On a
-    public server: the client's address, the last X-Forwarded-For entry (the one the host's own proxy
-    added) or the socket's peer, so that raw API calls, which get a new session each, and browser tabs
-    of one person share their jobs and their quota. Elsewhere: the browser session."""
+    public server the client's address (serve.disk.client_address), so that raw API calls, which get
+    a new session each, and one person's browser tabs share their jobs and quota; elsewhere the
+    browser session."""
     if request is None:
         return "anonymous"
     if limits().public:
-        forwarded = (getattr(request, "headers", {}).get("x-forwarded-for") or "").split(",")[-1].strip()
-        address = forwarded or getattr(getattr(request, "client", None), "host", "") or ""
+        peer = getattr(getattr(request, "client", None), "host", None)
+        address = client_address(getattr(request, "headers", {}).get("x-forwarded-for"), peer)
         if address:
             return f"address {address}"
     return getattr(request, "session_hash", None) or "anonymous"
