@@ -18,7 +18,7 @@ import torch
 from explorer.core.guidance import UNCONDITIONAL, Conditioning
 from explorer.evaluation.classes import class_precision
 from explorer.evaluation.quality import Metric, metric_for, sample_quality
-from explorer.limits import MAX_IMAGES, check_int
+from explorer.limits import MAX_IMAGES, check_int, clamped_fraction
 from explorer.runs.common import MAX_FRAMES, trajectory
 from explorer.sampling.registry import SamplerSettings
 from explorer.sampling.spacings import timesteps
@@ -56,7 +56,7 @@ class SamplerRun:
 
     def frame_at(self, fraction: float) -> int:
         """The recorded frame at this fraction of the run (0: x_T, 1: the sample)."""
-        return int(round(min(max(fraction, 0.0), 1.0) * (len(self.t) - 1)))
+        return int(round(clamped_fraction("the position in the run", fraction) * (len(self.t) - 1)))
 
 
 @dataclass

@@ -21,7 +21,7 @@ import torch
 from explorer import data
 from explorer.core.gaussian import marginal_pdf, q_sample, q_step, standard_normal_pdf
 from explorer.core.schedules import NoiseSchedule, make_schedule
-from explorer.limits import MAX_STRIP_FRAMES, check_int
+from explorer.limits import MAX_FIELD_CHARS, MAX_STRIP_FRAMES, check_int
 
 MODES = ("shortcut", "chain")
 
@@ -176,6 +176,8 @@ def parse_steps(text: str, T: int, default_count: int = 6) -> list[int]:
     """Steps from text like '0, 100, 500' (each in 0..T); empty text gives evenly spaced ones."""
     if not text or not text.strip():
         return [int(s) for s in np.linspace(0, T, default_count).round()]
+    if len(text) > MAX_FIELD_CHARS:
+        raise ValueError(f"the strip's steps are at most {MAX_FIELD_CHARS} characters, got {len(text):,}")
     steps = []
     for part in text.replace(";", ",").replace(" ", ",").split(","):
         if part:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from explorer import data
+from explorer.limits import MAX_FIELD_CHARS, quote
 from explorer.runs.common import model_parts, training_set
 from explorer.sampling.inversion import Morph, RoundTrip, ddim_decode, ddim_invert, error_curve, interpolate
 from explorer.store.registry import ModelHandle, is_image_model
@@ -54,9 +56,11 @@ def parse_item(spec: object, loaded: ModelHandle, pool: torch.Tensor, upload: st
             raise ValueError("this is a point model: give an index or 'x, y', not an image")
         return data.load_image(upload, hyper["size"], grey=hyper["channels"] == 1)
     text = str(spec).strip()
+    if len(text) > MAX_FIELD_CHARS:
+        raise ValueError(f"an item is an index or 'x, y': at most {MAX_FIELD_CHARS} characters, got {len(text):,}")
     if not text:
         raise ValueError("give an item: an index, 'x, y' for a point, or upload an image")
-    if text.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]{1,18}", text):  # ASCII digits only: int() would take '²' or 10,000 digits
         index = int(text)
         if not 0 <= index < len(pool):
             raise ValueError(f"item index must be between 0 and {len(pool) - 1}, got {index}")
@@ -65,12 +69,12 @@ def parse_item(spec: object, loaded: ModelHandle, pool: torch.Tensor, upload: st
         try:
             values = [float(v) for v in text.replace(";", ",").split(",")]
         except ValueError:
-            raise ValueError(f"a point is 'x, y' (two numbers), got {text!r}") from None
+            raise ValueError(f"a point is 'x, y' (two numbers), got {quote(text)}") from None
         if len(values) != hyper["dim"] or not all(math.isfinite(v) and abs(v) <= 10 for v in values):
-            raise ValueError(f"a point is {hyper['dim']} finite numbers within [-10, 10], got {text!r}")
+            raise ValueError(f"a point is {hyper['dim']} finite numbers within [-10, 10], got {quote(text)}")
         return torch.tensor([values], dtype=torch.float32)
     raise ValueError(f"an image item is an index into the drawn items (0 to {len(pool) - 1}) or an uploaded image, "
-                     f"not {text[:40]!r}")  # fmt: skip
+                     f"not {quote(text)}")  # fmt: skip
 
 
 ERROR_CURVE_ITEMS = {"points": 500, "image": 16}  # items the round-trip-error curve is measured on

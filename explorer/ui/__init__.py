@@ -21,7 +21,7 @@ from explorer.ui import (  # noqa: E402
     reverse_tab,
     training_tab,
 )
-from explorer.ui.common import OUTPUT_DIR  # noqa: E402
+from explorer.ui.common import OUTPUT_DIR, guard_inputs  # noqa: E402
 from explorer.ui.middleware import DiskGuard  # noqa: E402
 
 TITLE = "Diffusion explorer"
@@ -72,6 +72,7 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
     # light requests (scrubbing recorded frames) run LIGHT_CONCURRENCY at a time per event; heavy ones
     # share the "sampling" group (common.sampling_queue); at most MAX_QUEUED requests wait
     demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=MAX_QUEUED)
+    guard_inputs(demo)
     return demo
 
 

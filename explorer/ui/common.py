@@ -15,6 +15,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from explorer.data.registry import DataKind
+from explorer.limits import quote
 from explorer.runs.store import RunMissing
 from explorer.serve.limits import limits
 from explorer.store.files import prune_folder
@@ -68,6 +69,52 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise translate(error) from None
 
     return wrapper
+
+
+# What each kind of input field expects, as a one-line message says it.
+EXPECTS = {gr.Slider: "a number", gr.Number: "a number", gr.Checkbox: "true or false", gr.Textbox: "text",
+           gr.Dropdown: "one of its choices", gr.Radio: "one of its choices", gr.File: "an uploaded file",
+           gr.Image: "an uploaded image"}  # fmt: skip
+FILE_FIELDS = (gr.File, gr.Image)  # their payloads name the server's cache: never quoted
+MAX_FRAMEWORK_MESSAGE = 160  # a framework's own one-line refusal up to this length is kept as it is
+
+
+def guard_inputs(demo: gr.Blocks) -> None:
+    """Make every input field of `demo` refuse a bad value with one short line that names the field.
+
+    Gradio turns a failed preprocess into a multi-line "Could not preprocess input component at
+    index 12 … Original error: TypeError …" (and its Dropdown lists every choice). Each component
+    is given a subclass of its own class, of the same name, whose preprocess words the failure; a
+    subclass rather than a wrapped bound method, because a session copies components it updates
+    (a model picker's new choices) and the copy must check its own choices."""
+    for block in demo.blocks.values():
+        cls = type(block)
+        if isinstance(block, gr.components.Component) and not getattr(cls, "_guarded", False):
+            block.__class__ = _guarded_class(cls)
+
+
+@functools.cache
+def _guarded_class(cls: type) -> type:
+    def preprocess(self: Any, payload: Any) -> Any:
+        try:
+            return cls.preprocess(self, payload)
+        except gr.Error as error:
+            text = str(error.message if hasattr(error, "message") else error)
+            if "\n" not in text and len(text) <= MAX_FRAMEWORK_MESSAGE:
+                raise
+            raise gr.Error(field_message(self, payload), print_exception=False) from None
+        except Exception:  # noqa: BLE001 - any failure to read a field is the asker's input
+            raise gr.Error(field_message(self, payload), print_exception=False) from None
+
+    return type(cls.__name__, (cls,), {"preprocess": preprocess, "_guarded": True, "__module__": cls.__module__})
+
+
+def field_message(block: Any, payload: Any) -> str:
+    """'Samples' expects a number, got 'abc': what a field could not read, in one line."""
+    name = getattr(block, "label", None) or type(block).__name__
+    expects = next((text for kind, text in EXPECTS.items() if isinstance(block, kind)), "a valid value")
+    shown = "something else" if isinstance(block, FILE_FIELDS) else quote(payload)
+    return f"'{name}' expects {expects}, got {shown}"
 
 
 def new_output_path(stem: str, suffix: str) -> Path:

@@ -12,7 +12,15 @@ import numpy as np
 
 from explorer.core.discrete.process import MIN_CATEGORIES
 from explorer.data.text import DEFAULT_TEXT, decode_text
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MIN_GIF_SIZE, check_int
+from explorer.limits import (
+    MAX_GIF_FPS,
+    MAX_GIF_FRAMES,
+    MAX_GIF_SIZE,
+    MAX_IMAGES,
+    MIN_GIF_SIZE,
+    check_int,
+    clamped_index,
+)
 from explorer.runs.corruption import CORRUPTION_DATASETS, CorruptionSettings, corruption
 from explorer.runs.discrete import DiscreteRun, DiscreteSettings, run_discrete
 from explorer.runs.store import RunKey
@@ -105,7 +113,7 @@ def discrete_settings(model, n, steps, seed) -> DiscreteSettings:
 
 
 def reverse_view(run: DiscreteRun, i: Any) -> tuple[Any, str]:
-    i = int(min(max(0 if i is None else i, 0), len(run.xs) - 1))
+    i = clamped_index("the reverse step", i, len(run.xs))
     t = run.ts[i]
     text = (f"**t = {t} of {run.process.T}** · {run.process.transition} model · {len(run.xs) - 1} reverse steps "
             f"(model calls) · digits classifier on the final samples: confidence {run.confidence:.3f}, "

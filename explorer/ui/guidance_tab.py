@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 from explorer.core.guidance import conditioning
-from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE
+from explorer.limits import MAX_GIF_FPS, MAX_GIF_SIZE, MAX_POINTS, MIN_GIF_SIZE, clamped_index
 from explorer.runs.guidance import MAX_SWEEP_FRAMES, Sweep, SweepSettings, run_sweep
 from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
@@ -54,7 +54,7 @@ def settings_of(model, label, n, steps, seed) -> SweepSettings:
 
 
 def view(sweep: Sweep, i: Any) -> tuple[Any, str]:
-    i = int(min(max(0 if i is None else i, 0), len(sweep.steps) - 1))
+    i = clamped_index("the sampling step", i, len(sweep.steps))
     name = sweep.classes[sweep.settings.label] if sweep.classes else str(sweep.settings.label)
     cells = " · ".join(f"w = {w:g}: precision {sweep.precision[w]:.2f}, diversity {sweep.diversity[w]:.2f}"
                        for w in sweep.frames)  # fmt: skip
