@@ -5,7 +5,13 @@ torch thread (the app's default), and, for comparison, concurrency 1 with two to
 
 Each request is the Reverse tab's Sample: spiral-mlp, 100 points, DDPM-1000, a seed no other
 request uses (so nothing comes from the cache).
-Run: python -m benchmarks.load   (writes results/load.json)
+
+A second table (results/load-abuse.json) runs a public server (`--public --read-only`, the
+defaults) with 8 clients: 6 sample and scrub as people do, and, in the abusive scenario, one
+scrubs without sampling as fast as it can (a light request that must never sample) and one
+floods 20 MB uploads (refused with 429 past its share). It reports the 6 clients' latency with
+and without the abusive two.
+Run: python -m benchmarks.load   (writes results/load.json and results/load-abuse.json)
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(concurrency: int, threads: int, models: str) -> tuple[subprocess.Popen, str]:
+def start_server(concurrency: int, threads: int, models: str, public: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "EXPLORER_MODELS_DIR": models}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "EXPLORER_MODELS_DIR": models,
+           "GRADIO_TEMP_DIR": str(Path(models) / "gradio-cache")}  # fmt: skip
     process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--read-only",
+                                *(["--public"] if public else []),
                                 "--sampling-concurrency", str(concurrency), "--torch-threads", str(threads)],
                                cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -91,7 +99,102 @@ def run_level(url: str, clients: int, each: int) -> dict:
             "p95 s": round(q[18], 2)}  # fmt: skip
 
 
+PEOPLE, REQUESTS_EACH = 6, 3  # the well-behaved clients of the abuse scenario
+UPLOAD = b"\x89PNG" + bytes(20 * 2**20 - 4)  # the largest upload the server takes
+
+
+def person(client, seed: int) -> float:
+    """One sample, then three scrubs of the recorded run: the latency of the whole visit."""
+    start = time.perf_counter()
+    sample(client, seed)
+    for t in (800, 400, 0):
+        client.predict(False, t, api_name="/reverse_step")
+    return time.perf_counter() - start
+
+
+def abusers(url: str, stop: threading.Event, counts: dict) -> list[threading.Thread]:
+    """A scrubber that never samples (every call a new session: nothing recorded) and an upload flood."""
+    import httpx
+    from gradio_client import Client
+
+    def scrub() -> None:
+        while not stop.is_set():
+            try:
+                Client(url, download_files=False, verbose=False).predict(False, 500, api_name="/reverse_step")
+            except Exception:  # noqa: BLE001 - refused ("press Sample first"), as it should be
+                counts["scrubs refused"] = counts.get("scrubs refused", 0) + 1
+
+    def flood() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop.is_set():
+                status = http.post(url + "gradio_api/upload", files={"files": ("x.png", UPLOAD)}).status_code
+                counts[f"uploads {status}"] = counts.get(f"uploads {status}", 0) + 1
+
+    return [threading.Thread(target=scrub), threading.Thread(target=flood)]
+
+
+def visits(url: str) -> list[float]:
+    """PEOPLE clients at once, each visiting REQUESTS_EACH times; the latency of every visit."""
+    from gradio_client import Client
+
+    latencies: list[float] = []
+    clients = [Client(url, download_files=False, verbose=False) for _ in range(PEOPLE)]
+
+    def visit(i: int) -> None:
+        for k in range(REQUESTS_EACH):
+            latencies.append(person(clients[i], 5000 + 10 * i + k))
+
+    threads = [threading.Thread(target=visit, args=(i,)) for i in range(PEOPLE)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def abuse_scenario(models: str) -> list[dict]:
+    from gradio_client import Client
+
+    rows = []
+    for abusive in (False, True):
+        process, url = start_server(DEFAULT_CONCURRENCY, 1, models, public=True)
+        stop, counts = threading.Event(), {}
+        try:
+            sample(Client(url, download_files=False, verbose=False), 0)
+            extra = abusers(url, stop, counts) if abusive else []
+            for thread in extra:
+                thread.start()
+            latencies = visits(url)
+            stop.set()
+            for thread in extra:
+                thread.join()
+            cache = sum(p.stat().st_size for p in (Path(models) / "gradio-cache").rglob("*") if p.is_file())
+        finally:
+            process.kill()
+            process.wait()
+        q = statistics.quantiles(latencies, n=20)
+        row = {"scenario": "6 people + scrubber + upload flood" if abusive else "6 people", "visits": len(latencies),
+               "p50 s": round(statistics.median(latencies), 2), "p95 s": round(q[18], 2),
+               "cache MB": round(cache / 2**20, 1), **counts}  # fmt: skip
+        rows.append(row)
+        print(row, flush=True)
+    rows[1]["p95 / without"] = round(rows[1]["p95 s"] / rows[0]["p95 s"], 2)
+    return rows
+
+
+DEFAULT_CONCURRENCY = 1
+
+
 def main() -> None:
+    if "--abuse-only" not in sys.argv:
+        throughput()
+    with tempfile.TemporaryDirectory() as models:
+        rows = abuse_scenario(models)
+    columns = sorted({k for row in rows for k in row}, key=lambda k: (k != "scenario", k))
+    report("load-abuse", [{c: row.get(c, "") for c in columns} for row in rows], columns)
+
+
+def throughput() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as models:
         for concurrency, threads in SERVERS:

@@ -190,3 +190,24 @@ def test_a_public_server_bounds_each_clients_uploads_and_its_cache(tmp_path, mon
     assert other.status_code == 200, "another client's share is untouched"
     on_disk = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
     assert on_disk <= 3 * 2**20 + len(blob), f"the cache holds {on_disk} bytes"
+
+
+def test_a_read_only_server_answers_unknown_endpoints_404(tmp_path, monkeypatch):
+    from explorer.serve import limits as server
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    server.configure(server.ServerLimits(read_only=True, public=True))
+    try:
+        with running_app() as url:
+            base = url.rstrip("/")
+            answers = [httpx.post(f"{base}/gradio_api/call/train_start", json={"data": []}, timeout=30),
+                       httpx.post(f"{base}/gradio_api/call/nonexistent", json={"data": [1]}, timeout=30),
+                       httpx.get(f"{base}/gradio_api/call/nonexistent/abc", timeout=30),
+                       httpx.post(f"{base}/gradio_api/queue/join", json={"data": [], "fn_index": 9999,
+                                                                         "session_hash": "x"}, timeout=30)]  # fmt: skip
+            good = httpx.post(f"{base}/gradio_api/call/reverse_sample", json={"data": REVERSE}, timeout=30)
+    finally:
+        server.configure(server.ServerLimits())
+    assert [a.status_code for a in answers] == [404, 404, 404, 404]
+    assert answers[0].json()["detail"] == "this server has no endpoint called 'train_start'"
+    assert good.status_code == 200 and "event_id" in good.json()

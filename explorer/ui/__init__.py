@@ -22,7 +22,7 @@ from explorer.ui import (  # noqa: E402
     training_tab,
 )
 from explorer.ui.common import OUTPUT_DIR, guard_inputs  # noqa: E402
-from explorer.ui.middleware import DiskGuard  # noqa: E402
+from explorer.ui.middleware import RequestGuard  # noqa: E402
 
 TITLE = "Diffusion explorer"
 LIGHT_CONCURRENCY = 4
@@ -79,7 +79,7 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
 def launch_kwargs() -> dict:
     """Arguments for demo.launch() shared by app.py and the tests (the limits must be configured)."""
     return dict(
-        app_kwargs={"middleware": [Middleware(DiskGuard)]},
+        app_kwargs={"middleware": [Middleware(RequestGuard)]},
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=CSS,
         max_file_size=MAX_UPLOAD_BYTES,

@@ -1,24 +1,30 @@
-"""ASGI middleware in front of Gradio's routes: uploads within the disk budget, and the cache pruned.
+"""ASGI middleware in front of Gradio's routes: uploads within the disk budget, the cache pruned,
+and unknown endpoints answered 404.
 
 Gradio writes an upload to its cache folder before any event handler sees it, so the bound must
 sit in front of the route: an upload over the client's rate is refused with 429 before its body is
 read, and each upload (and, at most every few seconds, any other POST) prunes the cache to its
-total size and age (explorer.serve.disk).
+total size and age (explorer.serve.disk). Gradio answers a call to an endpoint it does not have
+(the Train tab's, on a read-only server) with a 500 and a traceback in the log; here it is a 404.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from gradio.utils import get_upload_folder
 
-from explorer.limits import MAX_UPLOAD_BYTES
+from explorer.limits import MAX_UPLOAD_BYTES, quote
 from explorer.serve.disk import CACHE_MAX_BYTES, PUBLIC_UPLOAD_BYTES, DiskBudget, client_address
 from explorer.serve.limits import limits
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
+CALL_PATH = re.compile(r"^(?:/gradio_api)?/call/([^/]+)(?:/[^/]*)?/?$")  # POST a call, GET its events
+JOIN_PATH = re.compile(r"^(?:/gradio_api)?/queue/join/?$")
+MAX_JOIN_BODY = 64 * 2**20  # a queue/join body read here to check its function (uploads travel apart)
 
 
 def make_budget() -> DiskBudget:
@@ -27,17 +33,35 @@ def make_budget() -> DiskBudget:
     return DiskBudget(lambda: Path(get_upload_folder()), CACHE_MAX_BYTES, per_client_bytes=rate)
 
 
-class DiskGuard:
-    """Refuse uploads beyond the budget; prune the cache as requests come."""
+class RequestGuard:
+    """Refuse uploads beyond the budget and calls of unknown endpoints; prune the cache as requests come."""
 
     def __init__(self, app: Any, budget: DiskBudget | None = None):
         self.app, self.budget = app, budget or make_budget()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope.get("path", "").rstrip("/").endswith(UPLOAD_PATHS):
+        path, method = scope.get("path", ""), scope.get("method")
+        call = CALL_PATH.match(path)
+        if call and method in ("GET", "POST") and call.group(1) not in _api_names(scope):
+            await _refuse(send, 404, f"this server has no endpoint called {quote(call.group(1))}")
+            return
+        if method != "POST":
+            await self.app(scope, receive, send)
+            return
+        if JOIN_PATH.match(path):
+            body = await _read_body(receive, MAX_JOIN_BODY)
+            if body is None:
+                await _refuse(send, 413, "the request is too large")
+                return
+            index = _fn_index(body)
+            if index is not None and index not in _functions(scope):
+                await _refuse(send, 404, f"this server has no function {quote(index)}")
+                return
+            receive = _replay(body, receive)
+        elif path.rstrip("/").endswith(UPLOAD_PATHS):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             try:
                 size = int(headers.get("content-length", MAX_UPLOAD_BYTES))
@@ -51,6 +75,49 @@ class DiskGuard:
         else:
             self.budget.prune()
         await self.app(scope, receive, send)
+
+
+def _functions(scope: dict) -> dict:
+    return scope["app"].get_blocks().fns
+
+
+def _api_names(scope: dict) -> set[str]:
+    return {fn.api_name for fn in _functions(scope).values() if isinstance(fn.api_name, str)}
+
+
+def _fn_index(body: bytes) -> Any:
+    try:
+        return json.loads(body).get("fn_index")
+    except (ValueError, AttributeError):
+        return None  # Gradio answers a malformed body itself (422)
+
+
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A receive() that hands the app the body already read, then listens on as before."""
+    sent = False
+
+    async def replayed() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 async def _refuse(send: Any, status: int, message: str) -> None:
