@@ -3,6 +3,7 @@
 import json
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -91,9 +92,25 @@ def test_strip_endpoint(client):
 
 
 def test_export_gif(client):
-    gif, download = client.predict(*settings(n_points=500), 9, 10, 160, api_name="/export_gif")
-    assert gif["path"].endswith(".gif") and value(download)["path"].endswith(".gif")
-    assert iio.imread(gif["path"], index=None).shape == (9, 160, 160, 3)
+    gif, video, download = client.predict(*settings(n_points=500), 9, 10, 160, api_name="/export_gif")
+    assert value(gif)["path"].endswith(".gif") and value(download)["path"].endswith(".gif")
+    assert iio.imread(value(gif)["path"], index=None).shape == (9, 160, 160, 3)
+    assert video["visible"] is False and gif["visible"] is True
+
+
+def test_export_mp4_is_a_playable_h264_video(client):
+    import imageio_ffmpeg
+
+    gif, video, download = client.predict(*settings(n_points=500), 9, 10, 160, "MP4", api_name="/export_gif")
+    path = value(video)["video"]["path"] if "video" in value(video) else value(video)["path"]
+    assert path.endswith(".mp4") and value(download)["path"] == path and gif["visible"] is False
+    reader = imageio_ffmpeg.read_frames(path)
+    meta = next(reader)
+    frames = [np.frombuffer(f, np.uint8).reshape(160, 160, 3) for f in reader]
+    assert meta["codec"] == "h264" and meta["size"] == (160, 160) and meta["fps"] == 10 and len(frames) == 9
+    assert frames[0].std() > 0 and not np.array_equal(frames[0], frames[-1]), "data first, noise last"
+    with pytest.raises(AppError, match="'Format' expects one of its choices"):
+        client.predict(*settings(), 9, 10, 160, "AVI", api_name="/export_gif")
 
 
 @pytest.mark.parametrize(

@@ -41,8 +41,8 @@ def test_run_scrub_and_export(client):
     width = iio.imread(panels["path"]).shape[1]
     mid = client.predict(50, True, api_name="/compare_frame")
     assert iio.imread(mid["path"]).shape[1] == width
-    gif, download = client.predict(*SETTINGS, 4, 10, 96, *ROWS, api_name="/compare_gif")
-    assert iio.imread(gif["path"], index=None).shape == (4, 96, 3 * 96 + 12, 3)
+    gif, _, download = client.predict(*SETTINGS, 4, 10, 96, "GIF", *ROWS, api_name="/compare_gif")
+    assert iio.imread(gif["value"]["path"], index=None).shape == (4, 96, 3 * 96 + 12, 3)
 
 
 def test_quality_curve_and_csv(client, monkeypatch):

@@ -28,8 +28,8 @@ def test_view_scrub_and_export(client):
     assert len(z) == 18 and abs(z[0][0] - 0.5) < 1e-9 and abs(z[0][17] - 0.5) < 1e-9  # half masked at t = T/2
     *_, info_end = client.predict(*DIGITS, 100, api_name="/d3pm_step")
     assert "total variation to the stationary distribution 0.000" in info_end
-    gif, _ = client.predict(*DIGITS, 5, 10, 128, api_name="/d3pm_gif")
-    assert iio.imread(gif["path"], index=None).shape == (5, 128, 128, 3)
+    gif, *_ = client.predict(*DIGITS, 5, 10, 128, api_name="/d3pm_gif")
+    assert iio.imread(gif["value"]["path"], index=None).shape == (5, 128, 128, 3)
 
 
 def test_text_with_uniform_replacement(client):
@@ -43,7 +43,7 @@ def test_text_with_uniform_replacement(client):
     [
         (["text", "uniform", 50, 4, 16, 0, "héllo", None], "outside the vocabulary"),
         (["image", "uniform", 50, 4, 16, 0, "", None], "upload an image first"),
-        (["digits", "rotate", 50, 4, 16, 0, "", None], "is not in the list of choices"),
+        (["digits", "rotate", 50, 4, 16, 0, "", None], "'Transition' expects one of its choices, got 'rotate'"),
     ],
 )
 def test_bad_requests(client, args, message):
@@ -63,8 +63,8 @@ def test_generate_scrub_and_export_with_the_shipped_absorbing_model(client):
     half = picture[:, : picture.shape[1] // 2]
     red = (half[..., 0] > 200) & (half[..., 1] < 60)
     assert red.mean() > 0.3  # x_T is all [MASK], drawn red
-    gif, _ = client.predict(*settings, 4, 10, 128, api_name="/d3pm_reverse_gif")
-    assert iio.imread(gif["path"], index=None).shape[0] == 4
+    gif, *_ = client.predict(*settings, 4, 10, 128, api_name="/d3pm_reverse_gif")
+    assert iio.imread(gif["value"]["path"], index=None).shape[0] == 4
 
 
 @pytest.mark.parametrize(

@@ -59,8 +59,8 @@ def test_sample_scrub_and_export(client):
     *_, info_mid = client.predict(True, 500, api_name="/reverse_step")
     mid = float(info_mid.split("distance to the spiral ")[1].split(" ")[0])
     assert "t = 500 of 1000" in info_mid and mid > final
-    gif, download = client.predict(*SPIRAL, 6, 10, 128, api_name="/reverse_gif")
-    assert iio.imread(gif["path"], index=None).shape == (6, 128, 2 * 128 + 6, 3)
+    gif, _, download = client.predict(*SPIRAL, 6, 10, 128, api_name="/reverse_gif")
+    assert iio.imread(update_value(gif)["path"], index=None).shape == (6, 128, 2 * 128 + 6, 3)
 
 
 def test_bad_reverse_requests(client):

@@ -48,8 +48,8 @@ def test_interpolate_digits_and_export(client):
     by_name = {t["name"]: t["y"] for t in traces(norms)}
     assert by_name["lerp"][3] < by_name["slerp"][3]
     assert iio.imread(update_value(strip)["path"]).shape[1] == 7 * 56 + 6 * 4
-    gif, _ = client.predict(*args, 4, 96, api_name="/latent_gif")
-    assert iio.imread(gif["path"], index=None).shape[0] == 7
+    gif, *_ = client.predict(*args, 4, 96, api_name="/latent_gif")
+    assert iio.imread(update_value(gif)["path"], index=None).shape[0] == 7
 
 
 @pytest.mark.parametrize(

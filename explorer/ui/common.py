@@ -20,6 +20,7 @@ from explorer.runs.store import RunMissing
 from explorer.serve.limits import limits
 from explorer.store.files import prune_folder
 from explorer.store.registry import ModelKindError
+from explorer.viz.export import export_formats
 from explorer.viz.figures import Figure, to_json
 
 log = logging.getLogger("explorer.ui")
@@ -76,6 +77,7 @@ EXPECTS = {gr.Slider: "a number", gr.Number: "a number", gr.Checkbox: "true or f
            gr.Dropdown: "one of its choices", gr.Radio: "one of its choices", gr.File: "an uploaded file",
            gr.Image: "an uploaded image"}  # fmt: skip
 FILE_FIELDS = (gr.File, gr.Image)  # their payloads name the server's cache: never quoted
+CHOICE_FIELDS = (gr.Dropdown, gr.Radio)  # Gradio's own refusal lists every choice and Python types
 MAX_FRAMEWORK_MESSAGE = 160  # a framework's own one-line refusal up to this length is kept as it is
 
 
@@ -100,8 +102,8 @@ def _guarded_class(cls: type) -> type:
             return cls.preprocess(self, payload)
         except gr.Error as error:
             text = str(error.message if hasattr(error, "message") else error)
-            if "\n" not in text and len(text) <= MAX_FRAMEWORK_MESSAGE:
-                raise
+            if "\n" not in text and len(text) <= MAX_FRAMEWORK_MESSAGE and not isinstance(self, CHOICE_FIELDS):
+                raise  # a slider's "Value 9 is greater than maximum value 4." says it well
             raise gr.Error(field_message(self, payload), print_exception=False) from None
         except Exception:  # noqa: BLE001 - any failure to read a field is the asker's input
             raise gr.Error(field_message(self, payload), print_exception=False) from None
@@ -151,18 +153,29 @@ def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     return spaces.GPU(duration=GPU_CALL_S)(fn)
 
 
-def gif_outputs(prefix: str, label: str, button: str = "Export GIF", **button_kwargs: Any) -> tuple[Any, Any, Any]:
-    """The export button, the GIF preview and its download button (elem_ids `{prefix}-export`,
-    `{prefix}-gif`, `{prefix}-download`); an export handler returns (path, update for download)."""
-    export = gr.Button(button, elem_id=f"{prefix}-export", **button_kwargs)
+def gif_outputs(prefix: str, label: str, button: str = "Export", **button_kwargs: Any) -> tuple[Any, Any, list[Any]]:
+    """The export button, its format picker (GIF, or MP4 where an encoder is installed) and the
+    outputs an export handler fills: the GIF preview, the video preview and the download button
+    (elem_ids `{prefix}-export`, `-format`, `-gif`, `-video`, `-download`). A handler takes the
+    format as its last input and returns gif_result(path)."""
+    with gr.Row(equal_height=True):
+        export = gr.Button(button, elem_id=f"{prefix}-export", scale=2, **button_kwargs)
+        fmt = gr.Radio(export_formats(), value="GIF", label="Format", show_label=False, scale=1, min_width=120,
+                       elem_id=f"{prefix}-format")  # fmt: skip
     gif = gr.Image(label=label, show_label=False, elem_id=f"{prefix}-gif", buttons=["download"])
-    download = gr.DownloadButton("Download GIF", visible=False, elem_id=f"{prefix}-download")
-    return export, gif, download
+    video = gr.Video(label=label, show_label=False, visible=False, autoplay=True, loop=True, elem_id=f"{prefix}-video")
+    download = gr.DownloadButton("Download", visible=False, elem_id=f"{prefix}-download")
+    return export, fmt, [gif, video, download]
 
 
-def gif_result(path: str | Path) -> tuple[str, Any]:
-    """What an export handler returns for the gif_outputs: the preview and the shown download button."""
-    return str(path), gr.update(value=str(path), visible=True)
+def gif_result(path: str | Path) -> tuple[Any, Any, Any]:
+    """What an export handler returns for gif_outputs: the preview that fits the file's format (the
+    other hidden) and the shown download button."""
+    path = str(path)
+    video = path.endswith(".mp4")
+    return (gr.update(value=None if video else path, visible=not video),
+            gr.update(value=path if video else None, visible=video),
+            gr.update(value=path, visible=True, label=f"Download {'MP4' if video else 'GIF'}"))  # fmt: skip
 
 
 def bind(fn: Callable[..., Any], state: Any) -> Callable[..., Any]:

@@ -44,7 +44,7 @@ from explorer.ui.player import player
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 from explorer.viz import figures
 from explorer.viz.animations import compare_animation
-from explorer.viz.export import write_gif
+from explorer.viz.export import export_suffix, write_animation
 from explorer.viz.panels import side_by_side
 from explorer.viz.playback import compare_payload
 
@@ -163,9 +163,10 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
 
 
 @user_errors
-def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, size, *rows) -> tuple[str, Any]:
+def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, size, fmt, *rows) -> tuple[Any, ...]:
     _, comparison = record(state, model, n, seed, clip, label, w, *rows)
-    return gif_result(write_gif(compare_animation(comparison, n_frames, size), new_output_path("compare", ".gif"), fps))
+    path = new_output_path("compare", export_suffix(fmt))
+    return gif_result(write_animation(compare_animation(comparison, n_frames, size), path, fps))
 
 
 def on_sampler(name: str) -> tuple[Any, Any]:
@@ -252,7 +253,7 @@ def build(state: AppState) -> dict:
             n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
             fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
-        export, gif, download = gif_outputs("cmp", "Side by side")
+        export, fmt, exported = gif_outputs("cmp", "Side by side")
 
     settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
@@ -273,8 +274,8 @@ def build(state: AppState) -> dict:
     )
     export.click(
         gpu_call(bind(on_export, state)),
-        [*settings, n_frames, fps, size, *rows],
-        [gif, download],
+        [*settings, n_frames, fps, size, fmt, *rows],
+        exported,
         api_name="compare_gif",
         **sampling_queue(),
     )

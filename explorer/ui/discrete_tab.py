@@ -39,6 +39,7 @@ from explorer.ui.common import (
 from explorer.ui.player import player
 from explorer.viz import figures
 from explorer.viz.animations import corruption_gif, discrete_gif
+from explorer.viz.export import export_suffix
 from explorer.viz.panels import corruption_frame, discrete_frame, state_labels
 from explorer.viz.playback import discrete_payload
 
@@ -101,9 +102,9 @@ def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 
 
 @user_errors
-def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size) -> tuple[str, Any]:
+def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     settings = make_settings(dataset, transition, T, K, n, seed, text, image)
-    return gif_result(corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", ".gif")))
+    return gif_result(corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", export_suffix(fmt))))
 
 
 def discrete_settings(model, n, steps, seed) -> DiscreteSettings:
@@ -141,9 +142,9 @@ def on_reverse_step(state: AppState, key: RunKey | None, i: float) -> tuple[Any,
 
 
 @user_errors
-def on_reverse_export(state: AppState, model, n, steps, seed, n_frames, fps, size) -> tuple[str, Any]:
+def on_reverse_export(state: AppState, model, n, steps, seed, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     _, run = record(state, model, n, steps, seed)
-    return gif_result(discrete_gif(run, n_frames, fps, size, new_output_path("d3pm-reverse", ".gif")))
+    return gif_result(discrete_gif(run, n_frames, fps, size, new_output_path("d3pm-reverse", export_suffix(fmt))))
 
 
 def on_refresh(current: str | None) -> Any:
@@ -194,7 +195,7 @@ def build_reverse(state: AppState) -> None:
             frame = gr.Image(label="x_t and the model's x_0 guess", show_label=False, format="png", elem_id="d3r-frame")
             with gr.Accordion("Export GIF of the reverse process", open=False):
                 n_frames, fps, size = gif_controls("d3r")
-                export, gif, download = gif_outputs("d3r", "Reverse process")
+                export, fmt, exported = gif_outputs("d3r", "Reverse process")
     settings = [model, n, steps, seed]
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
@@ -205,8 +206,8 @@ def build_reverse(state: AppState) -> None:
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     export.click(
         gpu_call(bind(on_reverse_export, state)),
-        [*settings, n_frames, fps, size],
-        [gif, download],
+        [*settings, n_frames, fps, size, fmt],
+        exported,
         api_name="d3pm_reverse_gif",
         **sampling_queue(),
     )
@@ -244,7 +245,7 @@ def build(state: AppState) -> dict:
                 curve = gr.Plot(label="distance", elem_id="d3-curve")
             with gr.Accordion("Export GIF", open=False):
                 n_frames, fps, size = gif_controls("d3")
-                export, gif, download = gif_outputs("d3", "Corruption")
+                export, fmt, exported = gif_outputs("d3", "Corruption")
     settings = [dataset, transition, T, K, n, seed, text, image]
     outputs = [sample, sentence, heat, bars, curve, info]
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
@@ -255,7 +256,7 @@ def build(state: AppState) -> dict:
     t.input(on_step, [*settings, t], outputs, api_name="d3pm_step", show_progress="hidden",
             trigger_mode="always_last")  # fmt: skip
     export.click(
-        gpu_call(on_export), [*settings, n_frames, fps, size], [gif, download], api_name="d3pm_gif", **sampling_queue()
+        gpu_call(on_export), [*settings, n_frames, fps, size, fmt], exported, api_name="d3pm_gif", **sampling_queue()
     )
     build_reverse(state)
     return dict(fn=on_view, inputs=[*settings, t], outputs=[t, *outputs])

@@ -36,6 +36,7 @@ from explorer.ui.common import (
 )
 from explorer.viz import figures
 from explorer.viz.animations import export_forward_gif
+from explorer.viz.export import export_suffix
 from explorer.viz.frames import POINT_LIM
 from explorer.viz.panels import forward_frame, forward_strip
 
@@ -132,9 +133,9 @@ def on_strip(*args: Any) -> Any:
 @user_errors
 def on_export(*args: Any) -> tuple[str, Any]:
     """Write the GIF into the output folder; show it (a path keeps it animated) and offer it."""
-    *inputs, n_frames, fps, size = args
+    *inputs, n_frames, fps, size, fmt = args
     settings = make_settings(*inputs).validated()
-    return gif_result(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", ".gif")))
+    return gif_result(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", export_suffix(fmt))))
 
 
 def on_dataset(dataset: str) -> tuple[Any, ...]:
@@ -200,7 +201,7 @@ def build() -> dict:
                     size = gr.Slider(
                         MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size"
                     )
-                export, gif, download = gif_outputs("fwd", "Forward process", variant="primary")
+                export, fmt, exported = gif_outputs("fwd", "Forward process", variant="primary")
 
     settings_inputs = [dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode]
     view = [points_plot, image_panel, schedule_plot, hist_plot, info]
@@ -218,8 +219,8 @@ def build() -> dict:
     strip_text.submit(on_strip, [*settings_inputs, strip_text], strip, api_name="forward_strip")
     export.click(
         gpu_call(on_export),
-        [*settings_inputs, n_frames, fps, size],
-        [gif, download],
+        [*settings_inputs, n_frames, fps, size, fmt],
+        exported,
         api_name="export_gif",
         **sampling_queue(),
     )

@@ -31,6 +31,7 @@ from explorer.ui.player import player
 from explorer.ui.reverse_tab import count_slider, model_kind
 from explorer.viz import figures
 from explorer.viz.animations import sweep_gif
+from explorer.viz.export import export_suffix
 from explorer.viz.panels import sweep_frame
 from explorer.viz.playback import sweep_payload
 
@@ -87,9 +88,9 @@ def on_frame(state: AppState, key: RunKey | None, i: float) -> tuple[Any, ...]:
 
 
 @user_errors
-def on_export(state: AppState, model, label, n, steps, seed, fps, size) -> tuple[str, Any]:
+def on_export(state: AppState, model, label, n, steps, seed, fps, size, fmt) -> tuple[Any, ...]:
     _, sweep = record(state, model, label, n, steps, seed)
-    return gif_result(sweep_gif(sweep, size, fps, new_output_path("guidance", ".gif")))
+    return gif_result(sweep_gif(sweep, size, fps, new_output_path("guidance", export_suffix(fmt))))
 
 
 def on_model(model: str | None) -> tuple[Any, Any]:
@@ -131,7 +132,7 @@ def build(state: AppState) -> None:
                 with gr.Row():
                     fps = gr.Slider(1, MAX_GIF_FPS, 8, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 4, 160, step=16, label="Panel size (px)")
-                export, gif, download = gif_outputs("cfg", "Guidance sweep")
+                export, fmt, exported = gif_outputs("cfg", "Guidance sweep")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, [label, n], api_visibility="private")
     run_key = gr.State(None)  # this session's recorded sweep, by its key in state.runs
@@ -139,5 +140,5 @@ def build(state: AppState) -> None:
               api_name="guidance_sweep", **sampling_queue())  # fmt: skip
     frame_i.input(bind(on_frame, state), [run_key, frame_i], [picture, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip
-    export.click(gpu_call(bind(on_export, state)), [*settings, fps, size], [gif, download], api_name="guidance_gif",
+    export.click(gpu_call(bind(on_export, state)), [*settings, fps, size, fmt], exported, api_name="guidance_gif",
                  **sampling_queue())  # fmt: skip

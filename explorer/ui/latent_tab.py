@@ -36,7 +36,7 @@ from explorer.ui.common import (
 )
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 from explorer.viz import figures, frames
-from explorer.viz.export import write_gif
+from explorer.viz.export import export_suffix, write_animation
 from explorer.viz.frames import POINT_LIM
 from explorer.viz.panels import morph_frames, morph_strip
 
@@ -110,12 +110,14 @@ def on_interpolate(state: AppState, model, steps, n, seed, a, b, upload_a, uploa
 
 
 @user_errors
-def on_gif(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size) -> tuple[str, Any]:
+def on_gif(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_frames, fps, size, fmt
+           ) -> tuple[Any, ...]:  # fmt: skip
     settings = interpolation_settings(model, steps, n, seed, a, b, upload_a, upload_b, n_frames)
     _, (morph, cloud) = state.record("interpolate", settings, lambda: run_interpolation(settings))
     size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
     background = cloud if morph.decoded["slerp"].ndim == 2 else None
-    return gif_result(write_gif(morph_frames(morph, size, background), new_output_path("morph", ".gif"), fps))
+    path = new_output_path("morph", export_suffix(fmt))
+    return gif_result(write_animation(morph_frames(morph, size, background), path, fps))
 
 
 DRAWN_PATHS = 48
@@ -224,7 +226,7 @@ def build(state: AppState) -> dict:
         with gr.Row():
             fps = gr.Slider(1, MAX_GIF_FPS, 4, step=1, label="GIF frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 256, step=16, label="GIF panel size (px)")
-        export, gif, download = gif_outputs("lat", "Morph", "Export the morph as a GIF")
+        export, fmt, exported = gif_outputs("lat", "Morph", "Export the morph")
 
     with gr.Accordion("Rectified flow: straight paths against curved ones", open=False):
         gr.Markdown(
@@ -268,8 +270,8 @@ def build(state: AppState) -> dict:
                       api_name="latent_interpolate", **sampling_queue())  # fmt: skip
     export.click(
         gpu_call(bind(on_gif, state)),
-        [*morph_inputs, fps, size],
-        [gif, download],
+        [*morph_inputs, fps, size, fmt],
+        exported,
         api_name="latent_gif",
         **sampling_queue(),
     )

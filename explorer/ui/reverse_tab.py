@@ -31,7 +31,7 @@ from explorer.ui.common import (
 from explorer.ui.player import player
 from explorer.viz import figures
 from explorer.viz.animations import reverse_animation
-from explorer.viz.export import write_gif
+from explorer.viz.export import export_suffix, write_animation
 from explorer.viz.frames import POINT_LIM
 from explorer.viz.panels import panel_frame, path_indices, point_colors, reverse_strip
 from explorer.viz.playback import reverse_payload
@@ -193,9 +193,10 @@ def on_overlay(state: AppState, key: RunKey | None, overlay: bool, step: float) 
 
 
 @user_errors
-def on_export(state: AppState, model, n, seed, variance, ideal, label, w, n_frames, fps, size) -> tuple[str, Any]:
+def on_export(state: AppState, model, n, seed, variance, ideal, label, w, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     _, run = record(state, model, n, seed, variance, ideal, label, w)
-    return gif_result(write_gif(reverse_animation(run, n_frames, size), new_output_path("reverse", ".gif"), fps))
+    path = new_output_path("reverse", export_suffix(fmt))
+    return gif_result(write_animation(reverse_animation(run, n_frames, size), path, fps))
 
 
 def build(state: AppState) -> dict:
@@ -242,7 +243,7 @@ def build(state: AppState) -> dict:
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
-                export, gif, download = gif_outputs("rev", "Reverse process")
+                export, fmt, exported = gif_outputs("rev", "Reverse process")
     run_key = gr.State(None)  # this session's recorded run, by its key in state.runs
 
     settings = [model, n, seed, variance, ideal, label, w]
@@ -263,8 +264,8 @@ def build(state: AppState) -> dict:
     overlay.change(bind(on_overlay, state), [run_key, overlay, step], panels, api_visibility="private", **hidden)
     export.click(
         gpu_call(bind(on_export, state)),
-        [*settings, n_frames, fps, size],
-        [gif, download],
+        [*settings, n_frames, fps, size, fmt],
+        exported,
         api_name="reverse_gif",
         **sampling_queue(),
     )

@@ -14,7 +14,7 @@ from explorer.runs.forward import ForwardProcess, ForwardSettings, forward_proce
 from explorer.runs.guidance import Sweep
 from explorer.runs.reverse import ReverseRun
 from explorer.viz import frames
-from explorer.viz.export import write_gif
+from explorer.viz.export import write_animation
 from explorer.viz.panels import (
     corruption_frame,
     discrete_frame,
@@ -29,10 +29,10 @@ from explorer.viz.panels import (
 def sweep_gif(sweep: Sweep, size: int, fps: float, out: str | Path) -> Path:
     """A recorded sweep's reverse processes, side by side, as a GIF."""
     from explorer.limits import MAX_GIF_SIZE, MIN_GIF_SIZE
-    from explorer.viz.export import write_gif
+    from explorer.viz.export import write_animation
 
     size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 4)
-    return write_gif([sweep_frame(sweep, i, size) for i in range(len(sweep.steps))], out, fps)
+    return write_animation([sweep_frame(sweep, i, size) for i in range(len(sweep.steps))], out, fps)
 
 
 def reverse_animation(run: ReverseRun, n_frames: int, size: int) -> list[np.ndarray]:
@@ -64,24 +64,24 @@ def compare_animation(comparison: Comparison, n_frames: int, size: int) -> list[
 def discrete_gif(run: DiscreteRun, n_frames: int, fps: float, size: int, out: str | Path) -> Path:
     """A recorded reverse process from x_T to the data as a GIF (the tab's export and `sample`)."""
     from explorer.limits import MAX_GIF_FRAMES, MAX_GIF_SIZE, MIN_GIF_SIZE
-    from explorer.viz.export import write_gif
+    from explorer.viz.export import write_animation
 
     n_frames = check_int("frames", n_frames, 2, MAX_GIF_FRAMES)
     size = check_int("GIF size", size, MIN_GIF_SIZE, MAX_GIF_SIZE)
     picks = np.unique(np.linspace(0, len(run.xs) - 1, n_frames).round().astype(int))
-    return write_gif([discrete_frame(run, int(i), size) for i in picks], out, fps)
+    return write_animation([discrete_frame(run, int(i), size) for i in picks], out, fps)
 
 
 def corruption_gif(settings: CorruptionSettings, n_frames: int, fps: float, size: int, out: str | Path) -> Path:
     """The corruption from t = 0 to T as a GIF (the tab's export and `python -m explorer corrupt`)."""
     from explorer.limits import MAX_GIF_FRAMES, MAX_GIF_SIZE, MIN_GIF_SIZE
-    from explorer.viz.export import write_gif
+    from explorer.viz.export import write_animation
 
     n_frames = check_int("frames", n_frames, 2, MAX_GIF_FRAMES)
     size = check_int("GIF size", size, MIN_GIF_SIZE, MAX_GIF_SIZE)
     c = corruption(settings)
     ts = np.linspace(0, c.process.T, n_frames).round().astype(int)
-    return write_gif([corruption_frame(c, int(t), size) for t in ts], out, fps)
+    return write_animation([corruption_frame(c, int(t), size) for t in ts], out, fps)
 
 
 def forward_animation(process: ForwardProcess, n_frames: int, size: int) -> list[np.ndarray]:
@@ -94,4 +94,4 @@ def forward_animation(process: ForwardProcess, n_frames: int, size: int) -> list
 
 def export_forward_gif(settings: ForwardSettings, n_frames: int, fps: float, size: int, path: str | Path) -> Path:
     """The whole forward process from data to noise as a looping GIF (tab and CLI share it)."""
-    return write_gif(forward_animation(forward_process(settings), n_frames, size), path, fps)
+    return write_animation(forward_animation(forward_process(settings), n_frames, size), path, fps)
