@@ -35,6 +35,16 @@ def test_forward_digits_chain_in_process(tmp_path, capsys):
     assert iio.imread(out, index=None).shape == (5, 96, 96, 3)
 
 
+def test_an_mp4_name_writes_a_video(tmp_path, capsys):
+    import imageio_ffmpeg
+
+    out = tmp_path / "d.mp4"
+    assert main(["forward", "--dataset", "digits", "--T", "50", "--frames", "5", "--size", "95",
+                 "--out", str(out)]) == 0  # fmt: skip
+    meta = next(imageio_ffmpeg.read_frames(str(out)))
+    assert meta["codec"] == "h264" and meta["size"] == (96, 96), "odd sides are padded to even ones"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [(["--T", "0"], "T must be between 2 and 4000"), (["--T", "10000000"], "T must be between"),

@@ -63,11 +63,11 @@ def cmd_interpolate(args: argparse.Namespace) -> str:
     message = f"wrote {args.out} ({args.frames} steps of slerp and lerp)"
     if args.gif:
         from explorer.limits import MAX_GIF_SIZE, MIN_GIF_SIZE, check_int
-        from explorer.viz.export import write_gif
+        from explorer.viz.export import write_animation
 
         size = check_int("GIF panel size", args.size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
         background = None if morph.decoded["slerp"].ndim > 2 else pool.numpy()
-        write_gif(morph_frames(morph, size, background), args.gif, args.fps)
+        write_animation(morph_frames(morph, size, background), args.gif, args.fps)
         message += f" and {args.gif}"
     return message
 
@@ -97,7 +97,7 @@ def add_interpolate(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", type=int, default=64, help="items drawn (by --seed) that indices refer to")
     p.add_argument("--frames", type=int, default=9, help="interpolation steps, both ends included")
     p.add_argument("--out", default="morph.npz")
-    p.add_argument("--gif", help="also write the morph as a GIF")
+    p.add_argument("--gif", help="also write the morph as a GIF (a .mp4 name: an H.264 video)")
     p.add_argument("--fps", type=float, default=4)
     p.add_argument("--size", type=int, default=256, help="GIF panel size (px)")
     p.set_defaults(run=cmd_interpolate)

@@ -65,13 +65,13 @@ def cmd_sample(args: argparse.Namespace) -> str:
         samples = samples.clip(-1.0, 1.0)
     message = f"wrote {write_samples(args.out, samples)} {samples.shape} ({nfe} model evaluations)"
     if args.gif:
-        from explorer.viz.export import write_gif
+        from explorer.viz.export import write_animation
 
         color = np.linspace(0, 1, samples.shape[0])
         name = sampler.label().split(" S=")[0]
         pictures = [panel_frame(x.numpy(), color, args.size, f"{name}  t = {t} / {schedule.T}", 1 - t / schedule.T)
                     for t, x in zip(steps, xs, strict=True)]  # fmt: skip
-        write_gif(pictures, args.gif, args.fps)
+        write_animation(pictures, args.gif, args.fps)
         message += f" and {args.gif} ({len(pictures)} frames)"
     return message
 
@@ -148,7 +148,7 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.add_argument("--out", default="samples.npy")
-    p.add_argument("--gif", help="also write the reverse process as a GIF")
+    p.add_argument("--gif", help="also write the reverse process as a GIF (a .mp4 name: an H.264 video)")
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--fps", type=float, default=12)
     p.add_argument("--size", type=int, default=384)
