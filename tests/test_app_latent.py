@@ -43,13 +43,26 @@ def test_invert_an_uploaded_image(client, tmp_path):
 
 def test_interpolate_digits_and_export(client):
     args = ["digits-unet", 20, 16, 0, "0", "5", None, None, 7]
-    _, strip, norms, info = client.predict(*args, api_name="/latent_interpolate")
+    played, _, strip, norms, info = client.predict(*args, api_name="/latent_interpolate")
     assert "Mid-way" in info
+    # the morph plays in the browser: slerp beside lerp on one clock, one decoded digit per alpha
+    assert [(p["title"], p["kind"], p["frames"]) for p in played["panels"]] == [("slerp", "images", 7),
+                                                                                ("lerp", "images", 7)]  # fmt: skip
+    assert played["labels"][0].startswith("alpha = 0.00") and played["labels"][-1].startswith("alpha = 1.00")
     by_name = {t["name"]: t["y"] for t in traces(norms)}
     assert by_name["lerp"][3] < by_name["slerp"][3]
     assert iio.imread(update_value(strip)["path"]).shape[1] == 7 * 56 + 6 * 4
     gif, *_ = client.predict(*args, 4, 96, api_name="/latent_gif")
     assert iio.imread(update_value(gif)["path"], index=None).shape[0] == 7
+
+
+def test_a_point_morph_plays_its_trail_over_the_data(client):
+    played, path_plot, *_ = client.predict("spiral-mlp", 20, 300, 0, "0", "1.0, -0.5", None, None, 5,
+                                           api_name="/latent_interpolate")  # fmt: skip
+    slerp, lerp = played["panels"]
+    assert (slerp["n"], slerp["frames"], slerp["paths"]) == (1, 5, [0]), "one decoded point a frame, with its trail"
+    assert slerp["overlay"]["n"] == 300 and slerp["overlay"]["color"] == [199, 210, 254], "the drawn data, pale"
+    assert "alpha = 0.50" in played["labels"][2] and "slerp" in played["labels"][2]
 
 
 @pytest.mark.parametrize(

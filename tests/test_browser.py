@@ -215,6 +215,10 @@ def test_latent_tab_inverts_interpolates_and_exports(page):
     page.locator("#lat-interpolate").click()
     wait_text(page, "lat-morph-info", "Mid-way")
     plot_x(page, "lat-paths", trace=2)  # data, slerp and lerp
+    p = player("lat-player")
+    page.wait_for_function(f"() => {p}?.panels?.length === 2 && {p}.value.frames === 9", timeout=30_000)
+    page.evaluate(f"() => {{ const s = {p}.scrub; s.value = '8'; s.dispatchEvent(new Event('input')); }}")
+    assert page.evaluate(f"() => {p}.label.textContent").startswith("alpha = 1.00"), "the morph scrubs in the browser"
     page.locator("#lat-export").click()
     gif = page.locator("#lat-gif img")
     gif.wait_for(timeout=60_000)

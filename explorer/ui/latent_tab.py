@@ -34,11 +34,13 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.player import player
 from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
 from explorer.viz import figures, frames
 from explorer.viz.export import export_suffix, write_animation
 from explorer.viz.frames import POINT_LIM
 from explorer.viz.panels import morph_frames, morph_strip
+from explorer.viz.playback import morph_payload
 
 PANEL = 300
 
@@ -102,11 +104,12 @@ def on_interpolate(state: AppState, model, steps, n, seed, a, b, upload_a, uploa
             f"dimension and slerp's {morph.norms['slerp'][len(morph.alphas) // 2]:.2f}: samples of N(0, I) in D "
             "dimensions have norm close to sqrt(D), so lerp's midpoints leave the typical set the model was "
             "trained on (most visibly for images, D = 64)")  # fmt: skip
+    played = morph_payload(morph, cloud)
     if morph.decoded["slerp"].ndim == 2:
         fig = figures.interpolation_figure(cloud, morph.decoded, POINT_LIM, "Decoded paths from A to B")
-        return gr.update(value=plot_value(fig), visible=True), gr.update(visible=False), plot_value(norms), info
+        return played, gr.update(value=plot_value(fig), visible=True), gr.update(visible=False), plot_value(norms), info
     strip = morph_strip(morph, cell=56)
-    return gr.update(visible=False), gr.update(value=strip, visible=True), plot_value(norms), info
+    return played, gr.update(visible=False), gr.update(value=strip, visible=True), plot_value(norms), info
 
 
 @user_errors
@@ -218,6 +221,7 @@ def build(state: AppState) -> dict:
                                height=140, elem_id="lat-upload-b")  # fmt: skip
         interpolate = gr.Button("Interpolate (slerp and lerp)", variant="primary", elem_id="lat-interpolate")
         morph_info = gr.Markdown(elem_id="lat-morph-info")
+        morph_player = player("lat-player", "Morph from A to B", "Interpolate")
         with gr.Row():
             path_plot = gr.Plot(label="paths", elem_id="lat-paths")
             strip = gr.Image(label="slerp (top) and lerp (bottom)", show_label=False, format="png", visible=False,
@@ -266,7 +270,8 @@ def build(state: AppState) -> dict:
         api_name="latent_invert",
         **sampling_queue(),
     )
-    interpolate.click(gpu_call(bind(on_interpolate, state)), morph_inputs, [path_plot, strip, norms, morph_info],
+    interpolate.click(gpu_call(bind(on_interpolate, state)), morph_inputs,
+                      [morph_player, path_plot, strip, norms, morph_info],
                       api_name="latent_interpolate", **sampling_queue())  # fmt: skip
     export.click(
         gpu_call(bind(on_gif, state)),

@@ -112,7 +112,9 @@
         this.curveCanvas.style.display = "none";
         return;
       }
-      const count = this.value.panels.length, size = count > 3 ? 200 : count > 2 ? 300 : 380; // one row
+      // one row of equal columns, each canvas scaled to its column (two columns on a phone: player.py's CSS)
+      const count = this.value.panels.length, size = count > 3 ? 240 : count > 2 ? 300 : 380;
+      this.stage.style.gridTemplateColumns = `repeat(${count}, minmax(0, 1fr))`;
       for (const spec of this.value.panels) {
         const box = make("figure", { class: "xp-panel" }, this.stage);
         const canvas = make("canvas", { width: String(size), height: String(size + 22),
@@ -155,7 +157,7 @@
         buffer[at] = color; buffer[at + 1] = color; buffer[at + side] = color; buffer[at + side + 1] = color;
       };
       if (panel.overlay) { // under the model's points, so both stay visible where they agree
-        const m = spec.overlay.n, color = pack(OVERLAY), at = k * m * 2;
+        const m = spec.overlay.n, color = pack(spec.overlay.color || OVERLAY), at = k * m * 2;
         for (let i = 0; i < m; i++) dot(panel.overlay, at, i, color);
       }
       const base = k * n * 2;

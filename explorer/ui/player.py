@@ -18,9 +18,10 @@ CSS = """
 .xp-bar button {min-width: 34px; padding: 3px 8px; border: 1px solid #d1d5db; border-radius: 6px;
                 background: #fff; cursor: pointer}
 .xp-scrub {flex: 1 1 200px; min-width: 120px}
-.xp-stage {display: flex; flex-wrap: wrap; gap: 8px}
-.xp-panel {margin: 0}
-.xp-panel canvas {max-width: 100%; height: auto; border-radius: 6px; background: #f6f6f9}
+.xp-stage {display: grid; gap: 8px}
+.xp-panel {margin: 0; min-width: 0}
+.xp-panel canvas {width: 100%; max-width: 420px; height: auto; border-radius: 6px; background: #f6f6f9}
+@media (max-width: 640px) {.xp-stage {grid-template-columns: repeat(2, minmax(0, 1fr)) !important}}
 .xp-curve {max-width: 100%; height: auto; margin-top: 6px}
 .xp-label {min-height: 1.4em; margin: 2px 0 6px}
 .xp-empty {padding: 24px; color: #6b7280}

@@ -16,6 +16,7 @@ from explorer.runs.compare import Comparison
 from explorer.runs.discrete import DiscreteRun
 from explorer.runs.guidance import Sweep
 from explorer.runs.reverse import ReverseRun, optimal_reference
+from explorer.sampling.inversion import Morph
 from explorer.viz import frames
 from explorer.viz.panels import path_indices, point_colors, to_rgb
 from explorer.viz.player import COARSE_LEVELS, FINE_LEVELS, curve, images_panel, payload, payload_bytes, points_panel
@@ -141,3 +142,29 @@ def sweep_payload(sweep: Sweep) -> dict[str, Any]:
             panels.append(images_panel(f"w = {w:g}", stack, captions))
     labels = [f"t = {t} · DDIM {sweep.settings.steps} steps from one x_T at every w" for t in sweep.steps]
     return payload(panels, labels[:K])
+
+
+DATA_COLOR = (199, 210, 254)  # the drawn data under a point morph, pale indigo
+
+
+def morph_payload(morph: Morph, cloud: np.ndarray) -> dict[str, Any]:
+    """The decoded interpolation from A to B, one panel per path (slerp, lerp) on one clock: for an
+    image model the decoded image at each alpha; for a point model the decoded point with its trail,
+    over the drawn data. The clock's caption gives alpha and the latent's norm on each path."""
+    names = list(morph.decoded)
+    alphas = morph.alphas
+    labels = [f"alpha = {a:.2f} · |z| / sqrt(D): " + ", ".join(f"{name} {morph.norms[name][i]:.2f}" for name in names)
+              for i, a in enumerate(alphas)]  # fmt: skip
+    panels = []
+    for name in names:
+        decoded = morph.decoded[name]
+        captions = [f"{name}   alpha = {a:.2f}" for a in alphas]
+        if decoded.ndim == 2:  # points: (F, D), one point a frame
+            xs = decoded[:, None, :2]
+            color = frames.viridis(np.array([0.15]))
+            background = np.repeat(cloud[None, :, :2], len(alphas), axis=0)
+            panels.append(points_panel(name, xs, color, captions, paths=np.array([0]), overlay=background,
+                                       overlay_name="data", overlay_color=DATA_COLOR))  # fmt: skip
+        else:  # images: (F, C, H, W), one image a frame
+            panels.append(images_panel(name, decoded[:, None], captions))
+    return payload(panels, labels)

@@ -68,7 +68,8 @@ def encode_colors(rgb: np.ndarray) -> str:
 
 def points_panel(title: str, xs: np.ndarray, colors: np.ndarray, captions: list[str], lim: float = POINT_LIM,
                  paths: np.ndarray | None = None, overlay: np.ndarray | None = None, overlay_name: str = "",
-                 levels: int = FINE_LEVELS) -> dict[str, Any]:  # fmt: skip
+                 levels: int = FINE_LEVELS, overlay_color: tuple[int, int, int] | None = None
+                 ) -> dict[str, Any]:  # fmt: skip
     """A scatter panel: K frames of N points (colours per point), optional paths of a few points
     (drawn from the first frame to the current one) and an optional second point set per frame."""
     K, N, _ = xs.shape
@@ -77,6 +78,8 @@ def points_panel(title: str, xs: np.ndarray, colors: np.ndarray, captions: list[
              "paths": [] if paths is None else [int(i) for i in paths]}  # fmt: skip
     if overlay is not None:
         panel["overlay"] = {"name": overlay_name, "n": overlay.shape[1], "data": encode_points(overlay, lim, levels)}
+        if overlay_color is not None:  # else the player's pink
+            panel["overlay"]["color"] = [int(c) for c in overlay_color]
     return panel
 
 
