@@ -1,49 +1,35 @@
-"""Forward tab speed: server-side time of one t-slider update and of a 100-frame GIF export.
-
-A slider update is what the /forward_step handler does plus Gradio's serialisation of
-its outputs (plotly JSON, the image file): median of 50 updates at random t.
-Targets on 2 CPU cores: < 30 ms per update, < 2 s per 100-frame GIF.
+"""Forward tab speed: what a setting change costs the server (building the process and the
+player's payload, which then plays every t in the browser), the payload's size, and a 100-frame
+GIF export. The browser's cost of one t (a scrub) is measured by tests/test_browser.py.
+Targets on 2 CPU cores: < 0.5 s per setting change, payload < 5 MB, < 2 s per 100-frame GIF.
 Run: python -m benchmarks.forward
 """
 
 from __future__ import annotations
 
-import os
-import random
+import json
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-import gradio as gr
 import numpy as np
-from gradio.components.plot import PlotData
 from PIL import Image
 
-from benchmarks.common import median_ms, report
-from explorer.runs.forward import ForwardSettings, forward_process
-from explorer.ui.forward_tab import view_outputs
+from benchmarks.common import report
+from explorer.runs.forward import ForwardProcess, ForwardSettings, forward_process
+from explorer.ui.forward_tab import describe
 from explorer.viz.animations import export_forward_gif
+from explorer.viz.playback import forward_payload
 
-UPDATES, GIF_FRAMES, GIF_SIZE = 50, 100, 384
-
-
-def serialise(outputs: tuple, image: gr.Image, plot: gr.Plot) -> None:
-    """What Gradio does with the handler's outputs (updates and values) before sending them."""
-    for out in outputs:
-        value = out.get("value") if isinstance(out, dict) else out
-        if isinstance(value, np.ndarray):
-            image.postprocess(value)
-        elif isinstance(value, PlotData):
-            plot.postprocess(value)
+GIF_FRAMES, GIF_SIZE = 100, 384
 
 
-def slider_update_ms(settings: ForwardSettings) -> float:
-    forward_process(settings).x_at(1)  # build x0 (and the chain) once, as the first view does
-    steps = random.Random(0).choices(range(1, settings.T + 1), k=UPDATES + 3)
-    image, plot = gr.Image(format="png"), gr.Plot()  # as the tab's panels are configured
-    return median_ms(lambda i: serialise(view_outputs(settings, steps[i], []), image, plot), UPDATES)
+def setting_change(settings: ForwardSettings) -> tuple[float, float]:
+    """Seconds to build the process and its payload from nothing, and the payload's MB as JSON."""
+    start = time.perf_counter()
+    process = ForwardProcess(settings)  # not the memoised one: a new setting
+    value = forward_payload(process, lambda t: describe(process, t))
+    return time.perf_counter() - start, len(json.dumps(value)) / 2**20
 
 
 def gif_seconds(settings: ForwardSettings, out: Path) -> float:
@@ -65,12 +51,13 @@ def main() -> None:
         }
         rows = []
         for name, settings in cases.items():
-            update = slider_update_ms(settings)
+            seconds, size = setting_change(settings)
             gif = gif_seconds(settings, Path(tmp) / "f.gif")
             rows.append(
                 {
                     "case": name,
-                    "slider update ms (median of 50)": round(update, 1),
+                    "setting change s": round(seconds, 2),
+                    "payload MB": round(size, 2),
                     f"{GIF_FRAMES}-frame GIF s ({GIF_SIZE}px)": round(gif, 2),
                 }
             )

@@ -23,16 +23,14 @@ def photograph(url: str, out: str, tab: str = "forward", step: int = 150) -> Non
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1040})
         page.goto(url)
-        page.locator("#fwd-points .js-plotly-plot").first.wait_for(timeout=60_000)
+        forward = "document.querySelector('#fwd-player')?.explorerPlayer"
+        page.wait_for_function(f"() => {forward}?.panels?.length === 2", timeout=60_000)
         if tab in TABS:
             TABS[tab](page, out)
             browser.close()
             return
-        box = page.locator("#fwd-t input[type=number]")
-        box.fill(str(step))
-        box.press("Enter")
-        page.wait_for_function(f"() => document.querySelector('#fwd-info')?.innerText.includes('t = {step} of')")
-        page.wait_for_timeout(1500)
+        page.evaluate(f"() => {{ const s = {forward}.scrub; s.value = '{step}'; s.dispatchEvent(new Event('input')); }}")
+        page.wait_for_timeout(500)
         page.screenshot(path=out)
         browser.close()
 

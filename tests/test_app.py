@@ -46,44 +46,59 @@ def plot_data(plot: dict) -> list:
     return json.loads(value(plot)["plot"])["data"]
 
 
-def test_view_and_step(client):
-    slider, points, image, schedule, hist, info, strip = client.predict(
-        *settings(), 0, ["linear"], "", api_name="/forward_view"
-    )
-    assert value(slider) == 0 and slider["maximum"] == 1000
-    assert "t = 0 of 1000" in info
-    assert plot_data(points)[0]["type"] == "scattergl"
+def test_the_whole_process_goes_to_the_player_once(client):
+    played, schedule, info, strip = client.predict(*settings(), ["linear"], "", api_name="/forward_view")
+    assert "Spiral" in info and "cosine schedule" in info
+    blend, bars = played["panels"]
+    assert played["frames"] == 1001 and blend["kind"] == "blend" and blend["form"] == "points" and blend["n"] == 2000
+    sched = make_schedule("cosine", 1000)
+    # x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps is computed in the browser from these: t = 500 is index 499
+    assert blend["signal"][0] == 1.0 and blend["noise"][0] == 0.0
+    assert abs(blend["signal"][500] - float(sched.sqrt_alpha_bar[499])) < 1e-6
+    assert abs(blend["noise"][500] - float(sched.sqrt_one_minus_alpha_bar[499])) < 1e-6
+    label = played["labels"][500]
+    assert f"N({float(sched.sqrt_alpha_bar[499]):.3f}·x₀" in label and "t = 500 of 1000" in label
+    assert bars["kind"] == "bars" and bars["frames"] == 201 and [line["name"] for line in bars["lines"]] == [
+        "q(x_t), exact", "N(0, 1)"]  # fmt: skip
+    assert set(played["curve"]["series"]) == {"√ᾱ (cosine)", "√ᾱ (linear)", "√(1−ᾱ) (cosine)"}
     names = {trace.get("name") for trace in plot_data(schedule)}
     assert {"cosine", "linear"} <= names
     # the default strip: six frames (t = 0, 200, ..., 1000) with 6-pixel gaps
     assert iio.imread(strip["path"]).shape == (STRIP_FRAME_SIZE, 6 * STRIP_FRAME_SIZE + 5 * 6, 3)
-    points2, _, _, _, info2 = client.predict(*settings(), 500, [], api_name="/forward_step")
-    signal = float(make_schedule("cosine", 1000).sqrt_alpha_bar[499])  # t = 500 is index 499
-    assert "t = 500 of 1000" in info2 and f"N({signal:.3f}·x₀" in info2, info2
-    assert plot_data(points2)[0]["x"] != plot_data(points)[0]["x"], "the points moved"
 
 
-def test_changing_T_clamps_the_slider(url):
-    client = Client(url, download_files=False, verbose=False)  # its own session: the slider's range changes
-    slider, *_ = client.predict(*settings(T=100), 500, [], "", api_name="/forward_view")
-    assert value(slider) == 100 and slider["maximum"] == 100
-    with pytest.raises(AppError, match="greater than maximum value 100"):
-        client.predict(*settings(T=100), 500, [], api_name="/forward_step")
+def test_the_blend_reproduces_the_servers_x_t():
+    """What the browser computes from the payload is q_sample's x_t, to the 12-bit and 8-bit grids."""
+    import base64
+    import zlib
+
+    from explorer.runs.forward import ForwardSettings, forward_process
+    from explorer.viz.playback import forward_payload
+    from explorer.viz.player import EPS_LIM, decode_points
+
+    process = forward_process(ForwardSettings(n_points=500))
+    blend = forward_payload(process, str)["panels"][0]
+    x0 = decode_points(blend["x0"], (1, 500, 2), blend["lim"], blend["levels"])[0]
+    eps = decode_points(blend["eps"], (1, 500, 2), EPS_LIM, blend["levels"])[0]
+    for t in (1, 300, 1000):
+        browser = blend["signal"][t] * x0 + blend["noise"][t] * eps
+        assert np.abs(browser - process.x_at(t).numpy()).max() < 3e-3, t
+    digits = forward_payload(forward_process(ForwardSettings(dataset="digits", n_images=4)), str)["panels"][0]
+    raw = np.frombuffer(zlib.decompress(base64.b64decode(digits["x0"])), np.uint8)
+    assert digits["form"] == "images" and raw.size == 4 * 1 * 8 * 8 and (digits["count"], digits["h"]) == (4, 8)
 
 
-def test_digits_and_chain(client):
-    _, points, image, *_ = client.predict(
-        *settings(dataset="digits", mode="chain"), 300, [], "", api_name="/forward_view"
-    )
-    assert value(image)["path"].endswith((".png", ".webp"))
+def test_the_chain_route_sends_recorded_frames(client):
+    played, *_ = client.predict(*settings(dataset="digits", mode="chain"), [], "", api_name="/forward_view")
+    assert played["panels"][0]["kind"] == "images" and played["frames"] == 201
+    assert played["labels"][-1].startswith("t = 1000 of 1000 ·")
 
 
 def test_upload(client, tmp_path):
     png = write_png(tmp_path / "photo.png", 90, 60)
-    _, _, image, *_ = client.predict(
-        *settings(dataset="upload", upload=handle_file(str(png)), image_size=32), 100, [], "", api_name="/forward_view"
-    )
-    assert value(image)["path"]
+    played, *_ = client.predict(*settings(dataset="upload", upload=handle_file(str(png)), image_size=32), [], "",
+                                api_name="/forward_view")  # fmt: skip
+    assert played["panels"][0]["form"] == "images" and played["panels"][0]["w"] == 32
 
 
 def test_strip_endpoint(client):
@@ -119,19 +134,18 @@ def test_export_mp4_is_a_playable_h264_video(client):
 )  # fmt: skip
 def test_bad_input_is_a_clear_message(client, change, step, message):
     with pytest.raises(AppError, match=message):
-        client.predict(*settings(**change), step, [], "", api_name="/forward_view")
+        client.predict(*settings(**change), [], "", api_name="/forward_view")
 
 
 def test_choosing_the_upload_set_waits_for_an_upload_instead_of_failing(client):
-    *_, info, _ = client.predict(*settings(dataset="upload"), 0, [], "", api_name="/forward_view")
-    assert "Upload an image" in info
+    played, _, info, _ = client.predict(*settings(dataset="upload"), [], "", api_name="/forward_view")
+    assert "Upload an image" in info and played is None
 
 
 def test_a_bad_strip_field_does_not_freeze_the_view(client):
     """'1, 2, x' in the strip field warns about the strip; the plots still follow the settings."""
-    _, points, *_, info, strip = client.predict(*settings(dataset="two_moons"), 0, [], "1, 2, x",
-                                                 api_name="/forward_view")  # fmt: skip
-    assert "t = 0 of 1000" in info and plot_data(points)[0]["type"] == "scattergl"
+    played, _, info, strip = client.predict(*settings(dataset="two_moons"), [], "1, 2, x", api_name="/forward_view")
+    assert "Two moons" in info and played["panels"][0]["n"] == 2000
 
 
 def raw_call(url: str, api_name: str, body: str) -> str:
@@ -144,11 +158,13 @@ def raw_call(url: str, api_name: str, body: str) -> str:
     return httpx.get(f"{base}/{event['event_id']}", timeout=60).text
 
 
-@pytest.mark.parametrize("index, message", [(12, "t must be a whole number"), (6, "noise must be a finite number")])
+@pytest.mark.parametrize(
+    "index, message", [(9, "'T (steps, 2 to 4000)' expects a number, got nan"), (6, "noise must be a finite number")]
+)
 def test_nan_through_the_api_is_a_clear_message(url, index, message):
-    values = [*settings(), 0, []]
+    values = [*settings(), [], ""]
     values[index] = float("nan")
-    stream = raw_call(url, "forward_step", json.dumps({"data": values}))  # json writes NaN
+    stream = raw_call(url, "forward_view", json.dumps({"data": values}))  # json writes NaN
     assert "event: error" in stream and message in stream
 
 
@@ -158,9 +174,7 @@ def test_bad_uploads_are_clear_messages(client, tmp_path):
     bomb = write_huge_png_header(tmp_path / "huge.png")
     for path, message in [(text, "not an image"), (bomb, "the limit is 16,777,216 pixels")]:
         with pytest.raises(AppError, match=message):
-            client.predict(
-                *settings(dataset="upload", upload=handle_file(str(path))), 0, [], "", api_name="/forward_view"
-            )
+            client.predict(*settings(dataset="upload", upload=handle_file(str(path))), [], "", api_name="/forward_view")
 
 
 def test_bad_gif_request(client):

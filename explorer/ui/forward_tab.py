@@ -34,17 +34,17 @@ from explorer.ui.common import (
     sampling_queue,
     user_errors,
 )
+from explorer.ui.player import player
 from explorer.viz import figures
 from explorer.viz.animations import export_forward_gif
 from explorer.viz.export import export_suffix
-from explorer.viz.frames import POINT_LIM
-from explorer.viz.panels import forward_frame, forward_strip
+from explorer.viz.panels import forward_strip
+from explorer.viz.playback import forward_payload
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
 MODE_CHOICES = [(MODE_LABELS[mode], mode) for mode in MODES]
 STRIP_FRAME_SIZE = 200
-IMAGE_PANEL_SIZE = 460
 
 
 def make_settings(
@@ -63,63 +63,41 @@ def describe(process: Any, step: int) -> str:
     """A one-line reading of q(x_t | x_0) at this step, in the paper's symbols."""
     signal, noise, log_snr = process.scales(step)
     if step == 0:
-        return f"**t = 0 of {process.T}**: the data x₀ itself."
+        return f"t = 0 of {process.T}: the data x₀ itself."
     snr = "−∞" if log_snr == -math.inf else f"{log_snr:.2f}"
     return (
-        f"**t = {step} of {process.T}** · q(x_t | x₀) = N({signal:.3f}·x₀, {noise**2:.3f}·I) · "
+        f"t = {step} of {process.T} · q(x_t | x₀) = N({signal:.3f}·x₀, {noise**2:.3f}·I) · "
         f"√ᾱ_t = {signal:.3f} · √(1−ᾱ_t) = {noise:.3f} · log-SNR = {snr}"
     )
 
 
-def view_outputs(settings: ForwardSettings, step: float, compare: list[str]) -> tuple[Any, ...]:
-    """Everything that depends on t: the data panel, the schedule curves, the histogram."""
-    process = forward_process(settings)
-    step = process.check_step(step)
-    x = process.x_at(step).numpy()
-    points = process.kind == "points"
-    if points:
-        title = f"{data.DATASETS[settings.dataset].label} at t = {step}"
-        panel = gr.update(value=plot_value(figures.points_figure(x, process.color, POINT_LIM, title)), visible=True)
-        image = gr.update(visible=False)
-    else:  # gr.update, not gr.Image(...): a component built with a value encodes it in its own format
-        panel = gr.update(visible=False)
-        image = gr.update(value=forward_frame(process, step, IMAGE_PANEL_SIZE), visible=True)
-    schedules = [process.schedule] + [
-        make_schedule(name, process.T, settings.zero_terminal_snr) for name in compare if name != settings.schedule
-    ]
-    hist = process.histogram(step)
-    hist_fig = figures.histogram_figure(
-        hist.edges, hist.density, hist.grid, hist.exact, hist.standard, f"Histogram of {hist.label} at t = {step}"
-    )
-    schedule_fig = figures.schedule_figure(schedules, step)
-    return panel, image, plot_value(schedule_fig), plot_value(hist_fig), describe(process, step)
-
-
-@user_errors
-def on_step(*args: Any) -> tuple[Any, ...]:
-    """The slider moved: redraw what depends on t."""
-    *inputs, step, compare = args
-    return view_outputs(make_settings(*inputs).validated(), step, compare or [])
+def overview(settings: ForwardSettings, process: Any) -> str:
+    """What the player holds for this setting, and how to move it."""
+    what = data.DATASETS[settings.dataset].label
+    route = MODE_LABELS[settings.mode]
+    return (f"**{what}** · {process.schedule.name} schedule · T = {process.T} · {route}. Press ▶ or drag the "
+            "player's slider: every t plays in your browser, the histogram of one coordinate against the exact "
+            "density of q(x_t) and N(0, 1) beside it.")  # fmt: skip
 
 
 @user_errors
 def on_settings(*args: Any) -> tuple[Any, ...]:
-    """A setting changed: rebuild x0 (memoised per setting), clamp t to the new T, redraw all."""
-    *inputs, step, compare, strip_text = args
+    """A setting changed: rebuild x0 (memoised per setting) and send the whole process to the player."""
+    *inputs, compare, strip_text = args
     if inputs[0] == "upload" and not inputs[1]:  # the upload set was chosen; nothing is uploaded yet
         note = "**Upload an image** (the field under the dataset) to watch it dissolve into noise."
-        return (gr.skip(), gr.update(visible=False), gr.update(value=None, visible=True), gr.skip(), gr.skip(), note,
-                gr.skip())  # fmt: skip
+        return None, gr.skip(), note, gr.skip()
     settings = make_settings(*inputs).validated()
     process = forward_process(settings)
-    step = process.check_step(min(float(step or 0), settings.T))  # a smaller T pulls t down with it
     try:  # a bad strip field must not stop the rest of the view from following the settings
         strip = forward_strip(process, parse_steps(strip_text, settings.T), STRIP_FRAME_SIZE)
     except ValueError as error:
         gr.Warning(f"Strip: {error}")
         strip = gr.skip()
-    slider = gr.update(maximum=settings.T, value=step)
-    return (slider, *view_outputs(settings, step, compare or []), strip)
+    schedules = [process.schedule] + [make_schedule(name, process.T, settings.zero_terminal_snr)
+                                      for name in compare or [] if name != settings.schedule]  # fmt: skip
+    played = forward_payload(process, lambda t: describe(process, t), schedules[1:])
+    return played, plot_value(figures.schedule_figure(schedules, 0)), overview(settings, process), strip
 
 
 @user_errors
@@ -155,7 +133,7 @@ def build() -> dict:
     gr.Markdown(
         "Diffusion's forward process adds Gaussian noise step by step: "
         "q(x_t | x_(t-1)) = N(√(1−β_t) x_(t-1), β_t I), which in closed form is "
-        "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Move **t** and watch the data dissolve into N(0, I)."
+        "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Press ▶ (or drag t) and watch the data dissolve into N(0, I)."
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -174,22 +152,14 @@ def build() -> dict:
             mode = gr.Radio(MODE_CHOICES, value="shortcut", label="How x_t is reached", elem_id="fwd-mode")
             compare = gr.CheckboxGroup(sorted(SCHEDULES), value=["linear"], label="Overlay schedules")
         with gr.Column(scale=3):
-            step = gr.Slider(0, 1000, 0, step=1, label="t", elem_id="fwd-t")
             info = gr.Markdown(elem_id="fwd-info")
-            with gr.Row():
-                with gr.Column(scale=3):
-                    points_plot = gr.Plot(label="x_t", elem_id="fwd-points")
-                    image_panel = gr.Image(
-                        label="x_t",
-                        show_label=False,
-                        visible=False,
-                        elem_id="fwd-image",
-                        buttons=["download"],
-                        format="png",
-                    )
-                with gr.Column(scale=2):
-                    schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
-                    hist_plot = gr.Plot(label="histogram", elem_id="fwd-hist")
+            playback = player(
+                "fwd-player",
+                "The forward process at every t",
+                hint="Choose a dataset: its forward process then plays here, in your browser.",
+            )
+            with gr.Accordion("Schedules: signal, noise and log-SNR against t", open=False):
+                schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
@@ -204,18 +174,17 @@ def build() -> dict:
                 export, fmt, exported = gif_outputs("fwd", "Forward process", variant="primary")
 
     settings_inputs = [dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode]
-    view = [points_plot, image_panel, schedule_plot, hist_plot, info]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")
 
     dataset.change(on_dataset, dataset, [upload_group, n_points, noise, n_images], api_visibility="private")
-    refresh = dict(fn=on_settings, inputs=[*settings_inputs, step, compare, strip_text], outputs=[step, *view, strip])
+    refresh = dict(fn=on_settings, inputs=[*settings_inputs, compare, strip_text],
+                   outputs=[playback, schedule_plot, info, strip])  # fmt: skip
     gr.on(
         [dataset.change, upload.change, image_size.release, grey.change, n_points.release, n_images.release,
          noise.release, seed.submit, seed.blur, schedule.change, T.submit, T.blur, zero_snr.change, mode.change,
          compare.change],
         api_name="forward_view", **refresh, **hidden,
     )  # fmt: skip
-    step.change(on_step, [*settings_inputs, step, compare], view, api_name="forward_step", **hidden)
     strip_text.submit(on_strip, [*settings_inputs, strip_text], strip, api_name="forward_strip")
     export.click(
         gpu_call(on_export),

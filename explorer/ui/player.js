@@ -1,7 +1,9 @@
 // The in-browser player: a recorded run arrives once (explorer/viz/player.py builds it) and is
 // drawn, played and scrubbed here, with no server request. Panels share one clock; a panel with K
 // frames shows frame round(f * (K - 1) / (F - 1)) at clock tick f of F. Points are int16 deltas
-// (deflated, base64) on fixed axes [-lim, lim]; image runs are PNG sprite sheets.
+// (deflated, base64) on fixed axes [-lim, lim]; image runs are PNG sprite sheets. A "blend" panel
+// computes x_t = signal[k] x0 + noise[k] eps itself (the forward process at every t, sent as x0 and
+// one eps); a "bars" panel draws a histogram a frame with density curves over it.
 (function () {
   "use strict";
   if (window.explorerPlayer) return;
@@ -19,11 +21,29 @@
     return out;
   }
 
+  async function inflate(b64) {
+    const stream = new Blob([bytesOf(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  async function inflateValues(b64, lo, hi) {
+    // bytes 0..255 on [lo, hi] (explorer/viz/player.py encode_bytes) as floats
+    const raw = await inflate(b64), out = new Float32Array(raw.length), step = (hi - lo) / 255;
+    for (let i = 0; i < raw.length; i++) out[i] = lo + raw[i] * step;
+    return out;
+  }
+
+  async function inflateCoordinates(b64, n, lim, levels) {
+    // one frame of points as floats on [-lim, lim]
+    const q = await inflatePoints(b64, 1, n, levels), out = new Float32Array(2 * n), step = (2 * lim) / (levels - 1);
+    for (let i = 0; i < 2 * n; i++) out[i] = -lim + q[i] * step;
+    return out;
+  }
+
   async function inflatePoints(b64, frames, n, levels) {
     // undo the deflate, then the delta coding along frames: 0..levels-1 integers, summed modulo 2^8
     // (one byte a coordinate) or 2^16 (two byte planes, low then high), as the encoder took them
-    const stream = new Blob([bytesOf(b64)]).stream().pipeThrough(new DecompressionStream("deflate"));
-    const raw = new Uint8Array(await new Response(stream).arrayBuffer());
+    const raw = await inflate(b64);
     const size = frames * n * 2;
     let q;
     if (levels <= 256) q = raw;
@@ -120,7 +140,25 @@
         const canvas = make("canvas", { width: String(size), height: String(size + 22),
           "aria-label": spec.title }, box);
         const panel = { spec, canvas, ctx: canvas.getContext("2d"), side: size };
-        if (spec.kind === "points") {
+        if (spec.kind === "blend" && spec.form === "points") {
+          panel.x0 = await inflateCoordinates(spec.x0, spec.n, spec.lim, spec.levels);
+          panel.eps = await inflateCoordinates(spec.eps, spec.n, spec.eps_lim, spec.levels);
+          panel.colors = packColors(spec.colors, spec.n);
+          panel.image = panel.ctx.createImageData(size, size);
+          panel.buffer = new Uint32Array(panel.image.data.buffer);
+        } else if (spec.kind === "blend") {
+          panel.x0 = await inflateValues(spec.x0, -1, 1);
+          panel.eps = await inflateValues(spec.eps, -spec.eps_lim, spec.eps_lim);
+          const gw = spec.cols * (spec.w + 2) + 2, rows = Math.ceil(spec.count / spec.cols);
+          const gh = rows * (spec.h + 2) + 2;
+          panel.grid = make("canvas", { width: String(gw), height: String(gh) });
+          panel.gridCtx = panel.grid.getContext("2d");
+          panel.gridImage = panel.gridCtx.createImageData(gw, gh);
+        } else if (spec.kind === "bars") {
+          panel.heights = await inflateValues(spec.heights, 0, spec.top);
+          panel.lines = [];
+          for (const line of spec.lines) panel.lines.push({ line, values: await inflateValues(line.data, 0, spec.top) });
+        } else if (spec.kind === "points") {
           panel.xs = await inflatePoints(spec.data, spec.frames, spec.n, spec.levels);
           panel.colors = packColors(spec.colors, spec.n);
           if (spec.overlay) panel.overlay = await inflatePoints(spec.overlay.data, spec.frames, spec.overlay.n, spec.levels);
@@ -144,18 +182,92 @@
       return F <= 1 ? 0 : Math.round((tick * (K - 1)) / (F - 1));
     }
 
-    drawPoints(panel, k) {
-      const { spec, ctx, side, buffer } = panel;
-      const n = spec.n, scale = (side - 1) / (spec.levels - 1), top = side - 1; // value 0 is -lim, levels-1 is +lim
+    clearPoints(panel) {
+      // the background and the axes through 0; returns dot(x, y, color) for pixel coordinates
+      const { side, buffer } = panel, top = side - 1;
       buffer.fill(pack(BACKGROUND));
       const axis = pack(AXIS), centre = Math.round(top / 2);
       for (let i = 0; i < side; i++) { buffer[centre * side + i] = axis; buffer[i * side + centre] = axis; }
-      const dot = (q, base, i, color) => {
-        const x = Math.round(q[base + 2 * i] * scale), y = Math.round(top - q[base + 2 * i + 1] * scale);
-        if (x < 0 || y < 0 || x >= side - 1 || y >= side - 1) return;
+      return (fx, fy, color) => {
+        const x = Math.round(fx), y = Math.round(fy);
+        if (!(x >= 0 && y >= 0 && x < side - 1 && y < side - 1)) return; // NaN too
         const at = y * side + x;
         buffer[at] = color; buffer[at + 1] = color; buffer[at + side] = color; buffer[at + side + 1] = color;
       };
+    }
+
+    drawBlendPoints(panel, k) {
+      const { spec, ctx, side, x0, eps, colors } = panel;
+      const a = spec.signal[k], s = spec.noise[k], half = (side - 1) / 2, scale = half / spec.lim;
+      const plot = this.clearPoints(panel);
+      for (let i = 0; i < spec.n; i++) {
+        const x = a * x0[2 * i] + s * eps[2 * i], y = a * x0[2 * i + 1] + s * eps[2 * i + 1];
+        plot(half + x * scale, half - y * scale, colors[i]);
+      }
+      ctx.putImageData(panel.image, 0, 22);
+    }
+
+    drawBlendImages(panel, k) {
+      const { spec, ctx, side, x0, eps, gridImage } = panel;
+      const a = spec.signal[k], s = spec.noise[k], { count, channels: C, h, w, cols } = spec;
+      const out = gridImage.data, gw = gridImage.width, plane = h * w;
+      out.fill(255);
+      for (let b = 0; b < count; b++) {
+        const ox = (b % cols) * (w + 2) + 2, oy = Math.floor(b / cols) * (h + 2) + 2, base = b * C * plane;
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) {
+            const at = 4 * ((oy + y) * gw + ox + x), p = base + y * w + x;
+            for (let c = 0; c < 3; c++) {
+              const j = p + (C === 1 ? 0 : c * plane), v = a * x0[j] + s * eps[j];
+              out[at + c] = Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)));
+            }
+          }
+        }
+      }
+      panel.gridCtx.putImageData(gridImage, 0, 0);
+      ctx.fillStyle = "rgb(246, 246, 249)";
+      ctx.fillRect(0, 22, side, side);
+      ctx.imageSmoothingEnabled = false;
+      const fit = Math.min(side / gw, side / gridImage.height), dw = gw * fit, dh = gridImage.height * fit;
+      ctx.drawImage(panel.grid, (side - dw) / 2, 22 + (side - dh) / 2, dw, dh);
+    }
+
+    drawBars(panel, k) {
+      const { spec, ctx, side, heights, lines } = panel;
+      const left = 6, bottom = side + 22 - 18, height = side - 30, B = spec.bins;
+      const px = (v) => left + ((v - spec.lo) / (spec.hi - spec.lo)) * (side - 2 * left);
+      const py = (d) => bottom - (d / spec.top) * height;
+      ctx.fillStyle = "rgb(246, 246, 249)";
+      ctx.fillRect(0, 22, side, side);
+      ctx.fillStyle = "#c7d2fe";
+      const width = (spec.hi - spec.lo) / B;
+      for (let b = 0; b < B; b++) {
+        const x = px(spec.lo + b * width), y = py(heights[k * B + b]);
+        ctx.fillRect(x, y, px(spec.lo + (b + 1) * width) - x - 0.5, bottom - y);
+      }
+      lines.forEach(({ line, values }, j) => {
+        const G = line.grid.length, at = (line.frames > 1 ? k : 0) * G;
+        ctx.strokeStyle = `rgb(${line.color.join(",")})`;
+        ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        for (let g = 0; g < G; g++) {
+          const x = px(line.grid[g]), y = py(values[at + g]);
+          if (g === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.fillText(line.name, side - 8 - ctx.measureText(line.name).width, 40 + 16 * j);
+      });
+      ctx.fillStyle = "#6b7280";
+      ctx.fillText(String(spec.lo), left, side + 18);
+      ctx.fillText(String(spec.hi), side - left - ctx.measureText(String(spec.hi)).width, side + 18);
+    }
+
+    drawPoints(panel, k) {
+      const { spec, ctx, side } = panel;
+      const n = spec.n, scale = (side - 1) / (spec.levels - 1), top = side - 1; // value 0 is -lim, levels-1 is +lim
+      const plot = this.clearPoints(panel);
+      const dot = (q, base, i, color) => plot(q[base + 2 * i] * scale, top - q[base + 2 * i + 1] * scale, color);
       if (panel.overlay) { // under the model's points, so both stay visible where they agree
         const m = spec.overlay.n, color = pack(spec.overlay.color || OVERLAY), at = k * m * 2;
         for (let i = 0; i < m; i++) dot(panel.overlay, at, i, color);
@@ -233,7 +345,11 @@
       for (const panel of this.panels) {
         const k = this.frameOf(panel, this.tick);
         const { ctx, side, spec } = panel;
-        if (spec.kind === "points") this.drawPoints(panel, k); else this.drawImages(panel, k);
+        if (spec.kind === "points") this.drawPoints(panel, k);
+        else if (spec.kind === "blend") {
+          if (spec.form === "points") this.drawBlendPoints(panel, k); else this.drawBlendImages(panel, k);
+        } else if (spec.kind === "bars") this.drawBars(panel, k);
+        else this.drawImages(panel, k);
         ctx.fillStyle = "#ffffff";
         ctx.fillRect(0, 0, side, 22);
         ctx.fillStyle = "#28283a";

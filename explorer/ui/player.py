@@ -28,9 +28,9 @@ CSS = """
 """
 
 
-def player(elem_id: str, label: str, button: str = "Sample") -> gr.HTML:
-    """An empty player; until a run arrives it says which button records one."""
+def player(elem_id: str, label: str, button: str = "Sample", hint: str | None = None) -> gr.HTML:
+    """An empty player; until a run arrives it says which button records one (or `hint`)."""
     mount = "window.explorerPlayer.mount(element, props, watch);"
     return gr.HTML(None, html_template=TEMPLATE, css_template=CSS, head=HEAD, js_on_load=mount, elem_id=elem_id,
-                   label=label, apply_default_css=False, hint=f"Press {button} to record a run; it then plays here, "
-                   "in your browser.")  # fmt: skip
+                   label=label, apply_default_css=False,
+                   hint=hint or f"Press {button} to record a run; it then plays here, in your browser.")  # fmt: skip

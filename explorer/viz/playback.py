@@ -12,14 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.schedules import NoiseSchedule
 from explorer.runs.compare import Comparison
 from explorer.runs.discrete import DiscreteRun
+from explorer.runs.forward import ForwardProcess
 from explorer.runs.guidance import Sweep
 from explorer.runs.reverse import ReverseRun, optimal_reference
 from explorer.sampling.inversion import Morph
 from explorer.viz import frames
 from explorer.viz.panels import path_indices, point_colors, to_rgb
-from explorer.viz.player import COARSE_LEVELS, FINE_LEVELS, curve, images_panel, payload, payload_bytes, points_panel
+from explorer.viz.player import (
+    COARSE_LEVELS,
+    FINE_LEVELS,
+    bars_panel,
+    blend_panel,
+    curve,
+    images_panel,
+    payload,
+    payload_bytes,
+    points_panel,
+)
 
 MAX_PLAYER_BYTES = 5 * 2**20  # the payload budget of one run, as JSON text
 
@@ -168,3 +180,50 @@ def morph_payload(morph: Morph, cloud: np.ndarray) -> dict[str, Any]:
         else:  # images: (F, C, H, W), one image a frame
             panels.append(images_panel(name, decoded[:, None], captions))
     return payload(panels, labels)
+
+
+MAX_FORWARD_FRAMES = 201  # recorded frames of a chain run, and histograms of either route
+
+
+def forward_payload(process: ForwardProcess, label: Callable[[int], str],
+                    compare: list[NoiseSchedule] = ()) -> dict[str, Any]:  # fmt: skip
+    """The forward process at every t, for the browser: x_t (computed there from x0 and the fixed
+    eps for the closed-form route; recorded frames of the step-by-step chain), the histogram of
+    one coordinate against the exact density of q(x_t) and N(0, 1), and the schedule's signal and
+    noise curves (and the compared schedules' signal) with a marker at t."""
+    T = process.T
+    picked = np.unique(np.linspace(0, T, min(T + 1, MAX_FORWARD_FRAMES)).round().astype(int))
+    shortcut = process.settings.mode == "shortcut"
+    ticks = np.arange(T + 1) if shortcut else picked
+    points = process.kind == "points"
+    color = frames.viridis(process.color) if points else None
+    captions = [f"x_t   t = {t} / {T}" for t in ticks]
+    if shortcut:
+        scales = np.array([process.scales(int(t))[:2] for t in ticks])
+        x_panel = blend_panel("x_t", process.x0.numpy(), process.eps.numpy(), scales[:, 0], scales[:, 1], captions,
+                              color)  # fmt: skip
+        panels = [x_panel]
+    else:
+        xs = np.stack([process.x_at(int(t)).numpy() for t in ticks])
+        if points:
+
+            def chain(levels: int, pick: np.ndarray) -> dict[str, Any]:
+                shown = [captions[i] for i in pick]
+                return payload([points_panel("x_t", xs[pick], color, shown, levels=levels)], shown)
+
+            panels = [fit(chain, len(ticks))["panels"][0]]
+        else:
+            panels = [images_panel("x_t", xs, captions)]
+    first, densities, exact = process.histograms([int(t) for t in picked])
+    lines = {"q(x_t), exact": (first.grid, exact, (236, 72, 153)),
+             "N(0, 1)": (first.grid, first.standard[None], (107, 114, 128))}  # fmt: skip
+    panels.append(bars_panel(f"Histogram of {first.label}", first.edges, densities,
+                             [f"{first.label} at t = {t}" for t in picked], lines))  # fmt: skip
+    series = {}
+    for schedule in [process.schedule, *compare]:
+        signal = np.concatenate([[1.0], schedule.sqrt_alpha_bar.numpy()])[ticks]
+        series[f"√ᾱ ({schedule.name})"] = signal.tolist()
+    series[f"√(1−ᾱ) ({process.schedule.name})"] = np.concatenate(
+        [[0.0], process.schedule.sqrt_one_minus_alpha_bar.numpy()])[ticks].tolist()  # fmt: skip
+    line = curve("Signal √ᾱ_t and noise √(1−ᾱ_t) against t", ticks.tolist(), series)
+    return payload(panels, [label(int(t)) for t in ticks], line)

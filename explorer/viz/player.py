@@ -83,6 +83,51 @@ def points_panel(title: str, xs: np.ndarray, colors: np.ndarray, captions: list[
     return panel
 
 
+def encode_bytes(values: np.ndarray, lo: float, hi: float) -> str:
+    """Values on [lo, hi] as base64(zlib(uint8)): 256 levels, clipped at the ends."""
+    q = np.round((np.clip(np.asarray(values, dtype=np.float64), lo, hi) - lo) / (hi - lo) * 255)
+    return base64.b64encode(zlib.compress(q.astype(np.uint8).tobytes(), 6)).decode("ascii")
+
+
+EPS_LIM = 4.0  # the blend panels' noise is sent on [-4, 4] (8 bits: 0.03 a level; |eps| > 4 has p < 1e-4)
+
+
+def blend_panel(title: str, x0: np.ndarray, eps: np.ndarray, signal: np.ndarray, noise: np.ndarray,
+                captions: list[str], colors: np.ndarray | None = None, lim: float = POINT_LIM,
+                levels: int = FINE_LEVELS) -> dict[str, Any]:  # fmt: skip
+    """A panel the browser computes itself: x_t = signal[k] x0 + noise[k] eps at frame k (the
+    closed form of q(x_t | x0) with one fixed eps), so every t of the process plays without sending
+    a frame. Points (N, 2) travel as encode_points; images (B, C, H, W) in [-1, 1] as bytes, drawn
+    as a grid (cols images a row, 2 px apart)."""
+    frames = len(signal)
+    panel = {"kind": "blend", "title": title, "frames": frames, "captions": captions,
+             "signal": [float(v) for v in signal], "noise": [float(v) for v in noise]}  # fmt: skip
+    if x0.ndim == 2:
+        panel |= {"form": "points", "n": len(x0), "lim": lim, "levels": levels, "eps_lim": EPS_LIM,
+                  "x0": encode_points(x0[None], lim, levels), "eps": encode_points(eps[None], EPS_LIM, levels),
+                  "colors": encode_colors(colors)}  # fmt: skip
+    else:
+        count, channels, h, w = x0.shape
+        panel |= {"form": "images", "count": count, "channels": channels, "h": h, "w": w,
+                  "cols": int(np.ceil(np.sqrt(count))), "eps_lim": EPS_LIM,
+                  "x0": encode_bytes(x0, -1.0, 1.0), "eps": encode_bytes(eps, -EPS_LIM, EPS_LIM)}  # fmt: skip
+    return panel
+
+
+def bars_panel(title: str, edges: np.ndarray, heights: np.ndarray, captions: list[str],
+               lines: dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int]]]) -> dict[str, Any]:  # fmt: skip
+    """A histogram a frame, (K, B) densities on the bins `edges`, with density curves drawn over
+    it: each line is (grid (G,), values (K, G) or (1, G) for a static one, RGB colour). Heights and
+    curves share one y scale, sent as bytes of its maximum."""
+    top = float(max(heights.max(), *(v.max() for _, v, _ in lines.values()))) or 1.0
+    return {"kind": "bars", "title": title, "frames": len(heights), "captions": captions,
+            "lo": float(edges[0]), "hi": float(edges[-1]), "bins": int(heights.shape[1]), "top": top,
+            "heights": encode_bytes(heights, 0.0, top),
+            "lines": [{"name": name, "color": [int(c) for c in color], "grid": [float(g) for g in grid],
+                       "frames": len(values), "data": encode_bytes(values, 0.0, top)}
+                      for name, (grid, values, color) in lines.items()]}  # fmt: skip
+
+
 def sprite_sheet(frames: list[np.ndarray]) -> tuple[str, int, int, int]:
     """RGB frames of one size as a PNG data URL, `cols` frames a row: (url, cols, width, height)."""
     h, w = frames[0].shape[:2]
