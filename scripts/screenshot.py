@@ -29,7 +29,9 @@ def photograph(url: str, out: str, tab: str = "forward", step: int = 150) -> Non
             TABS[tab](page, out)
             browser.close()
             return
-        page.evaluate(f"() => {{ const s = {forward}.scrub; s.value = '{step}'; s.dispatchEvent(new Event('input')); }}")
+        page.evaluate(
+            f"() => {{ const s = {forward}.scrub; s.value = '{step}'; s.dispatchEvent(new Event('input')); }}"
+        )
         page.wait_for_timeout(500)
         page.screenshot(path=out)
         browser.close()
