@@ -211,3 +211,54 @@ def test_a_read_only_server_answers_unknown_endpoints_404(tmp_path, monkeypatch)
     assert [a.status_code for a in answers] == [404, 404, 404, 404]
     assert answers[0].json()["detail"] == "this server has no endpoint called 'train_start'"
     assert good.status_code == 200 and "event_id" in good.json()
+
+
+FRAMEWORK_CASES = [
+    # (what, endpoint, data, the one line expected)
+    ("text where a file goes", "latent_invert", ["digits-unet", 10, 16, 0, "abc"],
+     "a file input takes a file uploaded"),
+    ("a URL as a file", "latent_invert", ["digits-unet", 10, 16, 0, {"path": "https://example.com/x.png",
+     "url": "https://example.com/x.png", "meta": {"_type": "gradio.FileData"}}], "may not be a URL"),
+    ("an empty path as a file", "latent_invert", ["digits-unet", 10, 16, 0, {"path": "",
+     "meta": {"_type": "gradio.FileData"}}], "may only name a file uploaded"),
+    ("too few values", "latent_invert", ["digits-unet"], "this endpoint takes 5 values, got 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("what, endpoint, values, message", FRAMEWORK_CASES, ids=[c[0] for c in FRAMEWORK_CASES])
+def test_gradios_own_input_checks_answer_in_one_line_without_paths(app, what, endpoint, values, message):
+    url, _ = app
+    stream = raw_call(url, endpoint, json.dumps({"data": values}))
+    error = json.loads(stream.split("event: error\ndata: ", 1)[1].splitlines()[0])["error"]
+    assert message in error and "\n" not in error and "/tmp" not in error and "/work" not in error, error
+
+
+HOSTILE = {"NaN": float("nan"), "inf": float("inf"), "-inf": float("-inf"), "text": "abc", "superscript": "²",
+           "huge": "HUGE", "negative": -1e9, "list": [1], "dict": {"a": 1}, "1 MB": "x" * 2**20, "NUL": "a\x00b",
+           "path": "/etc/passwd"}  # fmt: skip
+SMALL_REVERSE = ["spiral-mlp", 20, 0, "beta_tilde", False, "any", 1.0, False, ""]
+ATTACKED = {0: "model", 1: "samples", 2: "seed", 3: "variance", 6: "guidance scale", 8: "strip"}
+
+
+@pytest.mark.parametrize("index", list(ATTACKED), ids=list(ATTACKED.values()))
+def test_72_hostile_values_get_one_line_answers_without_paths(app, index):
+    """Twelve hostile values into six fields of the Reverse tab's Sample through the raw API: each
+    is answered (a result, or one line of at most 300 characters that names no server path)."""
+    url, _ = app
+    for name, value in HOSTILE.items():
+        values = list(SMALL_REVERSE)
+        values[index] = value
+        body = json.dumps({"data": values}).replace('"HUGE"', "9" * 5000)  # an integer literal past int()'s limit
+        base = url.rstrip("/") + "/gradio_api/call/reverse_sample"
+        posted = httpx.post(base, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+        if posted.status_code != 200:  # refused before it is queued (a body that does not parse)
+            assert posted.status_code in (400, 413, 422) and len(posted.text) <= 300, (name, posted.text[:200])
+            continue
+        stream = httpx.get(f"{base}/{posted.json()['event_id']}", timeout=60).text
+        if "event: error" not in stream:
+            assert "event: complete" in stream, (name, stream[:200])
+            continue
+        data = stream.split("event: error\ndata: ", 1)[1].splitlines()[0]
+        error = (json.loads(data) or {}).get("error") if data != "null" else None
+        assert error and "\n" not in error and len(error) <= 300, (ATTACKED[index], name, error)
+        assert not re.search(r"/tmp|/work|site-packages|Traceback", error), (ATTACKED[index], name, error)

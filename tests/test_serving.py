@@ -166,6 +166,12 @@ def test_a_public_servers_owner_is_the_client_address_so_raw_api_calls_share_it(
     assert owner_of(spoofed) == "address 203.0.113.7", "the entry the host's proxy added, not the client's claim"
 
 
+def test_resuming_a_model_that_does_not_exist_says_so_by_name(models_dir):
+    with pytest.raises(ValueError, match="there is no trained model called 'ghost' to resume") as caught:
+        TrainingQueue(TrainingJob).submit(TrainConfig(**SMALL, steps=5), "ghost", True, owner="a")
+    assert str(models_dir) not in str(caught.value), "no server path"
+
+
 def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_starts(models_dir):
     def make_job(trainer):
         if trainer.out.name == "greedy":
@@ -189,10 +195,12 @@ def test_a_job_that_runs_out_of_memory_stops_with_a_message_and_the_next_one_sta
 def test_a_queued_job_that_cannot_start_reports_why_and_the_line_moves_on(models_dir):
     queue = TrainingQueue(TrainingJob)
     first = queue.submit(TrainConfig(**SMALL, steps=30), "first", False, owner="a")
-    broken = queue.submit(TrainConfig(**SMALL, steps=20), "nothing-to-resume", True, owner="b")
+    (models_dir / "garbled").mkdir()
+    (models_dir / "garbled" / "config.json").write_text("{not json")  # refused only when its turn comes
+    broken = queue.submit(TrainConfig(**SMALL, steps=20), "garbled", True, owner="b")
     last = queue.submit(TrainConfig(**SMALL, steps=20), "last", False, owner="c")
     assert first.done.wait(60) and broken.done.wait(60) and last.done.wait(60)
-    assert broken.job is None and "could not start" in broken.error and "no checkpoint" in broken.error
+    assert broken.job is None and "could not start" in broken.error and "not valid JSON" in broken.error
     assert last.job.snapshot().status == "done"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from explorer.config import SHIPPED_DIR, user_models_dir
+from explorer.limits import quote
 from explorer.serve.limits import limits, training_device
 from explorer.store.checkpoint import check_name
 from explorer.store.registry import find_checkpoints
@@ -113,6 +114,8 @@ class TrainingQueue:
         out = user_models_dir() / name
         if (out / "config.json").exists() and not resume:
             raise ValueError(f"a model called {name!r} exists already: pick another name, or tick Resume")
+        if resume and not (out / "config.json").exists():
+            raise ValueError(f"there is no trained model called {name!r} to resume; untick Resume to start it")
         if resume and server.public and read_owner(out) not in (None, owner_mark(owner)):
             raise ValueError(f"{name!r} was trained by someone else: only its owner may resume it; pick another name")
         if not resume:
@@ -232,7 +235,7 @@ class TrainingQueue:
             if name:
                 target = next((t for t in active if t.name == name), None)
                 if target is None or (public and target.owner != owner):
-                    raise ValueError(f"no training job of yours called {name!r} is running or waiting")
+                    raise ValueError(f"no training job of yours called {quote(name)} is running or waiting")
             else:
                 mine = [t for t in active if t.owner == owner]
                 target = mine[-1] if mine else None if public else self._running

@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from explorer.limits import quote
 from explorer.models.networks import build_model
 from explorer.store.files import atomic_write, sha256_file, sweep_temporaries
 from explorer.store.info import FORMAT, CheckpointInfo, parse_info
@@ -44,7 +45,7 @@ STORED_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[0-9a-f]{16})?\.safetensors$")  
 def check_name(name: str) -> str:
     """A checkpoint name is one plain path component: letters, digits, '_', '-', '.'."""
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
-        raise ValueError(f"bad model name {name!r}: use letters, digits, '_', '-' and '.', no path separators")
+        raise ValueError(f"bad model name {quote(name)}: use letters, digits, '_', '-' and '.', no path separators")
     return name
 
 

@@ -140,7 +140,7 @@ class Trainer:
         saved = read_info(self.out)
         defaults = asdict(TrainConfig())  # settings added since the run started take their defaults
         if {**defaults, **(saved.train or {})} != asdict(self.config):
-            raise ValueError(f"{self.out} was trained with other settings; start a new run or use the same ones")
+            raise ValueError(f"{self.out.name!r} was trained with other settings; start a new run or use the same ones")
         state = load_tensors(self.out, TRAIN_FILE, saved)
         ema = load_tensors(self.out, "model.safetensors", saved)
         self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -81,6 +82,55 @@ CHOICE_FIELDS = (gr.Dropdown, gr.Radio)  # Gradio's own refusal lists every choi
 MAX_FRAMEWORK_MESSAGE = 160  # a framework's own one-line refusal up to this length is kept as it is
 
 
+# What Gradio's own checks before preprocessing say, as the app words them (their text echoes
+# values, names server folders, or spans lines).
+FRAMEWORK_REFUSALS = [
+    (re.compile(r"validation error for FileData|FileData|^\W*(?:path|meta)\W*$", re.S),
+     "a file input takes a file uploaded to this server (POST /gradio_api/upload), as "
+     "{{\"path\": ..., \"meta\": {{\"_type\": \"gradio.FileData\"}}}}"),
+    (re.compile(r"not uploaded by a user|cannot be accessed|not in the upload folder", re.S),
+     "a file input may only name a file uploaded to this server"),
+    (re.compile(r"hostname|Errno|https?://", re.S), "a file input may not be a URL: upload the file instead"),
+    (re.compile(r"didn't receive enough input values \(needed: (\d+), got: (\d+)\)", re.S),
+     "this endpoint takes {0} values, got {1}"),
+]  # fmt: skip
+
+
+def framework_message(error: Exception) -> str:
+    """One line for a failure in Gradio's handling of a request's inputs (before any handler)."""
+    text = str(getattr(error, "message", None) or error)
+    for pattern, message in FRAMEWORK_REFUSALS:
+        if found := pattern.search(text):
+            return message.format(*found.groups())
+    first = re.sub(r"(/[\w.-]+)+", "<path>", text.strip().splitlines()[0] if text.strip() else "bad input")
+    return first[:MAX_FRAMEWORK_MESSAGE]
+
+
+class FieldRefusal(gr.Error):
+    """A field's value refused in the app's words (field_message): passed on as it is."""
+
+
+def guard_requests(demo: gr.Blocks) -> None:
+    """Word Gradio's own input checks (argument count, file payloads) in one line: they run in
+    Blocks.preprocess_data before any component's preprocess, so the demo's method is wrapped."""
+    original = demo.preprocess_data
+
+    async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        except FieldRefusal:
+            raise
+        except gr.Error as error:
+            text = str(error.message if hasattr(error, "message") else error)
+            if "\n" not in text and len(text) <= MAX_FRAMEWORK_MESSAGE and "/" not in text:
+                raise
+            raise gr.Error(framework_message(error), print_exception=False) from None
+        except Exception as error:  # noqa: BLE001 - the request's inputs could not be read
+            raise gr.Error(framework_message(error), print_exception=False) from None
+
+    demo.preprocess_data = preprocess_data
+
+
 def guard_inputs(demo: gr.Blocks) -> None:
     """Make every input field of `demo` refuse a bad value with one short line that names the field.
 
@@ -93,6 +143,7 @@ def guard_inputs(demo: gr.Blocks) -> None:
         cls = type(block)
         if isinstance(block, gr.components.Component) and not getattr(cls, "_guarded", False):
             block.__class__ = _guarded_class(cls)
+    guard_requests(demo)
 
 
 @functools.cache
@@ -104,9 +155,9 @@ def _guarded_class(cls: type) -> type:
             text = str(error.message if hasattr(error, "message") else error)
             if "\n" not in text and len(text) <= MAX_FRAMEWORK_MESSAGE and not isinstance(self, CHOICE_FIELDS):
                 raise  # a slider's "Value 9 is greater than maximum value 4." says it well
-            raise gr.Error(field_message(self, payload), print_exception=False) from None
+            raise FieldRefusal(field_message(self, payload), print_exception=False) from None
         except Exception:  # noqa: BLE001 - any failure to read a field is the asker's input
-            raise gr.Error(field_message(self, payload), print_exception=False) from None
+            raise FieldRefusal(field_message(self, payload), print_exception=False) from None
 
     return type(cls.__name__, (cls,), {"preprocess": preprocess, "_guarded": True, "__module__": cls.__module__})
 
