@@ -83,6 +83,12 @@ def test_the_blend_reproduces_the_servers_x_t():
     for t in (1, 300, 1000):
         browser = blend["signal"][t] * x0 + blend["noise"][t] * eps
         assert np.abs(browser - process.x_at(t).numpy()).max() < 3e-3, t
+    bars = forward_payload(process, str)["panels"][1]
+    heights = np.frombuffer(zlib.decompress(base64.b64decode(bars["heights"])), np.uint8).reshape(bars["frames"], -1)
+    curves = [np.frombuffer(zlib.decompress(base64.b64decode(line["data"])), np.uint8).reshape(bars["frames"], -1)
+              for line in bars["lines"]]  # fmt: skip
+    tallest = np.max([heights.max(axis=1), *(c.max(axis=1) for c in curves)], axis=0)
+    assert (tallest == 255).all(), "each frame fills its own y scale: t = 0's spikes do not flatten the rest"
     digits = forward_payload(forward_process(ForwardSettings(dataset="digits", n_images=4)), str)["panels"][0]
     raw = np.frombuffer(zlib.decompress(base64.b64decode(digits["x0"])), np.uint8)
     assert digits["form"] == "images" and raw.size == 4 * 1 * 8 * 8 and (digits["count"], digits["h"]) == (4, 8)

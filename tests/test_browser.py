@@ -176,7 +176,7 @@ def test_reverse_tab_samples_scrubs_and_exports(page):
     page.wait_for_function(
         f"() => Array.from(document.querySelector('#rev-xt .js-plotly-plot')._fullData[0].x)[0] !== {final[0]}"
     )
-    page.get_by_text("Export GIF").last.click()
+    page.get_by_text("Export (GIF or MP4)").last.click()
     set_number(page, "rev-gif-frames", "5")
     page.locator("#rev-export").click()
     image = page.locator("#rev-gif img")
@@ -218,7 +218,7 @@ def test_comparison_tab_runs_scrubs_and_exports(page):
     final = image.get_attribute("src")
     set_number(page, "cmp-progress", "30")
     page.wait_for_function(f"() => document.querySelector('#cmp-panels img')?.src !== {final!r}")
-    page.get_by_text("Export GIF").last.click()
+    page.get_by_text("Export (GIF or MP4)").last.click()
     set_number(page, "cmp-gif-frames", "4")
     page.locator("#cmp-export").click()
     gif = page.locator("#cmp-gif img")

@@ -166,19 +166,22 @@ class ForwardProcess:
         return Histogram(edges, density, grid.numpy(), exact, standard_normal_pdf(grid).numpy(), label)
 
     def histograms(self, steps: list[int]) -> tuple[Histogram, np.ndarray, np.ndarray]:
-        """The histogram of histogram() at many steps at once, for the browser's player: the first
-        step's Histogram (edges, grid, N(0, 1)), the densities (K, bins) and the exact densities of
+        """The histogram of histogram() at many steps at once, for the browser's player: a Histogram
+        holding the shared axes (edges, grid, N(0, 1), label), the densities (K, bins) and the exact densities of
         q(x_k) on the grid (K, grid; zero at k = 0). The exact mixture is evaluated over the data
         coordinates binned into DENSITY_BINS weighted centres, which moves each centre by at most
         half a bin (0.006 on [-HIST_RANGE, HIST_RANGE]), far under the grid's spacing."""
-        first = self.histogram(steps[0])
+        grid64 = torch.linspace(-HIST_RANGE, HIST_RANGE, HIST_GRID, dtype=torch.float64)
+        edges = np.linspace(-HIST_RANGE, HIST_RANGE, HIST_BINS + 1)
+        label = "coordinate x₁" if self.kind == "points" else "pixel values"
+        axes = Histogram(edges, np.zeros(HIST_BINS), grid64.numpy(), None, standard_normal_pdf(grid64).numpy(), label)
         density, exact = [], []
         data = (self.x0[:, 0] if self.kind == "points" else self.x0.reshape(-1)).numpy().astype(np.float64)
         weights, bin_edges = np.histogram(data, DENSITY_BINS, (-HIST_RANGE, HIST_RANGE))
         keep = weights > 0
         centres = torch.from_numpy(((bin_edges[:-1] + bin_edges[1:]) / 2)[keep]).float()
         share = torch.from_numpy(weights[keep] / weights.sum()).float()
-        grid = torch.from_numpy(first.grid).float()
+        grid = grid64.float()
         for step in steps:
             x = self.x_at(step)
             values = (x[:, 0] if self.kind == "points" else x.reshape(-1)).numpy()
@@ -189,7 +192,7 @@ class ForwardProcess:
                 exact.append((torch.exp(-0.5 * z * z) @ share / (noise * math.sqrt(2 * math.pi))).numpy())
             else:
                 exact.append(np.zeros(len(grid), dtype=np.float32))
-        return first, np.stack(density), np.stack(exact)
+        return axes, np.stack(density), np.stack(exact)
 
 
 DENSITY_BINS = 640  # weighted centres of the exact density in histograms()

@@ -19,9 +19,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call write(tmp_path), then rename tmp over path (atomic on one file system)."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def atomic_write(path: Path, write: Any, suffix: str = "") -> None:
+    """Call write(tmp_path), then rename tmp over path (atomic on one file system). The hidden
+    temporary ends in `suffix`, for writers that pick a format by the name (ffmpeg)."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(handle)
     try:
         write(tmp)

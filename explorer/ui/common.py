@@ -204,11 +204,11 @@ def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     return spaces.GPU(duration=GPU_CALL_S)(fn)
 
 
-def gif_outputs(prefix: str, label: str, button: str = "Export", **button_kwargs: Any) -> tuple[Any, Any, list[Any]]:
+def export_outputs(prefix: str, label: str, button: str = "Export", **button_kwargs: Any) -> tuple[Any, Any, list[Any]]:
     """The export button, its format picker (GIF, or MP4 where an encoder is installed) and the
     outputs an export handler fills: the GIF preview, the video preview and the download button
     (elem_ids `{prefix}-export`, `-format`, `-gif`, `-video`, `-download`). A handler takes the
-    format as its last input and returns gif_result(path)."""
+    format as its last input and returns export_result(path)."""
     with gr.Row(equal_height=True):
         export = gr.Button(button, elem_id=f"{prefix}-export", scale=2, **button_kwargs)
         fmt = gr.Radio(export_formats(), value="GIF", label="Format", show_label=False, scale=1, min_width=120,
@@ -219,8 +219,8 @@ def gif_outputs(prefix: str, label: str, button: str = "Export", **button_kwargs
     return export, fmt, [gif, video, download]
 
 
-def gif_result(path: str | Path) -> tuple[Any, Any, Any]:
-    """What an export handler returns for gif_outputs: the preview that fits the file's format (the
+def export_result(path: str | Path) -> tuple[Any, Any, Any]:
+    """What an export handler returns for export_outputs: the preview that fits the file's format (the
     other hidden) and the shown download button."""
     path = str(path)
     video = path.endswith(".mp4")

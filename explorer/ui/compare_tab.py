@@ -32,8 +32,8 @@ from explorer.store.registry import load_model
 from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import (
     bind,
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -166,7 +166,7 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
 def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, size, fmt, *rows) -> tuple[Any, ...]:
     _, comparison = record(state, model, n, seed, clip, label, w, *rows)
     path = new_output_path("compare", export_suffix(fmt))
-    return gif_result(write_animation(compare_animation(comparison, n_frames, size), path, fps))
+    return export_result(write_animation(compare_animation(comparison, n_frames, size), path, fps))
 
 
 def on_sampler(name: str) -> tuple[Any, Any]:
@@ -248,12 +248,12 @@ def build(state: AppState) -> dict:
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
         curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve")
         csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
-    with gr.Accordion("Export GIF", open=False):
+    with gr.Accordion("Export (GIF or MP4)", open=False):
         with gr.Row():
             n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="cmp-gif-frames")
             fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_PANEL, 200, step=8, label="Panel size (px)")
-        export, fmt, exported = gif_outputs("cmp", "Side by side")
+        export, fmt, exported = export_outputs("cmp", "Side by side")
 
     settings = [model, n, seed, clip, label, w]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")

@@ -28,8 +28,8 @@ from explorer.serve.state import AppState
 from explorer.store.registry import discrete_models, load_discrete
 from explorer.ui.common import (
     bind,
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -104,7 +104,7 @@ def on_step(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 @user_errors
 def on_export(dataset, transition, T, K, n, seed, text, image, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     settings = make_settings(dataset, transition, T, K, n, seed, text, image)
-    return gif_result(corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", export_suffix(fmt))))
+    return export_result(corruption_gif(settings, n_frames, fps, size, new_output_path("d3pm", export_suffix(fmt))))
 
 
 def discrete_settings(model, n, steps, seed) -> DiscreteSettings:
@@ -144,7 +144,7 @@ def on_reverse_step(state: AppState, key: RunKey | None, i: float) -> tuple[Any,
 @user_errors
 def on_reverse_export(state: AppState, model, n, steps, seed, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     _, run = record(state, model, n, steps, seed)
-    return gif_result(discrete_gif(run, n_frames, fps, size, new_output_path("d3pm-reverse", export_suffix(fmt))))
+    return export_result(discrete_gif(run, n_frames, fps, size, new_output_path("d3pm-reverse", export_suffix(fmt))))
 
 
 def on_refresh(current: str | None) -> Any:
@@ -193,9 +193,9 @@ def build_reverse(state: AppState) -> None:
             step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
             info = gr.Markdown(elem_id="d3r-info")
             frame = gr.Image(label="x_t and the model's x_0 guess", show_label=False, format="png", elem_id="d3r-frame")
-            with gr.Accordion("Export GIF of the reverse process", open=False):
+            with gr.Accordion("Export the reverse process (GIF or MP4)", open=False):
                 n_frames, fps, size = gif_controls("d3r")
-                export, fmt, exported = gif_outputs("d3r", "Reverse process")
+                export, fmt, exported = export_outputs("d3r", "Reverse process")
     settings = [model, n, steps, seed]
     refresh.click(on_refresh, model, model, api_visibility="private")
     model.change(on_discrete_model, model, steps, api_visibility="private")
@@ -243,9 +243,9 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 bars = gr.Plot(label="categories", elem_id="d3-bars")
                 curve = gr.Plot(label="distance", elem_id="d3-curve")
-            with gr.Accordion("Export GIF", open=False):
+            with gr.Accordion("Export (GIF or MP4)", open=False):
                 n_frames, fps, size = gif_controls("d3")
-                export, fmt, exported = gif_outputs("d3", "Corruption")
+                export, fmt, exported = export_outputs("d3", "Corruption")
     settings = [dataset, transition, T, K, n, seed, text, image]
     outputs = [sample, sentence, heat, bars, curve, info]
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")

@@ -26,8 +26,8 @@ from explorer.limits import (
 )
 from explorer.runs.forward import MODES, ForwardSettings, forward_process, parse_steps
 from explorer.ui.common import (
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -113,7 +113,8 @@ def on_export(*args: Any) -> tuple[str, Any]:
     """Write the GIF into the output folder; show it (a path keeps it animated) and offer it."""
     *inputs, n_frames, fps, size, fmt = args
     settings = make_settings(*inputs).validated()
-    return gif_result(export_forward_gif(settings, n_frames, fps, size, new_output_path("forward", export_suffix(fmt))))
+    path = new_output_path("forward", export_suffix(fmt))
+    return export_result(export_forward_gif(settings, n_frames, fps, size, path))
 
 
 def on_dataset(dataset: str) -> tuple[Any, ...]:
@@ -164,14 +165,14 @@ def build() -> dict:
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
             strip = gr.Image(label="Frames", show_label=False, elem_id="fwd-strip", buttons=["download"], format="png")
-            with gr.Accordion("Export GIF", open=True):
+            with gr.Accordion("Export (GIF or MP4)", open=True):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second", elem_id="fwd-gif-fps")
                     size = gr.Slider(
                         MIN_GIF_SIZE, MAX_GIF_SIZE, 384, step=16, label="Size (px)", elem_id="fwd-gif-size"
                     )
-                export, fmt, exported = gif_outputs("fwd", "Forward process", variant="primary")
+                export, fmt, exported = export_outputs("fwd", "Forward process", variant="primary")
 
     settings_inputs = [dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode]
     hidden = dict(show_progress="hidden", trigger_mode="always_last")

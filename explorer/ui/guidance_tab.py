@@ -18,8 +18,8 @@ from explorer.serve.state import AppState
 from explorer.store.registry import conditional_models, model_classes
 from explorer.ui.common import (
     bind,
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -90,7 +90,7 @@ def on_frame(state: AppState, key: RunKey | None, i: float) -> tuple[Any, ...]:
 @user_errors
 def on_export(state: AppState, model, label, n, steps, seed, fps, size, fmt) -> tuple[Any, ...]:
     _, sweep = record(state, model, label, n, steps, seed)
-    return gif_result(sweep_gif(sweep, size, fps, new_output_path("guidance", export_suffix(fmt))))
+    return export_result(sweep_gif(sweep, size, fps, new_output_path("guidance", export_suffix(fmt))))
 
 
 def on_model(model: str | None) -> tuple[Any, Any]:
@@ -128,11 +128,11 @@ def build(state: AppState) -> None:
             info = gr.Markdown(elem_id="cfg-info")
             picture = gr.Image(label="samples by guidance scale", show_label=False, format="png", elem_id="cfg-picture")
             readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
-            with gr.Accordion("Export GIF", open=False):
+            with gr.Accordion("Export (GIF or MP4)", open=False):
                 with gr.Row():
                     fps = gr.Slider(1, MAX_GIF_FPS, 8, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 4, 160, step=16, label="Panel size (px)")
-                export, fmt, exported = gif_outputs("cfg", "Guidance sweep")
+                export, fmt, exported = export_outputs("cfg", "Guidance sweep")
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, [label, n], api_visibility="private")
     run_key = gr.State(None)  # this session's recorded sweep, by its key in state.runs

@@ -26,8 +26,8 @@ from explorer.sampling.inversion import MAX_MORPH_FRAMES, PATH_STEPS
 from explorer.serve.state import AppState
 from explorer.ui.common import (
     bind,
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -120,7 +120,7 @@ def on_gif(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_f
     size = check_int("GIF panel size", size, MIN_GIF_SIZE, MAX_GIF_SIZE // 2)
     background = cloud if morph.decoded["slerp"].ndim == 2 else None
     path = new_output_path("morph", export_suffix(fmt))
-    return gif_result(write_animation(morph_frames(morph, size, background), path, fps))
+    return export_result(write_animation(morph_frames(morph, size, background), path, fps))
 
 
 DRAWN_PATHS = 48
@@ -230,7 +230,7 @@ def build(state: AppState) -> dict:
         with gr.Row():
             fps = gr.Slider(1, MAX_GIF_FPS, 4, step=1, label="GIF frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 256, step=16, label="GIF panel size (px)")
-        export, fmt, exported = gif_outputs("lat", "Morph", "Export the morph")
+        export, fmt, exported = export_outputs("lat", "Morph", "Export the morph")
 
     with gr.Accordion("Rectified flow: straight paths against curved ones", open=False):
         gr.Markdown(

@@ -82,7 +82,11 @@ def _functions(scope: dict) -> dict:
 
 
 def _api_names(scope: dict) -> set[str]:
-    return {fn.api_name for fn in _functions(scope).values() if isinstance(fn.api_name, str)}
+    """The app's named endpoints, read once (the Blocks is fixed once it is served)."""
+    app = scope["app"]
+    if not hasattr(app, "explorer_api_names"):
+        app.explorer_api_names = {fn.api_name for fn in _functions(scope).values() if isinstance(fn.api_name, str)}
+    return app.explorer_api_names
 
 
 def _fn_index(body: bytes) -> Any:

@@ -155,9 +155,9 @@
           panel.gridCtx = panel.grid.getContext("2d");
           panel.gridImage = panel.gridCtx.createImageData(gw, gh);
         } else if (spec.kind === "bars") {
-          panel.heights = await inflateValues(spec.heights, 0, spec.top);
+          panel.heights = await inflateValues(spec.heights, 0, 1); // each frame's share of its own maximum
           panel.lines = [];
-          for (const line of spec.lines) panel.lines.push({ line, values: await inflateValues(line.data, 0, spec.top) });
+          for (const line of spec.lines) panel.lines.push({ line, values: await inflateValues(line.data, 0, 1) });
         } else if (spec.kind === "points") {
           panel.xs = await inflatePoints(spec.data, spec.frames, spec.n, spec.levels);
           panel.colors = packColors(spec.colors, spec.n);
@@ -188,11 +188,10 @@
       buffer.fill(pack(BACKGROUND));
       const axis = pack(AXIS), centre = Math.round(top / 2);
       for (let i = 0; i < side; i++) { buffer[centre * side + i] = axis; buffer[i * side + centre] = axis; }
-      return (fx, fy, color) => {
-        const x = Math.round(fx), y = Math.round(fy);
-        if (!(x >= 0 && y >= 0 && x < side - 1 && y < side - 1)) return; // NaN too
-        const at = y * side + x;
-        buffer[at] = color; buffer[at + 1] = color; buffer[at + side] = color; buffer[at + side + 1] = color;
+      return (fx, fy, color, size = 2) => { // a size x size square, its corner at (fx, fy) rounded
+        const x = Math.round(fx - (size - 2) / 2), y = Math.round(fy - (size - 2) / 2);
+        if (!(x >= 0 && y >= 0 && x <= side - size && y <= side - size)) return; // NaN too
+        for (let dy = 0; dy < size; dy++) buffer.fill(color, (y + dy) * side + x, (y + dy) * side + x + size);
       };
     }
 
@@ -236,7 +235,7 @@
       const { spec, ctx, side, heights, lines } = panel;
       const left = 6, bottom = side + 22 - 18, height = side - 30, B = spec.bins;
       const px = (v) => left + ((v - spec.lo) / (spec.hi - spec.lo)) * (side - 2 * left);
-      const py = (d) => bottom - (d / spec.top) * height;
+      const py = (d) => bottom - d * height;
       ctx.fillStyle = "rgb(246, 246, 249)";
       ctx.fillRect(0, 22, side, side);
       ctx.fillStyle = "#c7d2fe";
@@ -267,13 +266,13 @@
       const { spec, ctx, side } = panel;
       const n = spec.n, scale = (side - 1) / (spec.levels - 1), top = side - 1; // value 0 is -lim, levels-1 is +lim
       const plot = this.clearPoints(panel);
-      const dot = (q, base, i, color) => plot(q[base + 2 * i] * scale, top - q[base + 2 * i + 1] * scale, color);
+      const dot = (q, base, i, color, size) => plot(q[base + 2 * i] * scale, top - q[base + 2 * i + 1] * scale, color, size);
       if (panel.overlay) { // under the model's points, so both stay visible where they agree
         const m = spec.overlay.n, color = pack(spec.overlay.color || OVERLAY), at = k * m * 2;
         for (let i = 0; i < m; i++) dot(panel.overlay, at, i, color);
       }
       const base = k * n * 2;
-      for (let i = 0; i < n; i++) dot(panel.xs, base, i, panel.colors[i]);
+      for (let i = 0; i < n; i++) dot(panel.xs, base, i, panel.colors[i], spec.dot || 2);
       ctx.putImageData(panel.image, 0, 22);
       if (spec.paths && spec.paths.length && k > 0) {
         ctx.strokeStyle = "rgba(40, 40, 48, 0.35)";

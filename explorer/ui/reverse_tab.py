@@ -20,8 +20,8 @@ from explorer.store.registry import find_checkpoints, is_discrete, is_image_mode
 from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import (
     bind,
-    gif_outputs,
-    gif_result,
+    export_outputs,
+    export_result,
     gpu_call,
     new_output_path,
     plot_value,
@@ -196,7 +196,7 @@ def on_overlay(state: AppState, key: RunKey | None, overlay: bool, step: float) 
 def on_export(state: AppState, model, n, seed, variance, ideal, label, w, n_frames, fps, size, fmt) -> tuple[Any, ...]:
     _, run = record(state, model, n, seed, variance, ideal, label, w)
     path = new_output_path("reverse", export_suffix(fmt))
-    return gif_result(write_animation(reverse_animation(run, n_frames, size), path, fps))
+    return export_result(write_animation(reverse_animation(run, n_frames, size), path, fps))
 
 
 def build(state: AppState) -> dict:
@@ -238,12 +238,12 @@ def build(state: AppState) -> dict:
             strip_image = gr.Image(
                 label="x_t and x̂₀ from t = T to 0", show_label=False, format="png", elem_id="rev-strip"
             )
-            with gr.Accordion("Export GIF", open=False):
+            with gr.Accordion("Export (GIF or MP4)", open=False):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")
                     fps = gr.Slider(1, MAX_GIF_FPS, 12, step=1, label="Frames per second")
                     size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 320, step=16, label="Panel size (px)")
-                export, fmt, exported = gif_outputs("rev", "Reverse process")
+                export, fmt, exported = export_outputs("rev", "Reverse process")
     run_key = gr.State(None)  # this session's recorded run, by its key in state.runs
 
     settings = [model, n, seed, variance, ideal, label, w]

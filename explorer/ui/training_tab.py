@@ -83,7 +83,8 @@ def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[
     """The owner's recent jobs as a Markdown table, and the picker of those that can be cancelled
     (on a private server every running or waiting job can be), keeping the `picked` one chosen."""
     mine = state.queue.jobs_of(owner)
-    rows = [f"| {t.name} | {t.state} | {p if (p := state.queue.position(t)) else '–'} |" for t in reversed(mine)]
+    places = {0: "training now", None: "–"}  # else the number of jobs ahead of it, the running one included
+    rows = [f"| {t.name} | {t.state} | {places.get(p := state.queue.position(t), p)} |" for t in reversed(mine)]
     table = "| your job | state | place in line |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
     active = [state.queue.running, *state.queue.waiting()]
     cancellable = [t.name for t in active if t is not None and (t.owner == owner or not limits().public)]

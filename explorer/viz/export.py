@@ -1,4 +1,4 @@
-"""Writing animations as looping GIFs or as MP4 video, atomically (temp file + rename).
+"""Writing animations as looping GIFs or as MP4 video, atomically (store.files.atomic_write).
 
 MP4 (H.264, yuv420p, +faststart so a browser starts playing before the end arrives) is written
 by the ffmpeg binary that the imageio-ffmpeg wheel ships; without that package only GIF is
@@ -13,14 +13,15 @@ which would put a 100-frame GIF past its 2 s budget.
 
 from __future__ import annotations
 
+import functools
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, check_float, quote
+from explorer.store.files import atomic_write
 
 PALETTE_SAMPLE_FRAMES = 8
 
@@ -36,6 +37,7 @@ FORMATS = {"GIF": ".gif", "MP4": ".mp4"}  # the export formats, by the label a c
 MP4_CRF = 18  # x264 constant rate factor: visually lossless for these flat-coloured frames
 
 
+@functools.cache
 def mp4_available() -> bool:
     """Whether an MP4 encoder is installed (the imageio-ffmpeg wheel and its ffmpeg binary)."""
     try:
@@ -75,9 +77,8 @@ def write_mp4(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> 
     pad = ((0, h % 2), (0, w % 2), (0, 0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent)
-    os.close(handle)
-    try:
+
+    def encode(tmp: str) -> None:
         writer = imageio_ffmpeg.write_frames(
             tmp, (w + w % 2, h + h % 2), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
             quality=None, macro_block_size=1, output_params=["-crf", str(MP4_CRF), "-movflags", "+faststart"],
@@ -87,11 +88,8 @@ def write_mp4(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> 
         for frame in frames:
             writer.send(np.ascontiguousarray(np.pad(frame[..., :3], pad, mode="edge")))
         writer.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(path, encode, suffix=".mp4")
     return path
 
 
@@ -104,16 +102,6 @@ def write_gif(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> 
     images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".gif", dir=path.parent)
-    os.close(handle)
-    try:
-        images[0].save(
-            tmp, format="GIF", save_all=True, append_images=images[1:],
-            duration=round(1000 / fps), loop=0, optimize=False,
-        )  # fmt: skip
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                  duration=round(1000 / fps), loop=0, optimize=False))  # fmt: skip
     return path

@@ -176,7 +176,7 @@ def morph_payload(morph: Morph, cloud: np.ndarray) -> dict[str, Any]:
             color = frames.viridis(np.array([0.15]))
             background = np.repeat(cloud[None, :, :2], len(alphas), axis=0)
             panels.append(points_panel(name, xs, color, captions, paths=np.array([0]), overlay=background,
-                                       overlay_name="data", overlay_color=DATA_COLOR))  # fmt: skip
+                                       overlay_name="data", overlay_color=DATA_COLOR, dot=8))  # fmt: skip
         else:  # images: (F, C, H, W), one image a frame
             panels.append(images_panel(name, decoded[:, None], captions))
     return payload(panels, labels)

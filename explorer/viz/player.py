@@ -68,14 +68,14 @@ def encode_colors(rgb: np.ndarray) -> str:
 
 def points_panel(title: str, xs: np.ndarray, colors: np.ndarray, captions: list[str], lim: float = POINT_LIM,
                  paths: np.ndarray | None = None, overlay: np.ndarray | None = None, overlay_name: str = "",
-                 levels: int = FINE_LEVELS, overlay_color: tuple[int, int, int] | None = None
+                 levels: int = FINE_LEVELS, overlay_color: tuple[int, int, int] | None = None, dot: int = 2
                  ) -> dict[str, Any]:  # fmt: skip
     """A scatter panel: K frames of N points (colours per point), optional paths of a few points
     (drawn from the first frame to the current one) and an optional second point set per frame."""
     K, N, _ = xs.shape
     panel = {"kind": "points", "title": title, "frames": K, "n": N, "lim": lim, "levels": levels,
              "data": encode_points(xs, lim, levels), "colors": encode_colors(colors), "captions": captions,
-             "paths": [] if paths is None else [int(i) for i in paths]}  # fmt: skip
+             "paths": [] if paths is None else [int(i) for i in paths], "dot": dot}  # fmt: skip
     if overlay is not None:
         panel["overlay"] = {"name": overlay_name, "n": overlay.shape[1], "data": encode_points(overlay, lim, levels)}
         if overlay_color is not None:  # else the player's pink
@@ -117,15 +117,20 @@ def blend_panel(title: str, x0: np.ndarray, eps: np.ndarray, signal: np.ndarray,
 def bars_panel(title: str, edges: np.ndarray, heights: np.ndarray, captions: list[str],
                lines: dict[str, tuple[np.ndarray, np.ndarray, tuple[int, int, int]]]) -> dict[str, Any]:  # fmt: skip
     """A histogram a frame, (K, B) densities on the bins `edges`, with density curves drawn over
-    it: each line is (grid (G,), values (K, G) or (1, G) for a static one, RGB colour). Heights and
-    curves share one y scale, sent as bytes of its maximum."""
-    top = float(max(heights.max(), *(v.max() for _, v, _ in lines.values()))) or 1.0
-    return {"kind": "bars", "title": title, "frames": len(heights), "captions": captions,
-            "lo": float(edges[0]), "hi": float(edges[-1]), "bins": int(heights.shape[1]), "top": top,
-            "heights": encode_bytes(heights, 0.0, top),
+    it: each line is (grid (G,), values (K, G), or (1, G) for a static one, RGB colour). Each frame
+    has its own y scale (the data's spikes at t = 0 would flatten every later frame), so heights
+    and curves travel as bytes of their frame's maximum."""
+    K = len(heights)
+    curves = {name: (grid, np.broadcast_to(values, (K, len(grid))), color) for name, (grid, values, color) in
+              lines.items()}  # fmt: skip
+    tops = np.max([heights.max(axis=1), *(v.max(axis=1) for _, v, _ in curves.values())], axis=0)
+    tops = np.where(tops > 0, tops, 1.0)[:, None]
+    return {"kind": "bars", "title": title, "frames": K, "captions": captions,
+            "lo": float(edges[0]), "hi": float(edges[-1]), "bins": int(heights.shape[1]),
+            "heights": encode_bytes(heights / tops, 0.0, 1.0),
             "lines": [{"name": name, "color": [int(c) for c in color], "grid": [float(g) for g in grid],
-                       "frames": len(values), "data": encode_bytes(values, 0.0, top)}
-                      for name, (grid, values, color) in lines.items()]}  # fmt: skip
+                       "frames": K, "data": encode_bytes(values / tops, 0.0, 1.0)}
+                      for name, (grid, values, color) in curves.items()]}  # fmt: skip
 
 
 def sprite_sheet(frames: list[np.ndarray]) -> tuple[str, int, int, int]:
