@@ -192,6 +192,33 @@ def test_a_public_server_bounds_each_clients_uploads_and_its_cache(tmp_path, mon
     assert on_disk <= 3 * 2**20 + len(blob), f"the cache holds {on_disk} bytes"
 
 
+def test_a_public_server_refuses_a_clients_requests_past_its_rate(tmp_path, monkeypatch):
+    """Pages and configs draw 10 tokens, events 1, assets none; past the burst a client gets a
+    one-line 429 with Retry-After and a closed connection, and other clients are untouched."""
+    from explorer.serve import limits as server
+    from explorer.serve.rate import PAGE_COST, PUBLIC_REQUEST_BURST
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    server.configure(server.ServerLimits(public=True))
+    abuser = {"X-Forwarded-For": "203.0.113.9"}
+    try:
+        with running_app() as url:
+            base = url.rstrip("/")
+            pages = int(PUBLIC_REQUEST_BURST // PAGE_COST)
+            with httpx.Client(timeout=30) as http:
+                answers = [http.get(f"{base}/config", headers=abuser) for _ in range(pages + 1)]
+                theme = http.get(f"{base}/theme.css", headers=abuser)
+                other = http.get(f"{base}/config", headers={"X-Forwarded-For": "203.0.113.10"})
+    finally:
+        server.configure(server.ServerLimits())
+    assert [a.status_code for a in answers] == [200] * pages + [429]
+    refused = answers[-1]
+    assert refused.json()["detail"].startswith("too many requests from you: try again in")
+    assert refused.headers["connection"] == "close" and int(refused.headers["retry-after"]) >= 1
+    assert theme.status_code == 200, "static assets cost nothing"
+    assert other.status_code == 200, "another client's share is untouched"
+
+
 def test_a_read_only_server_answers_unknown_endpoints_404(tmp_path, monkeypatch):
     from explorer.serve import limits as server
 

@@ -260,6 +260,24 @@ def test_a_read_only_server_has_no_training(models_dir):
         assert "t = 0 of 1000" in info
 
 
+def test_the_request_rate_gives_each_client_a_refilling_share():
+    from explorer.serve.rate import RequestRate
+
+    now = [0.0]
+    rate = RequestRate(per_s=10, burst=30, clock=lambda: now[0])
+    assert [rate.admit("alice", 10) for _ in range(3)] == [None, None, None], "a burst of three pages"
+    assert rate.admit("alice", 10) == pytest.approx(1.0), "empty: 10 tokens come back in 1 s"
+    assert rate.admit("alice", 1) == pytest.approx(0.1), "a refusal spends nothing"
+    assert rate.admit("bob", 10) is None, "each client has their own bucket"
+    now[0] = 0.5
+    assert rate.admit("alice", 1) is None and rate.admit("alice", 10) == pytest.approx(0.6)
+    now[0] = 100.0
+    assert [rate.admit("alice", 10) for _ in range(4)][-1] == pytest.approx(1.0), "refilled only to the burst"
+    assert rate.admit("alice", 50) == pytest.approx(3.0), "a cost above the burst waits for a full bucket"
+    with pytest.raises(ValueError):
+        RequestRate(per_s=0)
+
+
 def test_the_disk_budget_bounds_each_clients_upload_rate_and_the_cache(tmp_path):
     from explorer.serve.disk import DiskBudget
 
