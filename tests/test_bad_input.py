@@ -196,9 +196,12 @@ def test_a_public_server_refuses_a_clients_requests_past_its_rate(tmp_path, monk
     """Pages and configs draw 10 tokens, events 1, assets none; past the burst a client gets a
     one-line 429 with Retry-After and a closed connection, and other clients are untouched."""
     from explorer.serve import limits as server
-    from explorer.serve.rate import PAGE_COST, PUBLIC_REQUEST_BURST
+    from explorer.serve.rate import PAGE_COST, PUBLIC_REQUEST_BURST, RequestRate
+    from explorer.ui import middleware
 
     monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    # the clock stands still, so no bucket refills while a slow machine answers
+    monkeypatch.setattr(middleware, "RequestRate", lambda: RequestRate(clock=lambda: 0.0))
     server.configure(server.ServerLimits(public=True))
     abuser = {"X-Forwarded-For": "203.0.113.9"}
     try:
@@ -289,3 +292,18 @@ def test_72_hostile_values_get_one_line_answers_without_paths(app, index):
         error = (json.loads(data) or {}).get("error") if data != "null" else None
         assert error and "\n" not in error and len(error) <= 300, (ATTACKED[index], name, error)
         assert not re.search(r"/tmp|/work|site-packages|Traceback", error), (ATTACKED[index], name, error)
+
+
+@pytest.mark.parametrize("index, value, message", [
+    (4, 1, "(it memorises the training set)' expects true or false, got 1"),
+    (4, "no", "expects true or false, got 'no'"),
+    (1, 20.5, "expects a whole number, got 20.5"),
+])  # fmt: skip
+def test_a_checkbox_takes_only_booleans_and_a_count_only_whole_numbers(app, index, value, message):
+    """Gradio would read a checkbox's 1 or "no" by its truthiness and pass a sample count of 20.5 on."""
+    url, _ = app
+    values = list(SMALL_REVERSE)
+    values[index] = value
+    stream = raw_call(url, "reverse_sample", json.dumps({"data": values}))
+    error = json.loads(stream.split("event: error\ndata: ", 1)[1].splitlines()[0])["error"]
+    assert error.endswith(message) and "\n" not in error, error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import re
 import tempfile
 import uuid
@@ -149,6 +150,9 @@ def guard_inputs(demo: gr.Blocks) -> None:
 @functools.cache
 def _guarded_class(cls: type) -> type:
     def preprocess(self: Any, payload: Any) -> Any:
+        expected = _mistyped(self, payload)
+        if expected:
+            raise FieldRefusal(field_message(self, payload, expected), print_exception=False)
         try:
             return cls.preprocess(self, payload)
         except gr.Error as error:
@@ -162,10 +166,22 @@ def _guarded_class(cls: type) -> type:
     return type(cls.__name__, (cls,), {"preprocess": preprocess, "_guarded": True, "__module__": cls.__module__})
 
 
-def field_message(block: Any, payload: Any) -> str:
+def _mistyped(block: Any, payload: Any) -> str | None:
+    """What Gradio lets through but the field cannot mean, as what it expects instead: a checkbox
+    given anything but true or false (JSON's 1, "no", [] would count by their truthiness), a
+    whole-number slider given 1.5. None when the payload is of the field's kind."""
+    if isinstance(block, gr.Checkbox) and not isinstance(payload, bool):
+        return "true or false"
+    whole = isinstance(block, gr.Slider) and float(block.step).is_integer() and float(block.minimum).is_integer()
+    if whole and isinstance(payload, float) and math.isfinite(payload) and not payload.is_integer():
+        return "a whole number"
+    return None
+
+
+def field_message(block: Any, payload: Any, expects: str | None = None) -> str:
     """'Samples' expects a number, got 'abc': what a field could not read, in one line."""
     name = getattr(block, "label", None) or type(block).__name__
-    expects = next((text for kind, text in EXPECTS.items() if isinstance(block, kind)), "a valid value")
+    expects = expects or next((text for kind, text in EXPECTS.items() if isinstance(block, kind)), "a valid value")
     shown = "something else" if isinstance(block, FILE_FIELDS) else quote(payload)
     return f"'{name}' expects {expects}, got {shown}"
 
