@@ -32,11 +32,9 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python -m explorer bench
 
-# Re-take the README screenshot: serves the app on a spare port and photographs it.
+# Re-take the README's pictures (every tab, the player GIF): serves the app on a spare port.
 screenshot: $(VENV)/.dev
-	$(BIN)/python -m scripts.screenshot --serve assets/screenshot.png
-	$(BIN)/python -m scripts.screenshot --serve --tab compare assets/compare.png
-	$(BIN)/python -m scripts.screenshot --serve --tab latent assets/latent.png
+	$(BIN)/python -m scripts.screenshot --serve assets
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

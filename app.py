@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         server.configure(server.limits_from_env(env))
     except ValueError as error:
         parser.error(str(error))
-    build_demo().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    demo = build_demo()
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(demo))
 
 
 if __name__ == "__main__":

@@ -1,83 +1,148 @@
-"""Take the README screenshots of the app in headless Chromium (Debian's /usr/bin/chromium).
+"""Take the README's pictures of the app in headless Chromium (Debian's /usr/bin/chromium): each tab
+after its default buttons are pressed, and a GIF of the in-browser player stepping through a run.
 
-python scripts/screenshot.py --serve assets/screenshot.png      # serves the app itself
-python scripts/screenshot.py --serve --tab compare assets/compare.png  # the Sampler comparison tab
-python scripts/screenshot.py --serve --tab latent assets/latent.png    # the Latent space tab
-python scripts/screenshot.py --url http://127.0.0.1:7860/ out.png  # an app already running
+python -m scripts.screenshot --serve assets/                  # every tab and the player GIF into assets/
+python -m scripts.screenshot --serve --tab compare assets/    # one tab
+python -m scripts.screenshot --url http://127.0.0.1:7860/ assets/  # an app already running
 """
 
 import argparse
+import io
 import os
 import socket
+from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from playwright.sync_api import sync_playwright
+import imageio.v3 as iio
+from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+VIEWPORT = {"width": 1400, "height": 1040}
+RUN_TIMEOUT_MS = 300_000
+PLAYER_GIF_FRAMES, PLAYER_GIF_FPS = 26, 8
 
 
-def photograph(url: str, out: str, tab: str = "forward", step: int = 150) -> None:
+def player(elem_id: str) -> str:
+    return f"document.querySelector('#{elem_id}').explorerPlayer"
+
+
+def scrub(page: Page, elem_id: str, tick: int) -> None:
+    """Move a player to `tick`, as dragging its slider would (in the browser: no request)."""
+    move = f"const s = {player(elem_id)}.scrub; s.value = '{tick}'; s.dispatchEvent(new Event('input'));"
+    page.evaluate(f"() => {{ {move} }}")
+
+
+def press(page: Page, button: str, answer: str, text: str) -> None:
+    """Click a button and wait until the element `answer` shows `text`."""
+    page.locator(f"#{button}").click()
+    page.wait_for_function(f"() => document.querySelector('#{answer}')?.innerText.includes({text!r})",
+                           timeout=RUN_TIMEOUT_MS)  # fmt: skip
+    page.wait_for_timeout(1500)  # the plots draw a moment after the text
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(1000)
+
+
+def forward(page: Page) -> None:
+    """The spiral at t = 150 of 1000 under the cosine schedule."""
+    scrub(page, "fwd-player", 150)
+    page.wait_for_timeout(500)
+
+
+def reverse(page: Page) -> None:
+    """spiral-mlp sampled by DDPM, the player half-way."""
+    open_tab(page, "Reverse denoising")
+    press(page, "rev-sample", "rev-info", "t = 0 of 1000")
+    scrub(page, "rev-player", 140)
+
+
+def compare(page: Page) -> None:
+    """The default configurations side by side, 60% through each trajectory."""
+    open_tab(page, "Sampler comparison")
+    press(page, "cmp-run", "cmp-info", "best:")
+    scrub(page, "cmp-player", 120)
+
+
+def latent(page: Page) -> None:
+    """The spiral inverted into latents, and the slerp/lerp morph half-way."""
+    open_tab(page, "Latent space")
+    press(page, "lat-invert", "lat-info", "round-trip MSE")
+    press(page, "lat-interpolate", "lat-morph-info", "Mid-way")
+    scrub(page, "lat-player", 4)
+
+
+def discrete(page: Page) -> None:
+    """Absorbing corruption of the digits at t = 50, and a generation by digits-absorbing."""
+    open_tab(page, "Discrete (D3PM)")
+    press(page, "d3-show", "d3-info", "t = 50 of 100")
+    press(page, "d3r-sample", "d3r-info", "reverse steps")
+    scrub(page, "d3r-player", 60)
+
+
+def guidance(page: Page) -> None:
+    """The sweep over w for the spiral class of patterns-cond."""
+    open_tab(page, "Guidance")
+    press(page, "cfg-run", "cfg-info", "precision")
+
+
+def train(page: Page) -> None:
+    """The default spiral run, photographed once its first preview is drawn."""
+    open_tab(page, "Train")
+    page.locator("#train-name textarea, #train-name input").first.fill("screenshot-run")
+    page.locator("#train-start").click()
+    page.wait_for_function("() => document.querySelector('#train-preview .js-plotly-plot')?._fullData?.length > 0",
+                           timeout=RUN_TIMEOUT_MS)  # fmt: skip
+    page.wait_for_timeout(2000)
+
+
+TABS: dict[str, Callable[[Page], None]] = {"forward": forward, "reverse": reverse, "compare": compare,
+                                           "latent": latent, "discrete": discrete, "guidance": guidance,
+                                           "train": train}  # fmt: skip
+
+
+def player_gif(page: Page, out: Path) -> None:
+    """The Reverse tab's player stepped from t = 1000 to 0, photographed frame by frame."""
+    open_tab(page, "Reverse denoising")
+    frames = []
+    for k in range(PLAYER_GIF_FRAMES):
+        scrub(page, "rev-player", round(200 * k / (PLAYER_GIF_FRAMES - 1)))
+        frames.append(iio.imread(io.BytesIO(page.locator("#rev-player").screenshot()), extension=".png")[..., :3])
+    frames += [frames[-1]] * PLAYER_GIF_FPS  # rest a second on the spiral
+    iio.imwrite(out, frames, extension=".gif", duration=1000 / PLAYER_GIF_FPS, loop=0)
+
+
+def photograph(url: str, folder: Path, tabs: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1040})
+        page = browser.new_page(viewport=VIEWPORT)
         page.goto(url)
-        forward = "document.querySelector('#fwd-player')?.explorerPlayer"
-        page.wait_for_function(f"() => {forward}?.panels?.length === 2", timeout=60_000)
-        if tab in TABS:
-            TABS[tab](page, out)
-            browser.close()
-            return
-        page.evaluate(
-            f"() => {{ const s = {forward}.scrub; s.value = '{step}'; s.dispatchEvent(new Event('input')); }}"
-        )
-        page.wait_for_timeout(500)
-        page.screenshot(path=out)
+        page.wait_for_function(f"() => {player('fwd-player')}?.panels?.length === 2", timeout=60_000)
+        for tab in tabs:
+            TABS[tab](page)
+            page.screenshot(path=str(folder / f"tab-{tab}.png"), full_page=True)
+            print(f"wrote {folder / f'tab-{tab}.png'}")
+            if tab == "reverse":
+                player_gif(page, folder / "player.gif")
+                print(f"wrote {folder / 'player.gif'}")
         browser.close()
-
-
-def compare(page, out: str) -> None:
-    """The Sampler comparison tab after a run of its default configurations, scrubbed to 60%."""
-    page.get_by_role("tab", name="Sampler comparison").click()
-    page.locator("#cmp-run").click()
-    page.wait_for_function("() => document.querySelector('#cmp-info')?.innerText.includes('best:')", timeout=300_000)
-    box = page.locator("#cmp-progress input[type=number]")
-    box.fill("60")
-    box.press("Enter")
-    page.wait_for_timeout(2500)
-    page.screenshot(path=out, full_page=True)
-
-
-def latent(page, out: str) -> None:
-    """The Latent space tab: the spiral inverted, and its rectified-flow comparison."""
-    page.get_by_role("tab", name="Latent space").click()
-    page.locator("#lat-invert").click()
-    page.wait_for_function("() => document.querySelector('#lat-info')?.innerText.includes('round-trip MSE')",
-                           timeout=300_000)  # fmt: skip
-    page.locator("#lat-interpolate").click()
-    page.wait_for_function("() => document.querySelector('#lat-morph-info')?.innerText.includes('Mid-way')",
-                           timeout=300_000)  # fmt: skip
-    page.get_by_text("Rectified flow: straight paths").click()
-    page.locator("#lat-flow-run").click()
-    page.wait_for_function("() => document.querySelector('#lat-flow-info')?.innerText.includes('Straightness')",
-                           timeout=300_000)  # fmt: skip
-    page.wait_for_timeout(2500)
-    page.screenshot(path=out, full_page=True)
-
-
-TABS = {"compare": compare, "latent": latent}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", nargs="?", default="assets/screenshot.png")
+    parser.add_argument("folder", nargs="?", default="assets", type=Path)
     parser.add_argument("--url", help="photograph an app that is already running here")
     parser.add_argument("--serve", action="store_true", help="start the app on a spare port first")
-    parser.add_argument("--tab", choices=["forward", *TABS], default="forward")
+    parser.add_argument("--tab", choices=list(TABS), help="only this tab (default: all of them)")
     args = parser.parse_args()
+    tabs = [args.tab] if args.tab else list(TABS)
     if args.url:
-        photograph(args.url, args.out, args.tab)
+        photograph(args.url, args.folder, tabs)
         return
     from explorer.ui import build_demo, launch_kwargs
 
@@ -85,9 +150,9 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo = build_demo()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs(demo))
     try:
-        photograph(demo.local_url, args.out, args.tab)
+        photograph(demo.local_url, args.folder, tabs)
     finally:
         demo.close()
 

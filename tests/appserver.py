@@ -19,7 +19,7 @@ def running_app(state: AppState | None = None) -> Iterator[str]:
     """The app's URL while it serves (over `state`, or a fresh AppState)."""
     demo = build_demo(state)
     demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs()
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, **launch_kwargs(demo)
     )
     try:
         yield demo.local_url

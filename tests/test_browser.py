@@ -273,7 +273,9 @@ def test_training_panel_start_watch_cancel(page):
     page.locator("#train-name textarea, #train-name input").first.fill("browser-job")
     page.locator("#train-start").click()
     wait_text(page, "train-status", "running")
-    page.locator("#train-loss .js-plotly-plot").first.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#train-loss .js-plotly-plot')?._fullData?.length > 0", timeout=30_000
+    )  # the first points of the loss, in place of "Press Start"
     count = page.evaluate("document.querySelector('#train-loss .js-plotly-plot')._fullData[0].x.length")
     page.wait_for_function(
         f"() => document.querySelector('#train-loss .js-plotly-plot')._fullData[0].x.length > {count}", timeout=30_000
@@ -315,3 +317,88 @@ def test_the_player_plays_200_frames_of_5000_points_locally(page):
     assert fps >= MIN_FPS, fps
     assert requests == [], f"the player asked the server for {requests[:3]}"
     assert page.errors == []
+
+
+# each tab, and its primary buttons with what the answer says once it is in
+FIRST_CLICKS = [
+    ("Forward noising", []),
+    ("Reverse denoising", [("rev-sample", "rev-info", "t = 0 of 1000")]),
+    ("Sampler comparison", [("cmp-run", "cmp-info", "best:")]),
+    ("Latent space", [("lat-invert", "lat-info", "round-trip MSE"), ("lat-interpolate", "lat-morph-info", "Mid-way")]),
+    ("Discrete (D3PM)", [("d3-show", "d3-info", "t = 50 of 100"), ("d3r-sample", "d3r-info", "reverse steps")]),
+    ("Guidance", [("cfg-run", "cfg-info", "precision")]),
+    ("Train", []),  # Start's default run is the training test's; here its empty panels must say what to press
+]
+
+
+def open_tab(page, name: str) -> None:
+    """Click a tab, through Gradio's "More tabs" menu where a narrow screen folds it away."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.count() and tab.is_visible():
+        tab.click()
+    else:
+        page.get_by_role("button", name="More tabs").click()
+        page.locator(".overflow-dropdown button", has_text=name).click()
+    page.wait_for_timeout(300)
+
+
+def unnamed_figures(page) -> list:
+    """Visible plots without an aria-label, and visible images without alt text."""
+    return page.evaluate("""() => [
+        ...Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .filter(e => e.offsetParent && !e.getAttribute('aria-label')).map(e => 'plot in #' + e.closest('[id]')?.id),
+        ...Array.from(document.querySelectorAll('.gradio-container img')).filter(e => e.offsetParent && !e.alt)
+            .map(e => 'image in #' + e.closest('[id]')?.id)]""")
+
+
+def test_every_tabs_default_first_click_answers_without_an_error(page):
+    """A fresh page: each tab's primary buttons pressed at their defaults give an answer, no error
+    toast, no page error, and every plot and image a name a screen reader can say."""
+    page.goto(page.url)
+    wait_forward(page)
+    errors = []
+    for name, clicks in FIRST_CLICKS:
+        open_tab(page, name)
+        for button, answer, text in clicks:
+            page.locator(f"#{button}").click()
+            wait_text(page, answer, text, timeout=180_000)
+        toasts = page.locator("[data-testid=toast-body].error").all_inner_texts()
+        errors += [f"{name}: {toast}" for toast in toasts]
+        page.wait_for_timeout(300)  # names.js names what was just drawn on the next animation frame
+        errors += [f"{name}: {figure} has no name" for figure in unnamed_figures(page)]
+    wait_text(page, "train-loss", "Press Start")
+    assert errors == [] and page.errors == [], (errors, page.errors)
+
+
+PHONE = {"width": 390, "height": 844}
+MIN_PLOT_PX = 100
+
+
+def test_the_phone_layout_shows_the_view_first_without_overflow(page):
+    """At 390 x 844 every tab fits the width, every plot and player canvas is at least MIN_PLOT_PX
+    tall, and the view (player or plots) comes before the column of controls."""
+    phone = page.context.browser.new_page(viewport=PHONE)
+    try:
+        phone.goto(page.url)
+        wait_forward(phone)
+        problems = []
+        for name, _ in FIRST_CLICKS:
+            open_tab(phone, name)
+            found = phone.evaluate(f"""() => {{
+                const shown = e => e.offsetParent !== null, box = e => e.getBoundingClientRect();
+                const figures = [...document.querySelectorAll('.js-plotly-plot, .xp-root canvas')].filter(shown);
+                const small = figures.filter(e => box(e).height < {MIN_PLOT_PX})
+                    .map(e => (e.closest('[id]')?.id || '?') + ' ' + Math.round(box(e).height) + ' px');
+                const controls = [...document.querySelectorAll('.xp-controls')].filter(shown)[0];
+                const first = figures[0];
+                return {{overflow: document.documentElement.scrollWidth - window.innerWidth, small,
+                         controlsFirst: Boolean(controls && first && box(controls).top < box(first).top)}};
+            }}""")
+            if found["overflow"] > 0:
+                problems.append(f"{name}: {found['overflow']} px wider than the screen")
+            problems += [f"{name}: {figure} tall" for figure in found["small"]]
+            if found["controlsFirst"]:
+                problems.append(f"{name}: the controls come before the view")
+        assert problems == [], problems
+    finally:
+        phone.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -27,9 +29,11 @@ from explorer.ui.middleware import RequestGuard  # noqa: E402
 TITLE = "Diffusion explorer"
 LIGHT_CONCURRENCY = 4
 MAX_QUEUED = 64
-CSS = """
-.gradio-container {max-width: 1400px !important}
-#fwd-info p {font-size: 0.95em; margin: 0}
+PHONE_PX = 768  # below this width the view comes first and the controls after it
+CSS = f"""
+.gradio-container {{max-width: 1800px !important}}
+#fwd-info p {{font-size: 0.95em; margin: 0}}
+@media (max-width: {PHONE_PX}px) {{ .xp-controls {{order: 1}} }}
 """
 
 
@@ -76,9 +80,20 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
     return demo
 
 
-def launch_kwargs() -> dict:
+NAMES_JS = (Path(__file__).with_name("names.js")).read_text()
+
+
+def accessible_names(demo: gr.Blocks) -> dict[str, str]:
+    """Each plot and image's elem_id and label: what names.js gives them as aria-label and alt text."""
+    return {block.elem_id: str(block.label) for block in demo.blocks.values()
+            if isinstance(block, (gr.Plot, gr.Image)) and block.elem_id and block.label}  # fmt: skip
+
+
+def launch_kwargs(demo: gr.Blocks) -> dict:
     """Arguments for demo.launch() shared by app.py and the tests (the limits must be configured)."""
+    names = json.dumps(accessible_names(demo), ensure_ascii=False).replace("</", "<\\/")
     return dict(
+        head=f"<script>window.explorerNames = {names};</script><script>{NAMES_JS}</script>",
         app_kwargs={"middleware": [Middleware(RequestGuard)]},
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=CSS,

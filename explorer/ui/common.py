@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import plotly.graph_objects as go
 from gradio.components.plot import PlotData
 
 from explorer.data.registry import DataKind
@@ -23,7 +24,7 @@ from explorer.serve.limits import limits
 from explorer.store.files import prune_folder
 from explorer.store.registry import ModelKindError
 from explorer.viz.export import export_formats
-from explorer.viz.figures import Figure, to_json
+from explorer.viz.figures import Figure, to_json, waiting_figure
 
 log = logging.getLogger("explorer.ui")
 
@@ -220,6 +221,23 @@ def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     return spaces.GPU(duration=GPU_CALL_S)(fn)
 
 
+# a tab's control column: beside the view on a wide screen, after it on a phone (CSS in explorer.ui)
+CONTROLS = dict(scale=1, min_width=280, elem_classes=["xp-controls"])
+
+
+def picture(label: str, elem_id: str, **kwargs: Any) -> gr.Image:
+    """An image output drawn by the app: its label as the accessible name (alt text), no label
+    badge and no toolbar over the content (exports have their own download button)."""
+    return gr.Image(label=label, show_label=False, format="png", buttons=[], elem_id=elem_id, **kwargs)
+
+
+def result_plot(label: str, elem_id: str, waiting: str, height: int = 300, **kwargs: Any) -> gr.Plot:
+    """A plot a run fills: until then it says what to press (`waiting`); the figure's own title
+    names it, so no label badge sits above it (the label stays its accessible name)."""
+    first = go.Figure(waiting_figure(label, waiting, height))
+    return gr.Plot(first, label=label, show_label=False, elem_id=elem_id, **kwargs)
+
+
 def export_outputs(prefix: str, label: str, button: str = "Export", **button_kwargs: Any) -> tuple[Any, Any, list[Any]]:
     """The export button, its format picker (GIF, or MP4 where an encoder is installed) and the
     outputs an export handler fills: the GIF preview, the video preview and the download button
@@ -229,7 +247,7 @@ def export_outputs(prefix: str, label: str, button: str = "Export", **button_kwa
         export = gr.Button(button, elem_id=f"{prefix}-export", scale=2, **button_kwargs)
         fmt = gr.Radio(export_formats(), value="GIF", label="Format", show_label=False, scale=1, min_width=120,
                        elem_id=f"{prefix}-format")  # fmt: skip
-    gif = gr.Image(label=label, show_label=False, elem_id=f"{prefix}-gif", buttons=["download"])
+    gif = gr.Image(label=label, show_label=False, visible=False, buttons=[], elem_id=f"{prefix}-gif")  # shown once made
     video = gr.Video(label=label, show_label=False, visible=False, autoplay=True, loop=True, elem_id=f"{prefix}-video")
     download = gr.DownloadButton("Download", visible=False, elem_id=f"{prefix}-download")
     return export, fmt, [gif, video, download]

@@ -36,7 +36,9 @@ from explorer.ui.common import (
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
+    result_plot,
     sampling_queue,
     user_errors,
 )
@@ -236,7 +238,7 @@ def build(state: AppState) -> dict:
         percent = gr.Slider(0, 100, 100, step=1, label="Progress through each trajectory (%)",
                             elem_id="cmp-progress", scale=5)  # fmt: skip
         estimate = gr.Checkbox(False, label="Show x̂₀ instead of x_t", elem_id="cmp-estimate", scale=1)
-    panels = gr.Image(label="Side by side", show_label=False, format="png", elem_id="cmp-panels")
+    panels = picture(label="Side by side", elem_id="cmp-panels")
     with gr.Row():
         with gr.Column(scale=1):
             info = gr.Markdown(elem_id="cmp-info")
@@ -246,7 +248,7 @@ def build(state: AppState) -> dict:
             diagnostic = gr.Plot(label="Timesteps", elem_id="cmp-timesteps")
     with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)", open=False):
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
-        curve = gr.Plot(label="Quality against NFE", elem_id="cmp-curve")
+        curve = result_plot("quality against NFE", "cmp-curve", "Press Compute the curves", 340)
         csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
     with gr.Accordion("Export (GIF or MP4)", open=False):
         with gr.Row():

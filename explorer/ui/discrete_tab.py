@@ -27,11 +27,13 @@ from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
 from explorer.store.registry import discrete_models, load_discrete
 from explorer.ui.common import (
+    CONTROLS,
     bind,
     export_outputs,
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
     sampling_queue,
     user_errors,
@@ -178,7 +180,7 @@ def build_reverse(state: AppState) -> None:
     )
     names = discrete_models()
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(**CONTROLS):
             with gr.Row():
                 model = gr.Dropdown(names, value=names[0] if names else None, label="Discrete model",
                                     elem_id="d3r-model", scale=4, allow_custom_value=True)  # fmt: skip
@@ -192,7 +194,7 @@ def build_reverse(state: AppState) -> None:
             playback = player("d3r-player", "Reverse process", "Generate")
             step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
             info = gr.Markdown(elem_id="d3r-info")
-            frame = gr.Image(label="x_t and the model's x_0 guess", show_label=False, format="png", elem_id="d3r-frame")
+            frame = picture(label="x_t and the model's x_0 guess", elem_id="d3r-frame")
             with gr.Accordion("Export the reverse process (GIF or MP4)", open=False):
                 n_frames, fps, size = gif_controls("d3r")
                 export, fmt, exported = export_outputs("d3r", "Reverse process")
@@ -221,7 +223,7 @@ def build(state: AppState) -> dict:
         "moves grey levels to nearby ones."
     )
     with gr.Row():
-        with gr.Column(scale=1, min_width=300):
+        with gr.Column(**CONTROLS):
             dataset = gr.Radio(list(CORRUPTION_DATASETS), value="digits", label="Data", elem_id="d3-dataset")
             transition = gr.Radio(TRANSITION_CHOICES, value="absorbing", label="Transition", elem_id="d3-transition")
             T = gr.Slider(2, 1000, 100, step=1, label="T", elem_id="d3-T")
@@ -237,7 +239,7 @@ def build(state: AppState) -> dict:
             t = gr.Slider(0, 100, 50, step=1, label="t", elem_id="d3-t")
             info = gr.Markdown(elem_id="d3-info")
             with gr.Row():
-                sample = gr.Image(label="x_t", show_label=False, format="png", elem_id="d3-sample")
+                sample = picture(label="x_t", elem_id="d3-sample")
                 sentence = gr.Markdown(visible=False, elem_id="d3-sentence")
                 heat = gr.Plot(label="Q̄_t", elem_id="d3-heat")
             with gr.Row():

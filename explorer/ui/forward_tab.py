@@ -26,10 +26,12 @@ from explorer.limits import (
 )
 from explorer.runs.forward import MODES, ForwardSettings, forward_process, parse_steps
 from explorer.ui.common import (
+    CONTROLS,
     export_outputs,
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
     sampling_queue,
     user_errors,
@@ -137,7 +139,7 @@ def build() -> dict:
         "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Press ▶ (or drag t) and watch the data dissolve into N(0, I)."
     )
     with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+        with gr.Column(**CONTROLS):
             dataset = gr.Dropdown(DATASET_CHOICES, value="spiral", label="Dataset", elem_id="fwd-dataset")
             with gr.Group(visible=False) as upload_group:
                 upload = gr.File(label="Image", file_types=["image"], type="filepath", elem_id="fwd-upload")
@@ -164,7 +166,7 @@ def build() -> dict:
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
-            strip = gr.Image(label="Frames", show_label=False, elem_id="fwd-strip", buttons=["download"], format="png")
+            strip = picture(label="x_t at the strip's times", elem_id="fwd-strip")
             with gr.Accordion("Export (GIF or MP4)", open=True):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="fwd-gif-frames")

@@ -17,12 +17,15 @@ from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
 from explorer.store.registry import conditional_models, model_classes
 from explorer.ui.common import (
+    CONTROLS,
     bind,
     export_outputs,
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
+    result_plot,
     sampling_queue,
     user_errors,
 )
@@ -111,7 +114,7 @@ def build(state: AppState) -> None:
     names = conditional_models()
     first = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0] if names else None  # points: quick first click
     with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+        with gr.Column(**CONTROLS):
             model = gr.Dropdown(names, value=first, label="Conditional model", elem_id="cfg-model",
                                 allow_custom_value=True)  # fmt: skip
             choices = class_choices(first)
@@ -126,8 +129,10 @@ def build(state: AppState) -> None:
             playback = player("cfg-player", "Guidance sweep", "Sweep w")
             frame_i = gr.Slider(0, MAX_SWEEP_FRAMES - 1, 0, step=1, label="reverse step", elem_id="cfg-frame")
             info = gr.Markdown(elem_id="cfg-info")
-            picture = gr.Image(label="samples by guidance scale", show_label=False, format="png", elem_id="cfg-picture")
-            readings = gr.Plot(label="precision and diversity", elem_id="cfg-plot")
+            samples = picture(label="samples by guidance scale", elem_id="cfg-picture")
+            readings = result_plot(
+                "precision and diversity against the guidance scale", "cfg-plot", "Press Sweep w", 300
+            )
             with gr.Accordion("Export (GIF or MP4)", open=False):
                 with gr.Row():
                     fps = gr.Slider(1, MAX_GIF_FPS, 8, step=1, label="Frames per second")
@@ -136,9 +141,9 @@ def build(state: AppState) -> None:
     settings = [model, label, n, steps, seed]
     model.change(on_model, model, [label, n], api_visibility="private")
     run_key = gr.State(None)  # this session's recorded sweep, by its key in state.runs
-    run.click(gpu_call(bind(on_sweep, state)), settings, [run_key, playback, frame_i, picture, info, readings],
+    run.click(gpu_call(bind(on_sweep, state)), settings, [run_key, playback, frame_i, samples, info, readings],
               api_name="guidance_sweep", **sampling_queue())  # fmt: skip
-    frame_i.input(bind(on_frame, state), [run_key, frame_i], [picture, info], api_name="guidance_frame",
+    frame_i.input(bind(on_frame, state), [run_key, frame_i], [samples, info], api_name="guidance_frame",
                   show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     export.click(gpu_call(bind(on_export, state)), [*settings, fps, size, fmt], exported, api_name="guidance_gif",
                  **sampling_queue())  # fmt: skip

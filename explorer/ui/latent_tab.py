@@ -30,7 +30,9 @@ from explorer.ui.common import (
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
+    result_plot,
     sampling_queue,
     user_errors,
 )
@@ -203,11 +205,13 @@ def build(state: AppState) -> dict:
             invert = gr.Button("Invert and decode", variant="primary", elem_id="lat-invert")
         info = gr.Markdown(elem_id="lat-info")
         with gr.Row():
-            latents = gr.Plot(label="latents", elem_id="lat-latents")
-            images = gr.Image(label="x_0, x_T, decoded", show_label=False, format="png", visible=False,
+            latents = result_plot(
+                "latents x_T, data x_0 and the inversion paths", "lat-latents", "Press Invert and decode", 460
+            )
+            images = picture(label="x_0, x_T, decoded", visible=False,
                               elem_id="lat-images")  # fmt: skip
-            histogram = gr.Plot(label="latent histogram", elem_id="lat-hist")
-        errors = gr.Plot(label="round-trip error", elem_id="lat-errors")
+            histogram = result_plot("latent coordinates against N(0, 1)", "lat-hist", "Press Invert and decode", 300)
+        errors = result_plot("round-trip error against steps", "lat-errors", "Press Invert and decode", 340)
     with gr.Accordion("Interpolate", open=True):
         with gr.Row(equal_height=True):
             a = gr.Textbox("0", label="A: an item's index, or 'x, y' for a point", elem_id="lat-a")
@@ -223,10 +227,10 @@ def build(state: AppState) -> dict:
         morph_info = gr.Markdown(elem_id="lat-morph-info")
         morph_player = player("lat-player", "Morph from A to B", "Interpolate")
         with gr.Row():
-            path_plot = gr.Plot(label="paths", elem_id="lat-paths")
-            strip = gr.Image(label="slerp (top) and lerp (bottom)", show_label=False, format="png", visible=False,
+            path_plot = result_plot("decoded paths from A to B", "lat-paths", "Press Interpolate", 460)
+            strip = picture(label="slerp (top) and lerp (bottom)", visible=False,
                              elem_id="lat-strip")  # fmt: skip
-            norms = gr.Plot(label="norms", elem_id="lat-norms")
+            norms = result_plot("latent norm along the path", "lat-norms", "Press Interpolate", 340)
         with gr.Row():
             fps = gr.Slider(1, MAX_GIF_FPS, 4, step=1, label="GIF frames per second")
             size = gr.Slider(MIN_GIF_SIZE, MAX_GIF_SIZE // 2, 256, step=16, label="GIF panel size (px)")
@@ -252,10 +256,12 @@ def build(state: AppState) -> dict:
             flow_run = gr.Button("Compare", variant="primary", elem_id="lat-flow-run")
         flow_info = gr.Markdown(elem_id="lat-flow-info")
         with gr.Row():
-            diffusion_paths = gr.Plot(label="diffusion paths", elem_id="lat-diffusion-paths")
-            flow_paths = gr.Plot(label="flow paths", elem_id="lat-flow-paths")
-            reflow_paths = gr.Plot(label="reflow paths", elem_id="lat-reflow-paths")
-        flow_images = gr.Image(label="samples with 1, 2, 5, 10 steps", show_label=False, format="png", visible=False,
+            diffusion_paths = result_plot(
+                "the diffusion model's DDIM paths", "lat-diffusion-paths", "Press Compare", 360
+            )
+            flow_paths = result_plot("the rectified-flow model's paths", "lat-flow-paths", "Press Compare", 360)
+            reflow_paths = result_plot("the reflowed model's paths", "lat-reflow-paths", "Press Compare", 360)
+        flow_images = picture(label="samples with 1, 2, 5, 10 steps", visible=False,
                                elem_id="lat-flow-images")  # fmt: skip
         flow_table = gr.Dataframe(headers=["model", "straightness", *(f"{s} step{'s' if s > 1 else ''}"
                                            for s in FEW_STEPS)], label="Quality with few Euler steps",

@@ -13,6 +13,7 @@
   const AXIS = [225, 225, 232];
   const OVERLAY = [236, 72, 153]; // the overlay set (the ideal x0_hat) in pink
   const SERIES_COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706"];
+  const CURVE_WIDTH = 760, CURVE_MIN_WIDTH = 280; // the curve canvas's drawing width, in CSS pixels
 
   function bytesOf(b64) {
     const text = atob(b64);
@@ -103,7 +104,7 @@
       loopLabel.appendChild(document.createTextNode(" loop"));
       this.label = make("div", { class: "xp-label", "aria-live": "polite" }, root);
       this.stage = make("div", { class: "xp-stage" }, root);
-      this.curveCanvas = make("canvas", { class: "xp-curve", width: "760", height: "170",
+      this.curveCanvas = make("canvas", { class: "xp-curve", width: String(CURVE_WIDTH), height: "170",
         "aria-label": "curve with a marker at the current frame" }, root);
       this.curveCanvas.style.display = "none";
       this.empty = make("div", { class: "xp-empty", text: hint || "Record a run to play it here." }, this.stage);
@@ -304,8 +305,24 @@
     drawCurve(tick) {
       const curve = this.value.curve;
       if (!curve) return;
-      const canvas = this.curveCanvas, ctx = canvas.getContext("2d");
-      const W = canvas.width, H = canvas.height, left = 48, right = 12, top = 38, bottom = 24;
+      const canvas = this.curveCanvas;
+      // drawn at the width it is shown (a phone's 330 px, not 760 scaled down to a 74 px strip)
+      const shown = Math.round(canvas.clientWidth) || CURVE_WIDTH;
+      const fit = Math.max(CURVE_MIN_WIDTH, Math.min(CURVE_WIDTH, shown));
+      if (canvas.width !== fit) canvas.width = fit;
+      const ctx = canvas.getContext("2d");
+      ctx.font = "12px sans-serif";
+      // the legend's entries side by side while they fit, else on further lines (a phone)
+      const W = canvas.width, left = 48, right = 12, bottom = 24, entries = [];
+      let lineX = left, line = 0;
+      for (const name of Object.keys(curve.series)) {
+        const width = ctx.measureText("— " + name).width + 16;
+        if (lineX > left && lineX + width > W - right) { lineX = left; line += 1; }
+        entries.push([lineX, 30 + 14 * line]);
+        lineX += width;
+      }
+      const top = 38 + 14 * line, H = 132 + top;
+      if (canvas.height !== H) canvas.height = H;
       ctx.clearRect(0, 0, W, H);
       const xs = curve.x, all = Object.values(curve.series).flat().filter(Number.isFinite);
       let lo = Math.min(...all), hi = Math.max(...all);
@@ -330,7 +347,7 @@
         ys.forEach((y, i) => { if (i === 0) ctx.moveTo(px(xs[i]), py(y)); else ctx.lineTo(px(xs[i]), py(y)); });
         ctx.stroke();
         ctx.fillStyle = ctx.strokeStyle;
-        ctx.fillText("— " + name, left + s * 300, 30);
+        ctx.fillText("— " + name, entries[s][0], entries[s][1]);
       });
       ctx.restore();
       const x = px(xs[Math.min(tick, xs.length - 1)]);

@@ -22,7 +22,7 @@ CSS = """
 .xp-panel {margin: 0; min-width: 0}
 .xp-panel canvas {width: 100%; max-width: 420px; height: auto; border-radius: 6px; background: #f6f6f9}
 @media (max-width: 640px) {.xp-stage {grid-template-columns: repeat(2, minmax(0, 1fr)) !important}}
-.xp-curve {max-width: 100%; height: auto; margin-top: 6px}
+.xp-curve {width: 100%; max-width: 760px; height: auto; margin-top: 6px}
 .xp-label {min-height: 1.4em; margin: 2px 0 6px}
 .xp-empty {padding: 24px; color: #6b7280}
 """

@@ -19,12 +19,15 @@ from explorer.serve.state import AppState
 from explorer.store.registry import find_checkpoints, is_discrete, is_image_model, load_model
 from explorer.ui import conditioning as cond_ui
 from explorer.ui.common import (
+    CONTROLS,
     bind,
     export_outputs,
     export_result,
     gpu_call,
     new_output_path,
+    picture,
     plot_value,
+    result_plot,
     sampling_queue,
     user_errors,
 )
@@ -206,7 +209,7 @@ def build(state: AppState) -> dict:
         "forms the model's guess x̂₀, and samples x_(t-1) ~ N(μ̃_t(x_t, x̂₀), σ_t² I) (Ho et al. 2020, Algorithm 2)."
     )
     with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+        with gr.Column(**CONTROLS):
             model = gr.Dropdown(
                 model_choices(), value=default_model(), label="Model", elem_id="rev-model", allow_custom_value=True
             )  # the core checks names; the list can lag behind models trained meanwhile
@@ -227,17 +230,17 @@ def build(state: AppState) -> dict:
             step = gr.Slider(0, 1000, 0, step=5, label="t", elem_id="rev-t")
             info = gr.Markdown(elem_id="rev-info")
             with gr.Row():
-                xt_plot = gr.Plot(label="x_t", elem_id="rev-xt")
-                x0_plot = gr.Plot(label="x̂₀", elem_id="rev-x0")
-                xt_image = gr.Image(label="x_t", show_label=False, visible=False, format="png", elem_id="rev-xt-img")
-                x0_image = gr.Image(label="x̂₀", show_label=False, visible=False, format="png", elem_id="rev-x0-img")
+                xt_plot = result_plot("x_t at the chosen step", "rev-xt", "Press Sample to draw x_t", 420)
+                x0_plot = result_plot(
+                    "the model's x̂₀ at the chosen step", "rev-x0", "Press Sample to draw the model's x̂₀", 420
+                )
+                xt_image = picture(label="x_t", visible=False, elem_id="rev-xt-img")
+                x0_image = picture(label="x̂₀", visible=False, elem_id="rev-x0-img")
             curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="rev-strip-t"
             )
-            strip_image = gr.Image(
-                label="x_t and x̂₀ from t = T to 0", show_label=False, format="png", elem_id="rev-strip"
-            )
+            strip_image = picture(label="x_t and x̂₀ from t = T to 0", elem_id="rev-strip")
             with gr.Accordion("Export (GIF or MP4)", open=False):
                 with gr.Row():
                     n_frames = gr.Slider(2, MAX_GIF_FRAMES, 40, step=1, label="Frames", elem_id="rev-gif-frames")

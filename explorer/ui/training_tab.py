@@ -23,7 +23,7 @@ from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
 from explorer.training.evaluate import evaluate_model
 from explorer.training.job import TrainingJob
 from explorer.training.trainer import Trainer
-from explorer.ui.common import bind, plot_value, user_errors
+from explorer.ui.common import CONTROLS, bind, picture, plot_value, result_plot, user_errors
 from explorer.viz import figures
 from explorer.viz.frames import POINT_LIM, render_images
 
@@ -175,7 +175,7 @@ def build(state: AppState) -> None:
         "model picker."
     )
     with gr.Row():
-        with gr.Column(scale=1, min_width=280):
+        with gr.Column(**CONTROLS):
             dataset = gr.Dropdown(sorted(TRAINABLE), value="spiral", label="Dataset", elem_id="train-dataset")
             size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
             corruption = gr.Dropdown(CORRUPTIONS, value=GAUSSIAN, label="Corruption (D3PM: digits only; it has its "
@@ -202,11 +202,16 @@ def build(state: AppState) -> None:
             status = gr.Markdown("No job yet: choose settings and press **Start**.", elem_id="train-status")
             jobs = gr.Markdown("", elem_id="train-jobs")
             with gr.Row():
-                loss = gr.Plot(label="loss", elem_id="train-loss")
-                preview = gr.Plot(label="preview", elem_id="train-preview")
-                preview_image = gr.Image(
-                    label="preview", show_label=False, visible=False, format="png", elem_id="train-preview-img"
+                loss = result_plot(
+                    "training loss", "train-loss", "Press Start: the loss curve draws here as the model trains", 300
                 )
+                preview = result_plot(
+                    "samples of the model in training",
+                    "train-preview",
+                    "Press Start: samples appear from the first evaluation",
+                    300,
+                )
+                preview_image = picture(label="preview", visible=False, elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")

@@ -94,6 +94,14 @@ def points_figure(
     return {"data": traces, "layout": layout}
 
 
+def waiting_figure(title: str, message: str, height: int = 300) -> Figure:
+    """An empty panel that says what to press to fill it (its axes hidden: there is nothing to read yet)."""
+    hidden = dict(visible=False)
+    note = dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                font=dict(size=14, color="#6b7280"))  # fmt: skip
+    return {"data": [], "layout": _layout(title, height, xaxis=hidden, yaxis=hidden, annotations=[note])}
+
+
 def curves_figure(
     x: np.ndarray,
     curves: dict[str, np.ndarray],
