@@ -26,7 +26,7 @@ PLAYER_GIF_FRAMES, PLAYER_GIF_FPS = 26, 8
 
 
 def player(elem_id: str) -> str:
-    return f"document.querySelector('#{elem_id}').explorerPlayer"
+    return f"document.querySelector('#{elem_id}')?.explorerPlayer"
 
 
 def scrub(page: Page, elem_id: str, tick: int) -> None:
@@ -91,12 +91,15 @@ def guidance(page: Page) -> None:
 
 
 def train(page: Page) -> None:
-    """The default spiral run, photographed once its first preview is drawn."""
+    """The default spiral run, photographed at its second preview."""
     open_tab(page, "Train")
     page.locator("#train-name textarea, #train-name input").first.fill("screenshot-run")
     page.locator("#train-start").click()
-    page.wait_for_function("() => document.querySelector('#train-preview .js-plotly-plot')?._fullData?.length > 0",
-                           timeout=RUN_TIMEOUT_MS)  # fmt: skip
+    preview = "document.querySelector('#train-preview .js-plotly-plot')"
+    page.wait_for_function(
+        f"() => {preview}?._fullData?.length > 0 && !{preview}.layout.title.text.endsWith('step 1')",
+        timeout=RUN_TIMEOUT_MS,
+    )  # fmt: skip (the second preview: the first is an untrained model's)
     page.wait_for_timeout(2000)
 
 

@@ -64,3 +64,19 @@ def test_image_grid_tiles_images():
     assert grid.shape == (40, 40, 3)
     assert (grid[10:30, :20] == 0).all() and (grid[10:30, 20:] == 255).all()
     assert (grid[:10] == frames.BACKGROUND).all() and (grid[30:] == frames.BACKGROUND).all()
+
+
+def test_quality_against_nfe_goes_on_a_log_axis_where_it_spans_decades():
+    spread = figures.nfe_figure({"DDIM": ([5, 10, 50], [0.09, 0.01, 0.0005])}, "mean distance to the spiral")
+    narrow = figures.nfe_figure({"DDIM": ([5, 10, 50], [0.95, 0.97, 0.99])}, "confidence")
+    signed = figures.nfe_figure({"DDIM": ([5, 10], [-1.0, 0.5])}, "score")
+    assert spread["layout"]["yaxis"]["type"] == "log" and spread["layout"]["xaxis"]["type"] == "log"
+    assert narrow["layout"]["yaxis"]["type"] == "linear" and signed["layout"]["yaxis"]["type"] == "linear"
+    go.Figure(spread)  # valid plotly
+
+
+def test_empty_panels_say_what_to_press():
+    fig = figures.waiting_figure("training loss", "Press Start", height=300)
+    assert fig["data"] == [] and fig["layout"]["annotations"][0]["text"] == "Press Start"
+    assert fig["layout"]["xaxis"]["visible"] is False
+    go.Figure(fig)

@@ -64,6 +64,20 @@ CURVE_PROGRESS = gr.Progress()
 MAX_GIF_PANEL = MAX_GIF_SIZE // MAX_CONFIGS
 
 TABLE_HEADERS = ["sampler", "S", "spacing", "η", "NFE", "ms", "quality", "class prec."]  # short: one line each
+ETA_COLUMN, QUALITY_COLUMN, PRECISION_COLUMN = 3, 6, 7
+
+
+def results_table(comparison: Any) -> dict[str, Any]:
+    """The results with the columns that apply: η only beside a DDIM row, the class precision only
+    for a run steered to a class; the quality header says which way is better."""
+    rows = table(comparison)
+    headers = list(TABLE_HEADERS)
+    headers[QUALITY_COLUMN] = f"quality {'↑' if comparison.metric.higher_is_better else '↓'}"
+    dropped = {ETA_COLUMN} if all(row[ETA_COLUMN] == "" for row in rows) else set()
+    if all(row[PRECISION_COLUMN] == "" for row in rows):
+        dropped.add(PRECISION_COLUMN)
+    keep = [i for i in range(len(headers)) if i not in dropped]
+    return {"headers": [headers[i] for i in keep], "data": [[row[i] for i in keep] for row in rows]}
 
 
 def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[SamplerSettings, ...]:
@@ -112,7 +126,7 @@ def record(state: AppState, model, n, seed, clip, label, w, *rows) -> tuple[RunK
 @user_errors
 def on_run(state: AppState, model, n, seed, clip, label, w, percent, estimate, *rows) -> tuple[Any, ...]:
     key, comparison = record(state, model, n, seed, clip, label, w, *rows)
-    rows_out = table(comparison)
+    rows_out = results_table(comparison)
     return (key, compare_payload(comparison), gr.update(value=100), frame(comparison, 100, estimate), rows_out,
             summary(comparison), timesteps_plot(model, clip, *rows))  # fmt: skip
 
@@ -243,9 +257,11 @@ def build(state: AppState) -> dict:
         with gr.Column(scale=1):
             info = gr.Markdown(elem_id="cmp-info")
             results = gr.Dataframe(headers=TABLE_HEADERS, label="Results", elem_id="cmp-table",
-                                   interactive=False, wrap=True)  # fmt: skip
+                                   interactive=False)  # fmt: skip
         with gr.Column(scale=1):
-            diagnostic = gr.Plot(label="Timesteps", elem_id="cmp-timesteps")
+            diagnostic = gr.Plot(
+                show_label=False, label="timesteps each sampler visits, on the log-SNR curve", elem_id="cmp-timesteps"
+            )
     with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)", open=False):
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
         curve = result_plot("quality against NFE", "cmp-curve", "Press Compute the curves", 340)

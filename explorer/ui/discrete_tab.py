@@ -241,10 +241,12 @@ def build(state: AppState) -> dict:
             with gr.Row():
                 sample = picture(label="x_t", elem_id="d3-sample")
                 sentence = gr.Markdown(visible=False, elem_id="d3-sentence")
-                heat = gr.Plot(label="Q̄_t", elem_id="d3-heat")
+                heat = gr.Plot(show_label=False, label="the cumulative transition matrix Q̄_t", elem_id="d3-heat")
             with gr.Row():
-                bars = gr.Plot(label="categories", elem_id="d3-bars")
-                curve = gr.Plot(label="distance", elem_id="d3-curve")
+                bars = gr.Plot(show_label=False, label="category probabilities at t", elem_id="d3-bars")
+                curve = gr.Plot(
+                    show_label=False, label="distance of q(x_t) to the stationary distribution", elem_id="d3-curve"
+                )
             with gr.Accordion("Export (GIF or MP4)", open=False):
                 n_frames, fps, size = gif_controls("d3")
                 export, fmt, exported = export_outputs("d3", "Corruption")

@@ -162,7 +162,9 @@ def build() -> dict:
                 hint="Choose a dataset: its forward process then plays here, in your browser.",
             )
             with gr.Accordion("Schedules: signal, noise and log-SNR against t", open=False):
-                schedule_plot = gr.Plot(label="schedule", elem_id="fwd-schedule-plot")
+                schedule_plot = gr.Plot(
+                    show_label=False, label="signal, noise and log-SNR against t", elem_id="fwd-schedule-plot"
+                )
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )

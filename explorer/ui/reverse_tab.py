@@ -236,7 +236,9 @@ def build(state: AppState) -> dict:
                 )
                 xt_image = picture(label="x_t", visible=False, elem_id="rev-xt-img")
                 x0_image = picture(label="x̂₀", visible=False, elem_id="rev-x0-img")
-            curve = gr.Plot(label="distance", elem_id="rev-curve", visible=False)
+            curve = gr.Plot(
+                show_label=False, label="distance to the spiral against t", elem_id="rev-curve", visible=False
+            )
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="rev-strip-t"
             )

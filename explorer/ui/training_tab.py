@@ -159,7 +159,12 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
     preview = preview_image = gr.skip()
     if p.preview is not None and p.preview.ndim == 2:
         fig = figures.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
-                                   f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
+                                    f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
+        outside = int((~(np.abs(p.preview) <= POINT_LIM).all(axis=1)).sum())  # NaN counts as outside
+        if outside:  # an early model's samples can all lie off the fixed axes: say so, not a blank plot
+            note = f"{outside} of {len(p.preview)} samples lie outside this view"
+            fig["layout"]["annotations"] = [dict(text=note, x=0.5, y=1.0, xref="paper", yref="paper", showarrow=False,
+                                                 yanchor="bottom", font=dict(size=12, color="#6b7280"))]  # fmt: skip
         preview, preview_image = gr.update(value=plot_value(fig), visible=True), gr.update(visible=False)
     elif p.preview is not None:
         grid = render_images(p.preview, 320, f"EMA model samples at step {p.preview_step}")

@@ -270,9 +270,12 @@ def log_curves_figure(
 
 
 def nfe_figure(curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340) -> Figure:
-    """Quality against the number of model evaluations (log axis), one line per configuration."""
+    """Quality against the number of model evaluations (log axis), one line per configuration; the
+    quality on a log axis too where its values are positive and span more than a decade."""
+    values = np.array([y for _, ys in curves.values() for y in ys], dtype=float)
+    spans = values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
     return log_curves_figure(curves, f"{metric} against model evaluations", "NFE (model evaluations)", metric,
-                             height=height)  # fmt: skip
+                             log_y=spans, height=height)  # fmt: skip
 
 
 def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: float, title: str) -> Figure:
@@ -299,6 +302,7 @@ def heatmap_figure(matrix: np.ndarray, labels: list[str], title: str, height: in
                  hovertemplate="from %{y} to %{x}: %{z:.3f}<extra></extra>")  # fmt: skip
     layout = _layout(title, height, xaxis=dict(_AXIS, title=dict(text="to"), type="category"),
                      yaxis=dict(_AXIS, title=dict(text="from"), type="category", autorange="reversed"))  # fmt: skip
+    layout["margin"] = dict(_MARGIN, b=72)  # room for upright labels ("MASK") above the axis title
     return {"data": [trace], "layout": layout}
 
 
