@@ -21,6 +21,7 @@ from explorer.sampling.gaussian import (
     euler_steps,
     heun_steps,
 )
+from explorer.sampling.multistep import dpm_solver_pp_3m_steps, ipndm_steps, unipc_steps
 from explorer.sampling.spacings import SPACINGS, Spacing, step_pairs, timesteps
 
 MAX_CLIP = 1000.0  # largest x0_hat clipping bound
@@ -57,6 +58,12 @@ SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
                 lambda e, x, ts, g, st: euler_maruyama_steps(e, x, ts, g)),
     SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
                 lambda e, x, ts, g, st: dpm_solver_pp_2m_steps(e, x, ts)),
+    SamplerSpec("dpmpp3m", "DPM-Solver++(3M)", "DPM++3M", Spacing.LOGSNR, 10, False, False,
+                lambda e, x, ts, g, st: dpm_solver_pp_3m_steps(e, x, ts)),
+    SamplerSpec("unipc", "UniPC (bh2, predictor-corrector)", "UniPC", Spacing.LOGSNR, 10, False, False,
+                lambda e, x, ts, g, st: unipc_steps(e, x, ts)),
+    SamplerSpec("ipndm", "iPNDM (4th-order multistep)", "iPNDM", Spacing.LOGSNR, 10, False, False,
+                lambda e, x, ts, g, st: ipndm_steps(e, x, ts)),
 ]}  # fmt: skip
 
 
