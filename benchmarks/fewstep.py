@@ -3,7 +3,8 @@
 one-call-a-step sampler at each of its useful spacings, beside the converged probability-flow
 ODE (DDIM over all 1,000 steps). The issue's anchors, measured the same way before these
 samplers: 0.00053 converged; DPM-Solver++(2M) with log-SNR spacing 0.0051 at 10 NFE and 0.091
-at 5; DDIM 0.0145 at 10.
+at 5; DDIM 0.0145 at 10. Then EDM's stochastic sampler (Karras et al. 2022, Algorithm 2) at
+S_churn = 0 (Heun, the ODE), 10 and 40 over 10, 25 and 50 karras steps.
 Run: python -m benchmarks.fewstep   (writes results/fewstep.json)
 """
 
@@ -20,6 +21,7 @@ from explorer.store.registry import load_model
 
 MODEL, POINTS, SEED = "spiral-mlp", 4000, 0
 NFES = (5, 10, 20)
+EDM_STEPS = (10, 25, 50)  # Heun-type steps: 2 S - 1 model calls
 CONFIGS = [("ddim", "trailing"), ("ddim", "logsnr"), ("dpmpp2m", "logsnr"), ("dpmpp2m", "karras"),
            ("dpmpp3m", "logsnr"), ("dpmpp3m", "trailing"), ("unipc", "logsnr"), ("unipc", "karras"),
            ("unipc", "trailing"), ("ipndm", "karras"), ("ipndm", "trailing"), ("ipndm", "logsnr")]  # fmt: skip
@@ -48,8 +50,16 @@ def main() -> None:
         print(row, flush=True)
     rows.append({"sampler": "ddim (converged)", "spacing": "leading", **{f"{n} NFE": "" for n in NFES},
                  "1000 NFE": round(converged, 5)})  # fmt: skip
+    for churn in (0.0, 10.0, 40.0):  # the ODE (Heun) against EDM's stochastic sampler at the same steps
+        row = {"sampler": f"edm churn={churn:g}", "spacing": "karras"}
+        for S in EDM_STEPS:
+            settings = SamplerSettings("edm", S, spacing="karras", churn=churn, clip_x0=bound)
+            value, used = distance(loaded, schedule, settings)
+            row[f"S={S} (NFE {used})"] = round(value, 5)
+        rows.append(row)
+        print(row, flush=True)
     columns = ["sampler", "spacing", *[c for n in NFES for c in (f"{n} NFE", f"{n} NFE / converged")], "1000 NFE",
-               "seconds"]  # fmt: skip
+               *[c for c in rows[-1] if c.startswith("S=")], "seconds"]  # fmt: skip
     report("fewstep", [{c: row.get(c, "") for c in columns} for row in rows], columns)
 
 

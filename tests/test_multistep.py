@@ -154,3 +154,36 @@ def test_the_multistep_solvers_integrate_a_rectified_flow_too(name):
                               torch.Generator(), "flow"))[-1].x  # fmt: skip
         errors[sampler] = (x.var(0) - S2).abs().sum().item() + (x.mean(0) - MU).abs().sum().item()
     assert torch.isfinite(x).all() and errors[name] < errors["euler"] / 3, errors
+
+
+def test_edm_without_churn_is_heun_and_with_churn_samples_the_data():
+    """Karras et al.'s Algorithm 2 with S_churn = 0 is their Algorithm 1 (Heun) step for step; with
+    churn it is a stochastic sampler whose samples still have the data's mean and variance."""
+    schedule = make_schedule("linear", 1000)
+    model = exact_eps(schedule)
+
+    def run(settings, n, seed):
+        return list(sample_steps(settings, model, schedule, x_T(n), torch.Generator().manual_seed(seed)))
+
+    heun = run(SamplerSettings("heun", 25, spacing="karras"), 512, 0)
+    edm = run(SamplerSettings("edm", 25, spacing="karras", churn=0.0), 512, 0)
+    for a, b in zip(heun, edm, strict=True):
+        assert a.nfe == b.nfe
+        torch.testing.assert_close(a.x, b.x, rtol=1e-12, atol=1e-12)
+    churned = SamplerSettings("edm", 100, spacing="karras", churn=40.0)
+    x = run(churned, 20_000, 1)[-1].x
+    assert (x.mean(0) - MU).abs().max() < 0.02 and (x.var(0) - S2).abs().max() < 0.02, (x.mean(0), x.var(0))
+    again, other = run(churned, 512, 1)[-1].x, run(churned, 512, 2)[-1].x
+    assert torch.equal(again, run(churned, 512, 1)[-1].x) and not torch.equal(again, other), "seeded noise"
+    assert run(churned, 8, 1)[-1].nfe == churned.nfe(schedule) == 199
+
+
+def test_edm_raises_sigma_to_the_next_schedule_level_at_or_above_the_target():
+    from explorer.sampling.gaussian import _raised_index
+
+    schedule = make_schedule("linear", 1000)
+    sigmas = schedule.sqrt_one_minus_alpha_bar / schedule.sqrt_alpha_bar
+    for t, factor in [(100, 1.05), (500, 1.2), (900, 1.4142)]:
+        raised = _raised_index(schedule, t, float(sigmas[t]) * factor)
+        assert sigmas[raised] >= sigmas[t] * factor > sigmas[raised - 1] and raised > t
+    assert _raised_index(schedule, 999, 1e9) == 999, "capped at the top of the schedule"

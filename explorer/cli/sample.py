@@ -43,7 +43,8 @@ def cmd_sample(args: argparse.Namespace) -> str:
     steps = args.steps if args.steps is not None or args.sampler == "ddpm" else DEFAULT_STEPS
     spacing = args.spacing or DEFAULT_SPACING[args.sampler]
     clip = clip_argument(args.clip_x0, data_bound(loaded))
-    sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip)
+    sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip, churn=args.churn,
+                              s_tmin=args.s_tmin, s_tmax=args.s_tmax, s_noise=args.s_noise)  # fmt: skip
     sampler = sampler.validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
@@ -127,7 +128,7 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sample", help="draw samples from a trained model")
     p.add_argument("--model", required=True,
                    help="a name from `python -m explorer models`, or a checkpoint folder's path")  # fmt: skip
-    from explorer.sampling.gaussian import DDPM_VARIANCES
+    from explorer.sampling.gaussian import DDPM_VARIANCES, Churn
     from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS
     from explorer.sampling.spacings import SPACINGS
 
@@ -138,6 +139,11 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--spacing", choices=SPACINGS,
                    help=f"which timesteps (default per sampler: {DEFAULT_SPACING})")  # fmt: skip
     p.add_argument("--variance", default="beta_tilde", choices=DDPM_VARIANCES, help="DDPM's sigma_t^2")
+    churn = Churn()
+    p.add_argument("--churn", type=float, default=churn.s_churn, help="EDM: S_churn, the noise added back (0: Heun)")
+    p.add_argument("--s-tmin", type=float, default=churn.s_tmin, help="EDM: churn only where sigma >= this")
+    p.add_argument("--s-tmax", type=float, default=churn.s_tmax, help="EDM: churn only where sigma <= this")
+    p.add_argument("--s-noise", type=float, default=churn.s_noise, help="EDM: the added noise's scale")
     p.add_argument("--clip-x0", default="auto",
                    help="clip the model's x0 estimate to [-C, C] at every step: a number, none, or auto "
                         "(the data range: 1 for images, 1.5 for points)")  # fmt: skip

@@ -210,6 +210,66 @@ def euler_maruyama_steps(
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
+@dataclass(frozen=True)
+class Churn:
+    """EDM's stochasticity (Karras et al. 2022, Algorithm 2): each step from a sigma in [s_tmin, s_tmax]
+    first raises it by the factor 1 + gamma, gamma = min(s_churn / S, sqrt(2) - 1), with fresh noise
+    scaled by s_noise. s_churn = 0 is Heun's deterministic sampler."""
+
+    s_churn: float = 10.0
+    s_tmin: float = 0.05
+    s_tmax: float = 50.0
+    s_noise: float = 1.003
+
+
+def _raised_index(schedule: NoiseSchedule, t: int, sigma_hat: float) -> int:
+    """The first schedule index at or above t whose sigma reaches sigma_hat (the network knows only
+    the schedule's own noise levels, so the raised level is the nearest one at or above it)."""
+    sigmas = schedule.sqrt_one_minus_alpha_bar / schedule.sqrt_alpha_bar.clamp_min(1e-30)
+    later = torch.nonzero(sigmas[t:] >= sigma_hat).flatten()
+    return t + int(later[0]) if len(later) else schedule.T - 1
+
+
+@torch.no_grad()
+def edm_steps(
+    estimate: Estimator, x_T: torch.Tensor, ts: list[int], generator: torch.Generator, churn: Churn = Churn()
+) -> Iterator[Step]:
+    """EDM's stochastic sampler, Karras et al. 2022, Algorithm 2, in x~ = x / a, sigma = s / a: where
+    s_tmin <= sigma <= s_tmax, add noise to raise sigma to sigma^ = sigma (1 + gamma) (here: to the next
+    schedule level at or above it, t^), x~^ = x~ + sqrt(sigma^2 - sigma^2) s_noise z, then one Heun step
+    from (x~^, sigma^) to sigma'. Each step costs two model calls but the last (one: Euler to the
+    data); a step from zero SNR is an Euler step without churn, as in heun_steps."""
+    schedule = estimate.schedule
+    gamma = min(churn.s_churn / max(len(ts), 1), math.sqrt(2) - 1)
+    x, nfe = x_T, 0
+    for _, t, t_prev in step_pairs(ts):
+        a, s = scales(schedule, t)
+        a_prev, s_prev = scales(schedule, t_prev)
+        if a == 0:
+            x0_hat, eps_hat = estimate(x, t)
+            nfe += 1
+            x = a_prev * x0_hat + s_prev * eps_hat
+            yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
+            continue
+        sigma, sigma_prev, x_tilde = s / a, s_prev / a_prev, x / a
+        t_hat = t
+        if gamma > 0 and churn.s_tmin <= sigma <= churn.s_tmax:
+            t_hat = _raised_index(schedule, t, sigma * (1 + gamma))
+        a_hat, s_hat = scales(schedule, t_hat)
+        sigma_hat = s_hat / a_hat
+        if t_hat != t:
+            x_tilde = x_tilde + (sigma_hat**2 - sigma**2) ** 0.5 * churn.s_noise * _noise(x, generator)
+        x0_hat, eps_hat = estimate(a_hat * x_tilde, t_hat)
+        nfe += 1
+        x_next = x_tilde + (sigma_prev - sigma_hat) * eps_hat
+        if t_prev >= 0:
+            _, eps_next = estimate(a_prev * x_next, t_prev)
+            nfe += 1
+            x_next = x_tilde + (sigma_prev - sigma_hat) * 0.5 * (eps_hat + eps_next)
+        x = a_prev * x_next
+        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
+
+
 @torch.no_grad()
 def dpm_solver_pp_2m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
     """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2, with lambda = log(a / s) and h = lambda' - lambda:

@@ -11,12 +11,14 @@ from explorer.core.schedules import NoiseSchedule
 from explorer.limits import check_float, check_int
 from explorer.sampling.gaussian import (
     DDPM_VARIANCES,
+    Churn,
     Denoiser,
     Estimator,
     Step,
     ddim_steps,
     ddpm_steps,
     dpm_solver_pp_2m_steps,
+    edm_steps,
     euler_maruyama_steps,
     euler_steps,
     heun_steps,
@@ -25,6 +27,7 @@ from explorer.sampling.multistep import dpm_solver_pp_3m_steps, ipndm_steps, uni
 from explorer.sampling.spacings import SPACINGS, Spacing, step_pairs, timesteps
 
 MAX_CLIP = 1000.0  # largest x0_hat clipping bound
+MAX_CHURN, MAX_SIGMA, NOISE_RANGE = 1000.0, 1e4, (0.5, 1.5)  # EDM's S_churn, S_tmin/S_tmax and S_noise bounds
 
 
 StepFunction = Callable[..., Iterator[Step]]
@@ -56,6 +59,8 @@ SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
                 lambda e, x, ts, g, st: heun_steps(e, x, ts)),
     SamplerSpec("em", "Euler-Maruyama (reverse SDE)", "EM", Spacing.KARRAS, 50, False, True,
                 lambda e, x, ts, g, st: euler_maruyama_steps(e, x, ts, g)),
+    SamplerSpec("edm", "EDM stochastic (Heun with churn)", "EDM", Spacing.KARRAS, 25, False, True,
+                lambda e, x, ts, g, st: edm_steps(e, x, ts, g, Churn(st.churn, st.s_tmin, st.s_tmax, st.s_noise))),
     SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
                 lambda e, x, ts, g, st: dpm_solver_pp_2m_steps(e, x, ts)),
     SamplerSpec("dpmpp3m", "DPM-Solver++(3M)", "DPM++3M", Spacing.LOGSNR, 10, False, False,
@@ -90,6 +95,10 @@ class SamplerSettings:
     spacing: str = "leading"  # which S timesteps
     variance: str = "beta_tilde"  # DDPM: sigma_t^2
     clip_x0: float | None = None
+    churn: float = Churn.s_churn  # EDM: S_churn (0: Heun), applied where S_tmin <= sigma <= S_tmax
+    s_tmin: float = Churn.s_tmin
+    s_tmax: float = Churn.s_tmax
+    s_noise: float = Churn.s_noise
 
     def validated(self, T: int) -> SamplerSettings:
         """These settings with every option checked against its bounds (ValueError says which)."""
@@ -103,6 +112,10 @@ class SamplerSettings:
             steps=None if self.steps is None else check_int("steps", self.steps, 1, T),
             eta=check_float("eta", self.eta, 0.0, 1.0),
             clip_x0=None if self.clip_x0 is None else check_float("x0 clipping bound", self.clip_x0, 1e-3, MAX_CLIP),
+            churn=check_float("S_churn", self.churn, 0.0, MAX_CHURN),
+            s_tmin=check_float("S_tmin", self.s_tmin, 0.0, MAX_SIGMA),
+            s_tmax=check_float("S_tmax", self.s_tmax, check_float("S_tmin", self.s_tmin, 0.0, MAX_SIGMA), MAX_SIGMA),
+            s_noise=check_float("S_noise", self.s_noise, *NOISE_RANGE),
         )
 
     def resolved_steps(self, T: int) -> int:
@@ -113,26 +126,27 @@ class SamplerSettings:
         next one, except on the step to the data and on a step from zero SNR (where Heun stays Euler;
         rectified flow's Heun integrates in t and takes the second call there too)."""
         S = self.resolved_steps(schedule.T)
-        if self.name != "heun":
+        if self.name not in ("heun", "edm"):
             return S
         seq = timesteps(schedule.T, S, self.spacing, schedule)
-        second = [t_prev >= 0 and (schedule.kind == "flow" or float(schedule.alpha_bar[t]) > 0)
-                  for _, t, t_prev in step_pairs(seq)]  # fmt: skip
+        in_t = schedule.kind == "flow" and self.name == "heun"  # Heun integrates a flow in t, where t = 1 is fine
+        second = [t_prev >= 0 and (in_t or float(schedule.alpha_bar[t]) > 0) for _, t, t_prev in step_pairs(seq)]
         return S + sum(second)
 
     def caption(self) -> str:
         """A compact name for panel captions, e.g. 'DPM++2M 15 logsnr'."""
         steps = "T" if self.steps is None else self.steps
         text = f"{sampler_spec(self.name).short} {steps} {self.spacing}"
-        return text + (f" eta={self.eta:g}" if self.name == "ddim" else "")
+        return text + self._option()
+
+    def _option(self) -> str:
+        """The option that tells this configuration apart: DDIM's eta, EDM's S_churn."""
+        return f" eta={self.eta:g}" if self.name == "ddim" else f" churn={self.churn:g}" if self.name == "edm" else ""
 
     def label(self) -> str:
         """A short human name, e.g. 'DDIM S=50 trailing eta=0'."""
         name = sampler_spec(self.name).label.split(" (")[0]
-        text = f"{name} S={self.steps if self.steps is not None else 'T'} {self.spacing}"
-        if self.name == "ddim":
-            text += f" eta={self.eta:g}"
-        return text
+        return f"{name} S={self.steps if self.steps is not None else 'T'} {self.spacing}" + self._option()
 
 
 def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> SamplerSettings:
