@@ -100,19 +100,19 @@ def test_flow_samplers_recover_gaussian_data_and_heun_beats_euler():
 def test_flow_paths_to_a_point_are_straight_and_diffusion_paths_are_not():
     """For (nearly) a point mass the ODE paths are the conditional paths: rectified flow's
     (1 - t) x0 + t eps is a segment, the variance-preserving a x0 + sqrt(1 - a^2) eps an arc."""
-    from explorer.evaluation.metrics import straightness
+    from explorer.evaluation.metrics import chord_deviation
     from explorer.sampling.inversion import ode_paths
 
     x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     flow, vp = make_schedule("flow", 1000), make_schedule("linear", 1000)
     point = torch.full((2,), 1e-6, dtype=torch.float64)
-    straight = straightness(ode_paths(exact_flow(flow, s2=point), flow, x_T, "flow"))
-    curved = straightness(ode_paths(exact_flow(vp, s2=point, prediction="eps"), vp, x_T, "eps"))
+    straight = chord_deviation(ode_paths(exact_flow(flow, s2=point), flow, x_T, "flow"))
+    curved = chord_deviation(ode_paths(exact_flow(vp, s2=point, prediction="eps"), vp, x_T, "eps"))
     assert straight < 1e-3 and curved > 0.05, (straight, curved)
     line = np.linspace(0, 1, 11)[None, :, None] * np.array([[[3.0, -4.0]]])
-    assert straightness(line) < 1e-12
+    assert chord_deviation(line) < 1e-12
     bent = np.array([[[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]])  # one point 1 off a chord of length 2
-    assert abs(straightness(bent) - (1 / 3) / 2) < 1e-12
+    assert abs(chord_deviation(bent) - (1 / 3) / 2) < 1e-12
 
 
 def test_training_the_flow_objective_learns_the_closed_form_velocity():
@@ -169,3 +169,25 @@ def test_reflow_trains_on_the_teachers_noise_to_data_pairs(tmp_path):
         Trainer(TrainConfig(**{**small, "dataset": "spiral"}, reflow="tiny-flow"), tmp_path / "x", device="cpu")
     with pytest.raises(ValueError, match="reflow retrains a rectified-flow model"):
         TrainConfig(dataset="spiral", reflow="tiny-flow").validated()
+
+
+def test_liu_straightness_counts_bends_and_changes_of_speed():
+    """S = int |(x(1) - x(0)) - dx/dtau|^2 dtau: 0 for a segment at constant speed, pi^2 - 4 for a
+    half circle of radius 1 (|chord - velocity|^2 = 4 + pi^2 - 4 pi sin(pi tau)), and, unlike the
+    chord deviation, above 0 for a segment run at changing speed (x = tau^2 c: |c - 2 tau c|^2 integrates
+    to |c|^2 / 3)."""
+    from explorer.evaluation.metrics import chord_deviation, path_straightness
+    from explorer.runs.flow import path_times
+
+    tau = np.linspace(1.0, 0.0, 2001)  # from x_T (tau = 1) to the data
+    c = np.array([3.0, -4.0])
+    segment = tau[None, :, None] * c
+    circle = np.stack([np.cos(np.pi * tau), np.sin(np.pi * tau)], -1)[None]
+    accelerating = (tau**2)[None, :, None] * c
+    assert path_straightness(segment, tau) < 1e-12
+    assert abs(path_straightness(circle, tau) - (np.pi**2 - 4)) < 1e-4
+    assert abs(path_straightness(accelerating, tau) - 25 / 3) < 1e-4 and chord_deviation(accelerating) < 1e-12
+    times = path_times(make_schedule("flow", 1000))
+    assert times[0] == 1.0 and times[-1] == 0.0 and (np.diff(times) < 0).all()
+    with pytest.raises(ValueError, match="one time per recorded state"):
+        path_straightness(segment, tau[:5])

@@ -12,16 +12,32 @@ import torch
 from explorer.data.points import SPIRAL_SCALE, SPIRAL_SHIFT, SPIRAL_T_MAX, SPIRAL_T_MIN, spiral_curve
 
 
-def straightness(paths: np.ndarray) -> float:
+def chord_deviation(paths: np.ndarray) -> float:
     """How far trajectories (N, K, D), each from x_T to x_0, stray from the chords between their
     ends: the mean distance of their points to the chord, over the mean chord length (a ratio
-    of means, so a path whose ends nearly meet cannot dominate). 0 for straight lines."""
+    of means, so a path whose ends nearly meet cannot dominate). 0 for straight lines, whatever
+    the speed along them."""
     start, end = paths[:, :1], paths[:, -1:]
     chord = end - start  # (N, 1, D)
     length2 = (chord**2).sum(-1, keepdims=True)
     along = np.clip(((paths - start) * chord).sum(-1, keepdims=True) / np.maximum(length2, 1e-12), 0.0, 1.0)
     distance = np.linalg.norm(paths - (start + along * chord), axis=-1).mean(1)  # (N,)
     return float(distance.mean() / max(float(np.sqrt(length2[:, 0, 0]).mean()), 1e-12))
+
+
+def path_straightness(paths: np.ndarray, times: np.ndarray) -> float:
+    """Liu et al. 2023's straightness S = int_0^1 E |(x(1) - x(0)) - dx/dtau|^2 d tau of trajectories
+    (N, K, D) recorded at the times `times` (K,) in [0, 1] (from 1 at x_T to 0 at the data), the
+    velocity taken as each segment's difference quotient. 0 only for straight paths run at
+    constant speed; for a half circle of radius 1 it is pi^2 - 4."""
+    times = np.asarray(times, dtype=np.float64)
+    if paths.shape[1] != len(times) or len(times) < 2:
+        raise ValueError(f"one time per recorded state: {paths.shape[1]} states, {len(times)} times")
+    chord = paths[:, 0] - paths[:, -1]  # x(1) - x(0)
+    gaps = times[:-1] - times[1:]  # (K - 1,) positive
+    velocity = (paths[:, :-1] - paths[:, 1:]) / gaps[None, :, None]  # dx/dtau on each segment
+    deviation = ((chord[:, None] - velocity) ** 2).sum(-1).mean(0)  # (K - 1,)
+    return float((deviation * gaps).sum() / (times[0] - times[-1]))
 
 
 SEARCH_POINTS = 2048

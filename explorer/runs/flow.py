@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explorer.evaluation.metrics import straightness
+from explorer.evaluation.metrics import chord_deviation, path_straightness
 from explorer.runs.common import model_parts
-from explorer.sampling.inversion import ode_paths
+from explorer.sampling.inversion import PATH_STEPS, ode_paths
 from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.spacings import timesteps
 from explorer.store.registry import is_image_model
 
 FEW_STEPS = (1, 2, 5, 10)
@@ -31,7 +32,8 @@ class FlowComparison:
     metric: str
     higher_is_better: bool
     paths: dict[str, np.ndarray]  # model -> (N, K, ...) Euler trajectories, x_T first
-    straightness: dict[str, float]
+    chord_deviation: dict[str, float]  # mean distance to the chord over its length (0: straight lines)
+    straightness: dict[str, float]  # Liu et al.'s S in each model's time t / T (0: straight, constant speed)
     samples: dict[str, dict[int, np.ndarray]]  # model -> steps -> final samples
     quality: dict[str, dict[int, float]]  # model -> steps -> the dataset's quality metric
 
@@ -40,6 +42,13 @@ FLOW_PATHS = {"points": 256, "image": 64}  # trajectories measured for straightn
 
 
 FLOW_QUALITY = {"points": 2000, "image": 64}  # samples scored at each step count
+
+
+def path_times(schedule) -> np.ndarray:
+    """The time t / T in [0, 1] of each state ode_paths records: x_T at 1, then each visited index
+    (index k is time (k + 1) / T), the data at 0."""
+    seq = timesteps(schedule.T, PATH_STEPS, "trailing", schedule)
+    return np.array([(t + 1) / schedule.T for t in seq] + [0.0])
 
 
 def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
@@ -62,11 +71,13 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
     metric = metric_for(first.dataset)
     gen = torch.Generator().manual_seed(settings.seed)
     x_T = torch.randn(sample_shape(first.hyper, FLOW_PATHS[kind]), generator=gen)
-    out = FlowComparison(settings, kind, metric.name, metric.higher_is_better, {}, {}, {}, {})
+    out = FlowComparison(settings, kind, metric.name, metric.higher_is_better, {}, {}, {}, {}, {})
     for name, (loaded, schedule, prediction, bound) in models.items():
         paths = ode_paths(loaded.model, schedule, x_T, prediction)
         out.paths[name] = paths
-        out.straightness[name] = straightness(paths.reshape(len(paths), paths.shape[1], -1))
+        flat = paths.reshape(len(paths), paths.shape[1], -1)
+        out.chord_deviation[name] = chord_deviation(flat)
+        out.straightness[name] = path_straightness(flat, path_times(schedule))
         out.samples[name], out.quality[name] = {}, {}
         for S in FEW_STEPS:
             sampler = SamplerSettings("euler", S, spacing="trailing", clip_x0=bound)

@@ -11,6 +11,7 @@ from explorer import data
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import FLOW, make_schedule
 from explorer.limits import MAX_POINTS, MAX_T, MIN_T, check_float, check_int
+from explorer.training.coupling import COUPLINGS
 
 MAX_TRAIN_STEPS = 200_000
 
@@ -48,6 +49,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     reflow: str | None = None  # rectified flow only: a flow model whose ODE couples the noise with the data
     reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
+    coupling: str = "independent"  # rectified flow: how noise pairs with data in a batch ("ot": minibatch OT)
     transition: str | None = None  # a discrete (D3PM) model of the digits' 17 levels: uniform, absorbing, gaussian
     hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
     conditional: bool = False  # a class-conditional model of a labelled set (data.LABELLED)
@@ -78,6 +80,11 @@ class TrainConfig:
             raise ValueError(f"a conditional model needs labelled data: choose from {sorted(data.LABELLED)}")
         if self.conditional and self.reflow is not None:
             raise ValueError("reflow pairs carry no labels: train a conditional model without --reflow")
+        if self.coupling not in COUPLINGS:
+            raise ValueError(f"unknown coupling {self.coupling!r}; choose from {list(COUPLINGS)}")
+        if self.coupling != "independent" and (self.schedule != FLOW or self.reflow is not None):
+            raise ValueError("an OT coupling pairs noise with data for rectified flow: use --schedule flow "
+                             "--prediction flow, without --reflow (whose pairs are coupled already)")  # fmt: skip
         return replace(
             self,
             model=model,

@@ -4,7 +4,8 @@ drawn for previews and evaluation, and what its checkpoint records about its pro
 - Gaussian diffusion (Ho et al. 2020, eq. 14): L_simple = E |target - f(x_t, t)|^2 with
   x_t = q_sample(x0, t, eps) and the target eps, x0 or v; conditional models drop labels.
 - Rectified flow (Liu et al. 2023): the same loss on the straight path with the velocity eps - x0
-  as the target, optionally on the coupled pairs of a teacher flow (reflow).
+  as the target, optionally on the coupled pairs of a teacher flow (reflow) or with each batch's
+  noise paired to its data by minibatch optimal transport (training.coupling).
 - D3PM (Austin et al. 2021): the hybrid loss L_vb + lambda L_ce on integer images.
 
 Time convention: `t` is the 0-based schedule index (see core.schedules).
@@ -27,6 +28,7 @@ from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
 from explorer.sampling.gaussian import last
 from explorer.sampling.registry import reference_sampler, sample_steps
 from explorer.training.config import TrainConfig, labelled_training_data, sample_shape
+from explorer.training.coupling import ot_pairing
 from explorer.training.reflow import reflow_pairs
 
 
@@ -100,9 +102,10 @@ class FlowObjective(GaussianObjective):
             self.x_data, self.noise = reflow_pairs(config, device)
 
     def noise_for(self, x0: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.noise is None:
-            return super().noise_for(x0, idx, generator)
-        return self.noise[idx]  # reflow: the noise whose ODE path ends at x0
+        if self.noise is not None:
+            return self.noise[idx]  # reflow: the noise whose ODE path ends at x0
+        eps = super().noise_for(x0, idx, generator)
+        return ot_pairing(x0, eps) if self.config.coupling == "ot" else eps
 
 
 class D3PMObjective:

@@ -148,18 +148,20 @@ def on_flow(
     seed = check_int("seed", 0 if seed is None else seed, 0, 2**31 - 1)
     settings = FlowComparisonSettings(names, seed)
     _, c = state.record("flow", settings, lambda: run_flow_comparison(settings), models=names)
-    rows = [[name, round(c.straightness[name], 4), *(round(c.quality[name][S], 4) for S in FEW_STEPS)]
-            for name in c.paths]  # fmt: skip
+    rows = [[name, round(c.straightness[name], 4), round(c.chord_deviation[name], 4),
+             *(round(c.quality[name][S], 4) for S in FEW_STEPS)] for name in c.paths]  # fmt: skip
     better = "higher" if c.higher_is_better else "lower"
-    info = (f"Straightness: the mean distance of Euler-{PATH_STEPS} trajectories from the chords between their "
-            f"ends, over the mean chord length (0: straight lines). Quality: {c.metric} ({better} is better) of "
-            "Euler samples with 1, 2, 5 and 10 uniformly spaced steps from the same x_T.")  # fmt: skip
+    info = (f"Straightness S (Liu et al. 2023): the mean over Euler-{PATH_STEPS} trajectories of "
+            "∫ |(x_T − x_0) − dx/dτ|² dτ in the time τ = t / T (0: straight lines run at constant speed). "
+            "Chord deviation: their mean distance from the chords between their ends, over the mean chord "
+            f"length (0: straight lines). Quality: {c.metric} ({better} is better) of Euler samples with 1, 2, 5 "
+            "and 10 uniformly spaced steps from the same x_T.")  # fmt: skip
     hide = gr.update(visible=False)
     if c.kind == "points":
         plots = []
         for name, paths in c.paths.items():
             color = frames.angle_colors(paths[:, 0])
-            title = f"{name}: straightness {c.straightness[name]:.3f}"
+            title = f"{name}: straightness S {c.straightness[name]:.3f}"
             fig = figures.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
             plots.append(gr.update(value=plot_value(fig), visible=True))
         plots += [hide] * (3 - len(plots))
@@ -263,7 +265,8 @@ def build(state: AppState) -> dict:
             reflow_paths = result_plot("the reflowed model's paths", "lat-reflow-paths", "Press Compare", 360)
         flow_images = picture(label="samples with 1, 2, 5, 10 steps", visible=False,
                                elem_id="lat-flow-images")  # fmt: skip
-        flow_table = gr.Dataframe(headers=["model", "straightness", *(f"{s} step{'s' if s > 1 else ''}"
+        flow_table = gr.Dataframe(headers=["model", "straightness S", "chord deviation",
+                                           *(f"{s} step{'s' if s > 1 else ''}"
                                            for s in FEW_STEPS)], label="Quality with few Euler steps",
                                   interactive=False, elem_id="lat-flow-table")  # fmt: skip
 
