@@ -74,3 +74,23 @@ def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():
         x_T = torch.randn(32, 1, 8, 8, generator=gen)
         x = last(sample_steps(sampler, Guided(loaded.model, digit, 2.0), schedule, x_T, gen, "eps")).x
         assert (predict_digits(x) == digit).float().mean() > 0.9, digit
+
+
+def test_the_shipped_ot_flow_is_straighter_than_the_independent_one():
+    """spiral-otflow (train --coupling ot) against spiral-flow, same settings: one Euler step lands 5x
+    closer to the spiral (measured 0.065 against 0.33) and ten steps no worse (0.0009 against 0.024)."""
+    from explorer.sampling.gaussian import euler_steps
+
+    distances = {}
+    for name in ("spiral-flow", "spiral-otflow"):
+        loaded = load_checkpoint(find_checkpoints([SHIPPED_DIR])[name])
+        schedule = make_schedule("flow", loaded.info.schedule.T)
+        x_T = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
+        for S in (1, 10):
+            ts = timesteps(schedule.T, S, "trailing", schedule)
+            with torch.no_grad():
+                x = last(euler_steps(Estimator(loaded.model, schedule, "flow", 1.5), x_T, ts)).x
+            distances[name, S] = mean_spiral_distance(x)
+    assert "--coupling ot" in load_checkpoint(find_checkpoints([SHIPPED_DIR])["spiral-otflow"]).info.command
+    assert distances["spiral-otflow", 1] < distances["spiral-flow", 1] / 3, distances
+    assert distances["spiral-otflow", 10] <= distances["spiral-flow", 10], distances
