@@ -12,7 +12,16 @@ import torch
 from explorer import data
 from explorer.limits import MAX_FIELD_CHARS, quote
 from explorer.runs.common import model_parts, training_set
-from explorer.sampling.inversion import Morph, RoundTrip, ddim_decode, ddim_invert, error_curve, interpolate
+from explorer.sampling.inversion import (
+    REFINE_ITERATIONS,
+    Morph,
+    RoundTrip,
+    ddim_decode,
+    ddim_invert,
+    error_curve,
+    interpolate,
+    round_trip,
+)
 from explorer.store.registry import ModelHandle, is_image_model
 
 MAX_INVERT_POINTS = 5000
@@ -105,6 +114,9 @@ class InvertRun:
     mse: float
     psnr: float
     errors: list[tuple[int, float]]  # round-trip MSE against S
+    refined_mse: float  # the round trip with REFINE_ITERATIONS fixed-point iterations per inverse step
+    refined_std: float  # the standard deviation of its latents
+    refined_errors: list[tuple[int, float]]  # and its MSE against S
 
 
 def run_invert(settings: LatentSettings) -> InvertRun:
@@ -125,8 +137,12 @@ def run_invert(settings: LatentSettings) -> InvertRun:
     if kind == "points":
         pick = np.linspace(0, len(x0) - 1, min(PATH_COUNT, len(x0))).round().astype(int)
         paths = torch.stack(states)[:, pick].permute(1, 0, 2).numpy()
-    errors = error_curve(loaded.model, schedule, x0[: ERROR_CURVE_ITEMS[kind]], prediction, clip_x0=bound)
-    return InvertRun(settings, kind, x0.numpy(), x_T.numpy(), x0_rec.numpy(), paths, trip.mse(), trip.psnr(), errors)
+    few = x0[: ERROR_CURVE_ITEMS[kind]]
+    errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound)
+    refined = round_trip(loaded.model, schedule, x0, prediction, steps, clip_x0=bound, refine=REFINE_ITERATIONS)
+    refined_errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, refine=REFINE_ITERATIONS)
+    return InvertRun(settings, kind, x0.numpy(), x_T.numpy(), x0_rec.numpy(), paths, trip.mse(), trip.psnr(), errors,
+                     refined.mse(), float(refined.x_T.std()), refined_errors)  # fmt: skip
 
 
 @dataclass(frozen=True)
