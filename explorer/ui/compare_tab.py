@@ -51,12 +51,12 @@ from explorer.viz.panels import side_by_side
 from explorer.viz.playback import compare_payload
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
-# (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against three fast samplers
+# (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against fast samplers
 DEFAULT_ROWS = [
     (True, "ddpm", 1000, "leading", 1.0),
     (True, "ddim", 50, "trailing", 0.0),
     (True, "dpmpp2m", 15, "logsnr", 0.0),
-    (False, "heun", 10, "karras", 0.0),
+    (False, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp (benchmarks/fewstep.py): tick it
 ]
 FIELDS = 5  # per configuration row
 ROW_WIDTH = 1280  # the side-by-side image's width in pixels, shared by the panels
