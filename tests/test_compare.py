@@ -126,3 +126,36 @@ def test_zero_terminal_snr_v_model_samples_finite_points(zero_snr_models):
     for run in c.runs:
         assert np.isfinite(run.xs).all() and np.isfinite(run.quality)
     assert torch.isfinite(torch.from_numpy(c.runs[0].x0s)).all()
+
+
+@pytest.mark.parametrize("model", ["spiral-mlp", "digits-unet"])
+def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(model, monkeypatch):
+    """`python -m explorer curves` stored every default configuration's curve in the checkpoint (keyed
+    by its weights and settings): the tab reads them without sampling, and a fresh run of the cheapest
+    step count gives the same quality (same seed, same x_T)."""
+    import json
+    from dataclasses import replace
+
+    from explorer.evaluation.quality import sample_quality
+    from explorer.runs.compare import default_configs
+    from explorer.store.registry import is_image_model
+
+    loaded, schedule = load_model(model)
+    made_by = json.loads((loaded.folder / curves.SHIPPED_CURVES / "made-by.json").read_text())
+    assert made_by["command"] == f"python -m explorer curves --model {model}" and made_by["seed"] == curves.CURVE_SEED
+    assert made_by["weights"] == loaded.weights, "made for the weights that ship"
+    real_trajectory = curves.trajectory
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a shipped curve was recomputed")
+
+    monkeypatch.setattr(curves, "trajectory", fail)
+    configs = default_configs(model)
+    shipped = {config.name: quality_curve(model, config) for config in configs}
+    assert set(shipped) == {"ddpm", "ddim", "dpmpp2m", "unipc"}
+    assert [p.steps for p in shipped["ddim"]] == list(curves.CURVE_STEPS)
+    ddim = next(c for c in configs if c.name == "ddim")
+    n = curves.CURVE_IMAGES if is_image_model(loaded) else curves.CURVE_POINTS
+    _, xs, _, _ = real_trajectory(loaded, schedule, n, curves.CURVE_SEED, replace(ddim, steps=5), {0})
+    fresh = sample_quality(loaded.dataset, loaded.train.noise, xs[-1])
+    assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=1e-5)

@@ -111,6 +111,36 @@ def run_comparison(settings: CompareSettings) -> Comparison:
                       loaded.classes)  # fmt: skip
 
 
+# (enabled, sampler, steps, spacing, eta): the Comparison tab's configuration rows as first shown,
+# DDPM's 1000 steps against fast samplers; for a rectified-flow model the variance-preserving-only
+# rows become FLOW_ROWS' (sampler, steps, spacing)
+DEFAULT_ROWS = [
+    (True, "ddpm", 1000, "leading", 1.0),
+    (True, "ddim", 50, "trailing", 0.0),
+    (True, "dpmpp2m", 15, "logsnr", 0.0),
+    (False, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp (benchmarks/fewstep.py): tick it
+]
+FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]
+
+
+def row_settings(name: str, steps: int, spacing: str, eta: float | None, bound: float | None) -> SamplerSettings:
+    """One configuration row as the sampler settings a comparison and its curves run."""
+    return SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing, clip_x0=bound)
+
+
+def default_configs(model: str) -> list[SamplerSettings]:
+    """Every configuration row of the tab as it first shows for `model`, ticked or not, x0_hat
+    clipped to the data range (the tab's default): the curves that ship with a checkpoint."""
+    from explorer.sampling.registry import VP_ONLY
+
+    flow = load_model(model)[1].kind == "flow"
+    rows = [list(row) for row in DEFAULT_ROWS]
+    for row, replacement in zip(rows, FLOW_ROWS if flow else [], strict=False):
+        if row[1] in VP_ONLY:
+            row[1:4] = replacement
+    return [row_settings(name, steps, spacing, eta, clip_bound(model)) for _, name, steps, spacing, eta in rows]
+
+
 def clip_bound(model: str) -> float:
     """The data range [-B, B] the named model's x0 estimates may be clipped to."""
     return data_bound(load_model(model)[0])

@@ -36,6 +36,9 @@ CURVE_SEED = 0
 CURVE_VERSION = 1  # bump when the curve's method changes: old cache entries are then ignored
 
 
+SHIPPED_CURVES = "curves"  # a checkpoint folder's precomputed curves (`python -m explorer curves`), by cache key
+
+
 _CURVE_LOCK = threading.Lock()
 
 
@@ -80,10 +83,11 @@ def quality_curve(
     ladder = curve_steps(schedule.T)
     path = curve_cache_path(model, config, ladder, n, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
-        try:
-            return [CurvePoint(**p) for p in json.loads(path.read_text())]
-        except (OSError, ValueError, TypeError):
-            pass
+        for stored in (Path(loaded.folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
+            try:
+                return [CurvePoint(**p) for p in json.loads(stored.read_text())]
+            except (OSError, ValueError, TypeError):
+                pass
         points = []
         for i, S in enumerate(ladder):
             if progress:
@@ -98,6 +102,28 @@ def quality_curve(
         tmp.write_text(json.dumps([asdict(p) for p in points]))
         os.replace(tmp, path)
         return points
+
+
+def ship_curves(model: str, command: str, progress: Callable[[float, str], None] | None = None) -> Path:
+    """Compute the curves of every configuration the Comparison tab first offers for `model` and
+    store them in its checkpoint folder (curves/, one file per cache key, with made-by.json saying
+    how), so the tab shows them at once. Returns that folder."""
+    from explorer.runs.compare import curve_label, default_configs
+
+    loaded, schedule = load_model(model)
+    folder = Path(loaded.folder) / SHIPPED_CURVES
+    folder.mkdir(exist_ok=True)
+    configs = default_configs(model)
+    n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
+    for config in configs:
+        points = quality_curve(model, config, progress)
+        key = curve_cache_path(model, replace(config, steps=None).validated(schedule.T), curve_steps(schedule.T), n,
+                               UNCONDITIONAL)  # fmt: skip
+        (folder / key.name).write_text(json.dumps([asdict(p) for p in points]))
+    made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": curve_steps(schedule.T),
+               "weights": _weights_id(model), "configurations": [curve_label(c) for c in configs]}  # fmt: skip
+    (folder / "made-by.json").write_text(json.dumps(made_by, indent=1))
+    return folder
 
 
 def curves_csv(model: str, curves: dict[str, list[CurvePoint]], metric: Metric) -> str:

@@ -13,12 +13,15 @@ from explorer.core.guidance import conditioning
 from explorer.evaluation.quality import metric_for
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
 from explorer.runs.compare import (
+    DEFAULT_ROWS,
+    FLOW_ROWS,
     MAX_COMPARE_POINTS,
     MAX_CONFIGS,
     CompareSettings,
     Comparison,
     clip_bound,
     curve_label,
+    row_settings,
     run_comparison,
     table,
     visited_timesteps,
@@ -51,13 +54,6 @@ from explorer.viz.panels import side_by_side
 from explorer.viz.playback import compare_payload
 
 SAMPLER_CHOICES = [(label, name) for name, label in SAMPLER_LABELS.items()]
-# (enabled, sampler, steps, spacing, eta): DDPM's 1000 steps against fast samplers
-DEFAULT_ROWS = [
-    (True, "ddpm", 1000, "leading", 1.0),
-    (True, "ddim", 50, "trailing", 0.0),
-    (True, "dpmpp2m", 15, "logsnr", 0.0),
-    (False, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp (benchmarks/fewstep.py): tick it
-]
 FIELDS = 5  # per configuration row
 ROW_WIDTH = 1280  # the side-by-side image's width in pixels, shared by the panels
 CURVE_PROGRESS = gr.Progress()
@@ -90,8 +86,7 @@ def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[Sa
         enabled, name, steps, spacing, eta = rows[i : i + FIELDS]
         if enabled:
             steps = check_int(f"steps (config {i // FIELDS + 1})", steps, 1, MAX_T)
-            configs.append(SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing,
-                                           clip_x0=bound))  # fmt: skip
+            configs.append(row_settings(name, steps, spacing, eta, bound))
     return tuple(configs)
 
 
@@ -191,9 +186,6 @@ def on_sampler(name: str) -> tuple[Any, Any]:
     return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps)
 
 
-FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]  # DDPM and DDIM do not apply to rectified flow
-
-
 def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
     """The sample-count slider for the model's kind; for a rectified-flow model, the first two
     configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun."""
@@ -262,7 +254,8 @@ def build(state: AppState) -> dict:
             diagnostic = gr.Plot(
                 show_label=False, label="timesteps each sampler visits, on the log-SNR curve", elem_id="cmp-timesteps"
             )
-    with gr.Accordion("Quality against NFE (steps 5 to 1000; computed once per model, then cached)", open=False):
+    curves_title = "Quality against NFE (steps 5 to 1000; shipped for spiral-mlp and digits-unet, else computed once)"
+    with gr.Accordion(curves_title, open=False):
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
         curve = result_plot("quality against NFE", "cmp-curve", "Press Compute the curves", 340)
         csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
