@@ -266,6 +266,7 @@ def log_curves_figure(
         yaxis=dict(_AXIS, title=dict(text=y_title), type="log" if log_y else "linear"),
         legend=dict(orientation="h", y=-0.25),
     )
+    layout["margin"] = dict(_MARGIN, l=72)  # log ticks ("0.001", "100µ") are wider: keep them off the axis title
     return {"data": traces, "layout": layout}
 
 
