@@ -179,11 +179,11 @@ def test_edm_without_churn_is_heun_and_with_churn_samples_the_data():
 
 
 def test_edm_raises_sigma_to_the_next_schedule_level_at_or_above_the_target():
-    from explorer.sampling.gaussian import _raised_index
+    from explorer.sampling.gaussian import _raised_index, schedule_sigmas
 
     schedule = make_schedule("linear", 1000)
     sigmas = schedule.sqrt_one_minus_alpha_bar / schedule.sqrt_alpha_bar
     for t, factor in [(100, 1.05), (500, 1.2), (900, 1.4142)]:
-        raised = _raised_index(schedule, t, float(sigmas[t]) * factor)
+        raised = _raised_index(schedule_sigmas(schedule), t, float(sigmas[t]) * factor)
         assert sigmas[raised] >= sigmas[t] * factor > sigmas[raised - 1] and raised > t
-    assert _raised_index(schedule, 999, 1e9) == 999, "capped at the top of the schedule"
+    assert _raised_index(schedule_sigmas(schedule), 999, 1e9) == 999, "capped at the top of the schedule"

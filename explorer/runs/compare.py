@@ -20,7 +20,7 @@ from explorer.evaluation.classes import class_precision
 from explorer.evaluation.quality import Metric, metric_for, sample_quality
 from explorer.limits import MAX_IMAGES, check_int, clamped_fraction
 from explorer.runs.common import MAX_FRAMES, trajectory
-from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.registry import VP_ONLY, SamplerSettings
 from explorer.sampling.spacings import timesteps
 from explorer.store.registry import data_bound, is_image_model, load_model
 
@@ -131,8 +131,6 @@ def row_settings(name: str, steps: int, spacing: str, eta: float | None, bound: 
 def default_configs(model: str) -> list[SamplerSettings]:
     """Every configuration row of the tab as it first shows for `model`, ticked or not, x0_hat
     clipped to the data range (the tab's default): the curves that ship with a checkpoint."""
-    from explorer.sampling.registry import VP_ONLY
-
     flow = load_model(model)[1].kind == "flow"
     rows = [list(row) for row in DEFAULT_ROWS]
     for row, replacement in zip(rows, FLOW_ROWS if flow else [], strict=False):

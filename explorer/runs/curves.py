@@ -68,6 +68,18 @@ def curve_steps(T: int) -> list[int]:
     return [s for s in CURVE_STEPS if s <= T] or [T]
 
 
+def curve_key(
+    model: str, config: SamplerSettings, cond: Conditioning = UNCONDITIONAL
+) -> tuple[SamplerSettings, int, list[int], Path]:
+    """What a curve of `config` is measured with (the checked settings without a step count, the
+    sample count, the ladder of steps) and the cache file it is stored in."""
+    loaded, schedule = load_model(model)
+    config = replace(config, steps=None).validated(schedule.T)
+    n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
+    ladder = curve_steps(schedule.T)
+    return config, n, ladder, curve_cache_path(model, config, ladder, n, cond)
+
+
 def quality_curve(
     model: str,
     config: SamplerSettings,
@@ -78,10 +90,7 @@ def quality_curve(
     disk cache when this model's weights were measured before."""
     loaded, schedule = load_model(model)
     network = cond.wrap(loaded.model)
-    config = replace(config, steps=None).validated(schedule.T)
-    n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
-    ladder = curve_steps(schedule.T)
-    path = curve_cache_path(model, config, ladder, n, cond)
+    config, n, ladder, path = curve_key(model, config, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
         for stored in (Path(loaded.folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
             try:
@@ -110,18 +119,16 @@ def ship_curves(model: str, command: str, progress: Callable[[float, str], None]
     how), so the tab shows them at once. Returns that folder."""
     from explorer.runs.compare import curve_label, default_configs
 
-    loaded, schedule = load_model(model)
+    loaded, _ = load_model(model)
     folder = Path(loaded.folder) / SHIPPED_CURVES
     folder.mkdir(exist_ok=True)
     configs = default_configs(model)
-    n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
     for config in configs:
         points = quality_curve(model, config, progress)
-        key = curve_cache_path(model, replace(config, steps=None).validated(schedule.T), curve_steps(schedule.T), n,
-                               UNCONDITIONAL)  # fmt: skip
-        (folder / key.name).write_text(json.dumps([asdict(p) for p in points]))
-    made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": curve_steps(schedule.T),
-               "weights": _weights_id(model), "configurations": [curve_label(c) for c in configs]}  # fmt: skip
+        _, n, ladder, path = curve_key(model, config)
+        (folder / path.name).write_text(json.dumps([asdict(p) for p in points]))
+    made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": ladder, "weights": loaded.weights,
+               "configurations": [curve_label(c) for c in configs]}  # fmt: skip
     (folder / "made-by.json").write_text(json.dumps(made_by, indent=1))
     return folder
 

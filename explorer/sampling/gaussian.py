@@ -222,12 +222,16 @@ class Churn:
     s_noise: float = 1.003
 
 
-def _raised_index(schedule: NoiseSchedule, t: int, sigma_hat: float) -> int:
-    """The first schedule index at or above t whose sigma reaches sigma_hat (the network knows only
-    the schedule's own noise levels, so the raised level is the nearest one at or above it)."""
-    sigmas = schedule.sqrt_one_minus_alpha_bar / schedule.sqrt_alpha_bar.clamp_min(1e-30)
+def schedule_sigmas(schedule: NoiseSchedule) -> torch.Tensor:
+    """sigma = s / a at every index (increasing with t; huge where a is 0)."""
+    return schedule.sqrt_one_minus_alpha_bar / schedule.sqrt_alpha_bar.clamp_min(1e-30)
+
+
+def _raised_index(sigmas: torch.Tensor, t: int, sigma_hat: float) -> int:
+    """The first index at or above t whose sigma reaches sigma_hat (the network knows only the
+    schedule's own noise levels, so the raised level is the nearest one at or above it)."""
     later = torch.nonzero(sigmas[t:] >= sigma_hat).flatten()
-    return t + int(later[0]) if len(later) else schedule.T - 1
+    return t + int(later[0]) if len(later) else len(sigmas) - 1
 
 
 @torch.no_grad()
@@ -241,6 +245,7 @@ def edm_steps(
     data); a step from zero SNR is an Euler step without churn, as in heun_steps."""
     schedule = estimate.schedule
     gamma = min(churn.s_churn / max(len(ts), 1), math.sqrt(2) - 1)
+    sigmas = schedule_sigmas(schedule)
     x, nfe = x_T, 0
     for _, t, t_prev in step_pairs(ts):
         a, s = scales(schedule, t)
@@ -254,7 +259,7 @@ def edm_steps(
         sigma, sigma_prev, x_tilde = s / a, s_prev / a_prev, x / a
         t_hat = t
         if gamma > 0 and churn.s_tmin <= sigma <= churn.s_tmax:
-            t_hat = _raised_index(schedule, t, sigma * (1 + gamma))
+            t_hat = _raised_index(sigmas, t, sigma * (1 + gamma))
         a_hat, s_hat = scales(schedule, t_hat)
         sigma_hat = s_hat / a_hat
         if t_hat != t:
@@ -268,33 +273,6 @@ def edm_steps(
             x_next = x_tilde + (sigma_prev - sigma_hat) * 0.5 * (eps_hat + eps_next)
         x = a_prev * x_next
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
-
-
-@torch.no_grad()
-def dpm_solver_pp_2m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
-    """DPM-Solver++(2M), Lu et al. 2022b, Algorithm 2, with lambda = log(a / s) and h = lambda' - lambda:
-    x' = (s' / s) x - a' (e^{-h} - 1) D, where D = x0_hat on the first step (then it is DDIM) and
-    D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_hat_prev with r = h_prev / h after it. The step to the data
-    (h = inf) is first order (x' = x0_hat), as is the step after one from zero SNR (h_prev = inf).
-    a' (1 - e^{-h}) is written as a' - a s' / s, finite at zero SNR."""
-    schedule = estimate.schedule
-    x = x_T
-    previous: tuple[torch.Tensor, float] | None = None  # (x0_hat, h) of the step before
-    for i, t, t_prev in step_pairs(ts):
-        x0_hat, _ = estimate(x, t)
-        a, s = scales(schedule, t)
-        a_prev, s_prev = scales(schedule, t_prev)
-        if t_prev < 0:
-            x, h = x0_hat, math.inf
-        else:
-            h = math.log(a_prev / s_prev) - (math.log(a / s) if a > 0 else -math.inf)
-            d = x0_hat
-            if previous is not None and math.isfinite(previous[1]) and math.isfinite(h):
-                half_inv_r = h / (2 * previous[1])  # 1 / (2 r), r = h_prev / h
-                d = (1 + half_inv_r) * x0_hat - half_inv_r * previous[0]
-            x = (s_prev / s) * x + (a_prev - a * s_prev / s) * d
-        previous = (x0_hat, h)
-        yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
 def last(steps: Iterator[Step]) -> Step:

@@ -35,7 +35,7 @@ def _first_order(x: torch.Tensor, x0_hat: torch.Tensor, a: float, s: float, a_pr
 
 
 @torch.no_grad()
-def dpm_solver_pp_3m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterator[Step]:
+def dpm_solver_pp_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int], order: int = 3) -> Iterator[Step]:
     """DPM-Solver++(3M), Lu et al. 2022b: the exponential integrator
     x' = (s'/s) x + s' int e^lambda x0(lambda) d lambda, with x0 expanded to second order about the
     current lambda from the last three estimates m0, m1, m2 (log-SNR gaps h0, h1 before this step):
@@ -43,7 +43,10 @@ def dpm_solver_pp_3m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]
     (= h x0'), D2 = (D1_0 - D1_1) / (r0 + r1) (= h^2 x0'' / 2), and
     x' = (s'/s) x + a' (1 - e^{-h}) m0 + a' (1 + (e^{-h} - 1) / h) D1 + 2 a' (1/2 - (h - 1 + e^{-h}) / h^2) D2,
     the last two being a' h^2 phi_2(-h) x0' and a' h^3 phi_3(-h) x0'' written with D1 and D2. The first
-    step is DDIM, the second DPM-Solver++(2M); a step from zero SNR restarts the history."""
+    step is DDIM, the second DPM-Solver++(2M) (order = 2 stays there: Lu et al.'s Algorithm 2, whose
+    D = (1 + 1/(2 r0)) m0 - m1 / (2 r0) is m0 + D1_0 / 2); a step from zero SNR restarts the history."""
+    if order not in (2, 3):
+        raise ValueError(f"DPM-Solver++'s multistep order must be 2 or 3, got {order}")
     schedule = estimate.schedule
     x, history = x_T, []  # (x0_hat, lambda) of the steps since the last restart, newest last
     for i, t, t_prev in step_pairs(ts):
@@ -51,7 +54,7 @@ def dpm_solver_pp_3m_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
         lam, lam_prev = log_snr(schedule, t), log_snr(schedule, t_prev)
-        history = [*history, (x0_hat, lam)][-3:] if math.isfinite(lam) else []
+        history = [*history, (x0_hat, lam)][-order:] if math.isfinite(lam) else []
         if t_prev < 0:
             x = x0_hat  # the first-order step to the data (h = inf)
         elif len(history) < 2:
@@ -155,13 +158,14 @@ def unipc_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int], order: in
     previous = None  # (the sample the last predictor step started from, its t, its order)
     for i, t, t_prev in step_pairs(ts):
         x0_hat, _ = estimate(x, t)
-        if not math.isfinite(log_snr(schedule, t)):
+        lam = log_snr(schedule, t)
+        if not math.isfinite(lam):
             history, previous = [], None
-        elif corrector and previous is not None:  # UniC: the last step again, with x0_hat among the D_k
-            start, t_start, k = previous
-            x = _unipc_step(schedule, start, t_start, t, history[-k:], variant, new=x0_hat)
-        if math.isfinite(log_snr(schedule, t)):
-            history = [*history, (x0_hat, log_snr(schedule, t))][-order:]
+        else:
+            if corrector and previous is not None:  # UniC: the last step again, with x0_hat among the D_k
+                start, t_start, k = previous
+                x = _unipc_step(schedule, start, t_start, t, history[-k:], variant, new=x0_hat)
+            history = [*history, (x0_hat, lam)][-order:]
         if t_prev < 0:
             x_next, previous = x0_hat, None  # first order to the data (h = inf)
         elif not history:

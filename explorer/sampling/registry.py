@@ -17,13 +17,12 @@ from explorer.sampling.gaussian import (
     Step,
     ddim_steps,
     ddpm_steps,
-    dpm_solver_pp_2m_steps,
     edm_steps,
     euler_maruyama_steps,
     euler_steps,
     heun_steps,
 )
-from explorer.sampling.multistep import dpm_solver_pp_3m_steps, ipndm_steps, unipc_steps
+from explorer.sampling.multistep import dpm_solver_pp_steps, ipndm_steps, unipc_steps
 from explorer.sampling.spacings import SPACINGS, Spacing, step_pairs, timesteps
 
 MAX_CLIP = 1000.0  # largest x0_hat clipping bound
@@ -62,9 +61,9 @@ SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
     SamplerSpec("edm", "EDM stochastic (Heun with churn)", "EDM", Spacing.KARRAS, 25, False, True,
                 lambda e, x, ts, g, st: edm_steps(e, x, ts, g, Churn(st.churn, st.s_tmin, st.s_tmax, st.s_noise))),
     SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
-                lambda e, x, ts, g, st: dpm_solver_pp_2m_steps(e, x, ts)),
+                lambda e, x, ts, g, st: dpm_solver_pp_steps(e, x, ts, order=2)),
     SamplerSpec("dpmpp3m", "DPM-Solver++(3M)", "DPM++3M", Spacing.LOGSNR, 10, False, False,
-                lambda e, x, ts, g, st: dpm_solver_pp_3m_steps(e, x, ts)),
+                lambda e, x, ts, g, st: dpm_solver_pp_steps(e, x, ts, order=3)),
     SamplerSpec("unipc", "UniPC (bh2, predictor-corrector)", "UniPC", Spacing.LOGSNR, 10, False, False,
                 lambda e, x, ts, g, st: unipc_steps(e, x, ts)),
     SamplerSpec("ipndm", "iPNDM (4th-order multistep)", "iPNDM", Spacing.LOGSNR, 10, False, False,
