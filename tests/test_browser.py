@@ -50,10 +50,15 @@ def wait_forward(page) -> None:
 MAX_SCRUB_MS = 50  # the issue's target for one t update of the Forward view, in the browser
 
 
+SETTLE_MS = 500  # how long a typed value must stay before a click uses it
+
+
 def set_number(page, elem_id: str, value: str) -> None:
-    """Type into a component's number box until its slider holds the value: a click right
-    after a single try can race the update, and a box that has just appeared (an accordion
-    opening) can drop the first keystrokes. A plain Number field has no slider to check."""
+    """Type into a component's number box until its slider holds the value, and still holds it
+    a moment later: a click right after a single try can race the update, and a box that has
+    just appeared (a closed accordion mounts its children as it opens) can drop the first
+    keystrokes or be set back to its initial value once mounted. A plain Number field has no
+    slider to check."""
     box = page.locator(f"#{elem_id} input[type=number]")
     slider = f"document.querySelector('#{elem_id} input[type=range]')"
     check = f"() => {{ const r = {slider}; return !r || r.value === {value!r}; }}"
@@ -62,7 +67,9 @@ def set_number(page, elem_id: str, value: str) -> None:
         box.press("Enter")
         try:
             page.wait_for_function(check, timeout=3_000)
-            return
+            page.wait_for_timeout(SETTLE_MS)
+            if page.evaluate(check):
+                return
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"#{elem_id} never took the value {value}")
