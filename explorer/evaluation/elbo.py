@@ -5,7 +5,8 @@ with the decoder), the reference. The respaced estimate (`every` = k > 1) splits
 of k consecutive indices and draws one index per stratum and per item, uniformly, weighting its term
 by the stratum's size: an unbiased, stratified estimate of the same sum from about T / k model calls.
 The standard error is that of the mean over items (it covers the noise draws, the strata draws and
-the data). Every draw takes the generator, which lives on the data's device. Time convention: `t` is the 0-based schedule index; the reported steps are the paper's t.
+the data). Every draw takes the generator, which lives on the data's device.
+Time convention: `t` is the 0-based schedule index; the reported steps are the paper's t.
 """
 
 from __future__ import annotations

@@ -3,17 +3,20 @@
 In the coordinates x~ = x / a, sigma = s / a (x_t = a x0 + s eps; see sampling.gaussian) the
 probability-flow ODE is dx~/dsigma = eps_hat(a x~, t), and the instantaneous change of variables
 (Chen et al. 2018) gives
-    log p_0(x0) = log p_end(x~_end) + integral_0^sigma_end div_x~ eps_hat dsigma,
-integrated here from the data (sigma = 0) to the last index with a > 0: a Heun step onto the
-first index of the grid whose drift at sigma = 0 is 0 (eps_hat = -sigma grad log p; the model
-is defined from index 0 on), then Heun steps between grid indices (uniform in log-SNR), each evaluating the drift and its
-divergence twice, at the step's start and at Heun's predictor. x~ moves by Heun's rule in sigma,
-and the divergence is integrated by the trapezoid rule in log sigma over the same two points: as
-sigma grows, x~ becomes linear in sigma and the divergence D / sigma, so both rules turn exact
-there, where a schedule's sigma can leap (cosine's clipped last beta: 6e2 to 2e4 in one index;
-the trapezoid in sigma overstates that step's integral of D / sigma by tens of nats). p_end is N(0, (1 + sigma_end^2) I) in x~,
-which is N(0, (a^2 + s^2) I) in x: the N(0, I) prior of a variance-preserving model, and for a
-zero-terminal-SNR process or rectified flow (a = 0 at t = T) the prior one index before the end.
+    log p_0(x0) = log p_end(x~_end) + integral_0^sigma_end div_x~ eps_hat dsigma.
+It is integrated from the data (sigma = 0) to the last index with a > 0: a Heun step onto the
+grid's first index, whose drift at sigma = 0 is 0 (eps_hat = -sigma grad log p; the model is
+defined from index 0 on), then Heun steps between grid indices (uniform in log-SNR), each
+evaluating the drift and its divergence twice, at the step's start and at Heun's predictor.
+x~ moves by Heun's rule in sigma, and the divergence is integrated by the trapezoid rule in
+log sigma over the same two points: as sigma grows, x~ becomes linear in sigma and the
+divergence D / sigma, so both rules turn exact there, where a schedule's sigma can leap
+(cosine's clipped last beta: 6e2 to 2e4 in one index; the trapezoid in sigma overstates that
+step's integral of D / sigma by tens of nats).
+
+p_end is N(0, (1 + sigma_end^2) I) in x~, which is N(0, (a^2 + s^2) I) in x: the N(0, I) prior
+of a variance-preserving model, and for a zero-terminal-SNR process or rectified flow (a = 0 at
+t = T) the prior one index before the end.
 
 The divergence is exact (one backward pass per dimension: points) or Hutchinson's unbiased
 estimate v^T (d eps_hat / d x~) v with Rademacher probes v (images), one set of probes per item
