@@ -100,6 +100,13 @@ def check_float(name: str, value: object, lo: float, hi: float) -> float:
     return number
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `choices`, or raise ValueError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {quote(value)}")
+    return value
+
+
 def clamped_index(name: str, value: object, n: int) -> int:
     """A frame index from a scrub control: none means the first frame, a number is rounded and
     clamped into [0, n - 1]; a non-number (NaN, text) is refused with a ValueError."""

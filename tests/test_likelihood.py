@@ -8,6 +8,8 @@ import torch
 
 from explorer.core.discrete.loss import hybrid_loss, one_hot, prior_kl
 from explorer.core.discrete.process import make_process, q_probs
+from explorer.core.gaussian import score_from_eps, tweedie_x0
+from explorer.core.ideal import empirical_score
 from explorer.core.likelihood import (
     decoder_term,
     discretized_gaussian_log_probs,
@@ -217,3 +219,34 @@ def test_decoder_term_of_points_is_a_gaussian_density():
     var = float(schedule.beta_tilde[1])
     expected = -torch.distributions.Normal(x0_hat, math.sqrt(var)).log_prob(x0).sum()
     torch.testing.assert_close(decoder_term(schedule, x0, x0_hat, "beta", None)[0], expected)
+
+
+def test_the_empirical_score_is_the_gradient_of_the_noised_mixtures_log_density():
+    schedule = make_schedule("cosine", 100)
+    gen = torch.Generator().manual_seed(3)
+    train = torch.randn(7, 2, generator=gen, dtype=torch.float64)
+    x = (2 * torch.randn(50, 2, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    for t in (0, 30, 99):
+        a, s = float(schedule.sqrt_alpha_bar[t]), float(schedule.sqrt_one_minus_alpha_bar[t])
+        mixture = torch.distributions.MixtureSameFamily(
+            torch.distributions.Categorical(torch.ones(7, dtype=torch.float64)),
+            torch.distributions.Independent(torch.distributions.Normal(a * train, s), 1))  # fmt: skip
+        log_q = mixture.log_prob(x)
+        (grad,) = torch.autograd.grad(log_q.sum(), x)
+        score, ours = empirical_score(schedule, x.detach(), t, train)
+        assert torch.allclose(ours, log_q.detach(), atol=1e-9)
+        assert torch.allclose(score, grad, rtol=1e-6, atol=1e-6)
+
+
+def test_score_and_tweedie_from_the_exact_noise_predictor_of_gaussian_data():
+    schedule = make_schedule("linear", 200)
+    eps_model = gaussian_eps(schedule)
+    x = torch.randn(40, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for t in (0, 60, 199):
+        a, s = float(schedule.sqrt_alpha_bar[t]), float(schedule.sqrt_one_minus_alpha_bar[t])
+        marginal = a**2 * SIGMA + s**2 * torch.eye(2, dtype=torch.float64)
+        centred = torch.linalg.solve(marginal, (x - a * MU).T).T  # M^-1 (x - a mu)
+        score = score_from_eps(schedule, t, eps_model(x, t))
+        assert torch.allclose(score, -centred, atol=1e-10)  # grad log N(x; a mu, M)
+        x0 = tweedie_x0(schedule, x, t, score)
+        assert torch.allclose(x0, MU + a * centred @ SIGMA, atol=1e-9)  # E[x0|x] = mu + a Sigma M^-1 (x - a mu)

@@ -83,3 +83,15 @@ def marginal_pdf(v: torch.Tensor, centres: torch.Tensor, signal: float, noise: f
         raise ValueError("the marginal of the data itself (noise 0) has no density")
     z = (v[:, None] - signal * centres[None, :]) / noise  # (G, N)
     return standard_normal_pdf(z).mean(dim=1) / noise
+
+
+def score_from_eps(schedule: NoiseSchedule, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
+    """grad log q(x_t) = -E[eps | x_t] / s_t (Song et al. 2021; Vincent 2011): any noise predictor is a
+    score model, and so is a flow model through its eps_hat = x_t + a u."""
+    return -eps / extract(schedule.sqrt_one_minus_alpha_bar, t, eps)
+
+
+def tweedie_x0(schedule: NoiseSchedule, xt: torch.Tensor, t: torch.Tensor | int, score: torch.Tensor) -> torch.Tensor:
+    """Tweedie's formula: E[x0 | x_t] = (x_t + s_t^2 grad log q(x_t)) / a_t."""
+    s = extract(schedule.sqrt_one_minus_alpha_bar, t, xt)
+    return (xt + s**2 * score) / extract(schedule.sqrt_alpha_bar, t, xt)

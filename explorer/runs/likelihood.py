@@ -1,0 +1,150 @@
+"""The Score and likelihood tab's likelihood runs, and the elbo and nll commands: a model's ELBO term
+by term and its exact likelihood through the probability-flow ODE, on data of its own dataset.
+
+Units: images are scored on the digits' 17 grey levels in bits per dimension (the ELBO with its
+discretised decoder; the ODE after uniform dequantisation); points in nats per point, a density.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer import data
+from explorer.core.likelihood import REVERSE_VARIANCES, elbo_weight
+from explorer.data.images import quantize
+from explorer.evaluation.elbo import ElboTerms, discrete_elbo, gaussian_elbo
+from explorer.evaluation.ode_likelihood import DIVERGENCES, MAX_PROBES, ode_log_likelihood
+from explorer.limits import MAX_T, check_choice, check_int
+from explorer.models.d3pm import DIGIT_LEVELS
+from explorer.runs.common import training_set
+from explorer.sampling.gaussian import Estimator
+from explorer.store.registry import REGISTRY, ModelHandle, is_image_model
+
+MAX_ELBO_POINTS, MAX_ELBO_IMAGES = 5000, 500  # items an ELBO scores (every term is a model call on all)
+MAX_NLL_POINTS, MAX_NLL_IMAGES = 2000, 200  # items the ODE carries (with backward passes at every call)
+MAX_NLL_STEPS = 500
+HELD_OUT_OFFSET = 2**20  # fresh points use seed + this: the training set's draw (its config's seed) is never met
+DENSITY_GRID = 64  # the density map's cells a side
+DENSITY_LIM = 1.6  # ... over [-lim, lim]^2, where every point set lies
+
+
+@dataclass(frozen=True)
+class ElboSettings:
+    model: str
+    n: int = 500
+    seed: int = 0
+    every: int = 10
+    variance: str = "beta"
+
+
+@dataclass(frozen=True)
+class NllSettings:
+    model: str
+    n: int = 500
+    seed: int = 0
+    steps: int = 100
+    probes: int = 1
+    density: bool = False  # points: also the model's density on a grid
+
+
+def evaluation_items(handle: ModelHandle, n: int, seed: int, limits: tuple[int, int]) -> tuple[torch.Tensor, str]:
+    """n items to score, and where they come from: points drawn afresh from the model's dataset
+    (held out), or images picked by the seed from the digits (the models were trained on all 1,797,
+    so these are training images: no held-out digits exist)."""
+    image = is_image_model(handle) or handle.discrete
+    n = check_int("number of items", n, 1, limits[1] if image else limits[0])
+    seed = check_int("seed", seed, 0, 2**31 - 1)
+    gen = torch.Generator().manual_seed(seed)
+    if image:
+        pool = training_set(handle, 100_000)
+        return pool[torch.randperm(len(pool), generator=gen)[:n]], f"{n} training digits (seed {seed})"
+    train = handle.train
+    gen.manual_seed(seed + HELD_OUT_OFFSET)
+    return data.make_points(train.dataset, n, train.noise, gen).x, f"{n} fresh {train.dataset} points (held out)"
+
+
+@dataclass(frozen=True)
+class ElboRun:
+    settings: ElboSettings
+    terms: ElboTerms
+    items: str  # what was scored
+    weights: dict[str, tuple[list[int], list[float]]]  # per-t weight on |eps - eps_hat|^2, each scaled to mean 1
+
+
+def run_elbo(settings: ElboSettings, allow_path: bool = False) -> ElboRun:
+    """The ELBO of the named model (Gaussian, flow or D3PM) on its own kind of data (allow_path: the
+    command line's checkpoint folders too)."""
+    every = check_int("every", settings.every, 1, MAX_T)
+    handle = REGISTRY.handle(settings.model, allow_path=allow_path)
+    x0, items = evaluation_items(handle, settings.n, settings.seed, (MAX_ELBO_POINTS, MAX_ELBO_IMAGES))
+    gen = torch.Generator().manual_seed(settings.seed)
+    if handle.discrete:
+        terms = discrete_elbo(handle.model, handle.process, quantize(x0, handle.process.K), gen, every)
+        return ElboRun(settings, terms, items, {})
+    variance = check_choice("reverse variance", settings.variance, REVERSE_VARIANCES)
+    levels = DIGIT_LEVELS if is_image_model(handle) else None
+    terms = gaussian_elbo(handle.model, handle.schedule, handle.prediction, x0, gen, every, variance, levels)
+    weight = elbo_weight(handle.schedule, variance)[1:].numpy()
+    steps = np.arange(2, handle.schedule.T + 1)
+    finite = np.isfinite(weight)  # rectified flow's last step (alpha_T = 0) has no eps-form weight
+    weight, steps = weight[finite], steps[finite].tolist()
+    weights = {"ELBO (Ho et al. eq. 12)": (steps, (weight / weight.mean()).tolist()),
+               "L_simple": (steps, [1.0] * len(steps))}  # fmt: skip
+    return ElboRun(settings, terms, items, weights)
+
+
+@dataclass(frozen=True)
+class NllRun:
+    settings: NllSettings
+    mean: float  # bits/dim (images) or nats per point
+    stderr: float
+    unit: str
+    items: str
+    nfe: int
+    divergence: str
+    note: str  # how the number was made (dequantisation, probes)
+    density: np.ndarray | None = None  # (G, G) model density on the grid, rows along y (points)
+    data: np.ndarray | None = None  # (N, 2) the scored points
+
+
+def model_density(estimate: Estimator, steps: int) -> np.ndarray:
+    """p_theta on a DENSITY_GRID^2 grid over [-DENSITY_LIM, DENSITY_LIM]^2 (rows along y)."""
+    axis = torch.linspace(-DENSITY_LIM, DENSITY_LIM, DENSITY_GRID)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    log_p = ode_log_likelihood(estimate, grid, steps, torch.Generator().manual_seed(0)).log_p
+    return log_p.exp().reshape(DENSITY_GRID, DENSITY_GRID).numpy()
+
+
+def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
+    """The probability-flow ODE likelihood of the named Gaussian or flow model: nats per held-out point
+    (exact divergence), or bits/dim of digits after uniform dequantisation (Hutchinson's estimate)."""
+    handle = REGISTRY.handle(settings.model, allow_path=allow_path)
+    if handle.discrete:
+        raise ValueError(f"{settings.model!r} is a discrete (D3PM) model: it has no probability-flow ODE; "
+                         "its ELBO is its likelihood bound")  # fmt: skip
+    steps = check_int("ODE steps", settings.steps, 2, MAX_NLL_STEPS)
+    probes = check_int("Hutchinson probes", settings.probes, 1, MAX_PROBES)
+    x0, items = evaluation_items(handle, settings.n, settings.seed, (MAX_NLL_POINTS, MAX_NLL_IMAGES))
+    gen = torch.Generator().manual_seed(settings.seed)
+    estimate = Estimator(handle.model, handle.schedule, handle.prediction)
+    if not is_image_model(handle):
+        result = ode_log_likelihood(estimate, x0, steps, gen, "exact")
+        nll = -result.log_p
+        density = model_density(estimate, steps) if settings.density else None
+        return NllRun(settings, float(nll.mean()), float(nll.std()) / math.sqrt(len(nll)), "nats", items, result.nfe,
+                      "exact", "exact divergence (2 backward passes a call)", density, x0.numpy())  # fmt: skip
+    half = 1.0 / (DIGIT_LEVELS - 1)  # a grey level's bin is [x - half, x + half]
+    u = (torch.rand(x0.shape, generator=gen) * 2 - 1) * half
+    result = ode_log_likelihood(estimate, x0 + u, steps, gen, DIVERGENCES[1], probes)
+    dims = x0[0].numel()
+    # P(level) >= bin^D exp(E_u log p(x + u)) (Jensen), bin = 2 half: bits/dim = (-log p - D log bin) / (D log 2)
+    bits = (-result.log_p - dims * math.log(2 * half)) / (dims * math.log(2))
+    note = (f"uniform dequantisation over each grey level's bin (width 2/{DIGIT_LEVELS - 1}, centred on the level); "
+            f"Hutchinson divergence, {probes} Rademacher probe(s) an image")  # fmt: skip
+    return NllRun(settings, float(bits.mean()), float(bits.std()) / math.sqrt(len(bits)), "bits/dim", items,
+                  result.nfe, "hutchinson", note)  # fmt: skip
