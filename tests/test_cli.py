@@ -194,3 +194,33 @@ def test_interpolate_writes_paths_and_a_gif(tmp_path, capsys):
     assert main([*args[:5], "--a", "/etc/passwd", "--out", str(out)]) == 1  # a file, but not an image
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "image" in err and err.count("\n") == 1
+
+
+def test_elbo_and_nll_print_and_write_json(tmp_path, capsys):
+    import json
+
+    elbo, nll = tmp_path / "elbo.json", tmp_path / "nll.json"
+    items = ["--model", "spiral-mlp", "--n", "100", "--seed", "2"]
+    assert main(["elbo", *items, "--every", "25", "--json", str(elbo)]) == 0
+    assert main(["nll", *items, "--steps", "20", "--json", str(nll)]) == 0
+    out = capsys.readouterr().out
+    assert "-ELBO" in out and "NLL" in out and "nats" in out
+    bound, exact = json.loads(elbo.read_text()), json.loads(nll.read_text())
+    assert bound["unit"] == exact["unit"] == "nats" and bound["every"] == 25
+    assert len(bound["terms"]) == 40 and all(set(term) == {"t", "value"} for term in bound["terms"])
+    assert bound["total"] == pytest.approx(bound["prior"] + bound["transitions"] + bound["decoder"])
+    assert bound["total"] > exact["nll"]  # the bound sits above the exact NLL
+    assert exact["nfe"] == 2 * 20 - 1 and exact["divergence"] == "exact"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["nll", "--model", "digits-uniform", "--n", "2"], "no probability-flow ODE"),
+     (["elbo", "--model", "spiral-mlp", "--n", "0"], "number of items must be between"),
+     (["nll", "--model", "spiral-mlp", "--steps", "100000"], "ODE steps must be between"),
+     (["elbo", "--model", "/nowhere/model"], "no checkpoint at /nowhere/model")],
+)  # fmt: skip
+def test_likelihood_commands_refuse_bad_arguments_in_one_line(args, message, capsys):
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1

@@ -14,12 +14,14 @@ from explorer.cli.corrupt import add_corrupt
 from explorer.cli.curves import add_curves
 from explorer.cli.forward import add_forward
 from explorer.cli.latent import add_interpolate, add_invert
+from explorer.cli.likelihood import add_elbo, add_nll
 from explorer.cli.models import add_models
 from explorer.cli.sample import add_sample
 from explorer.cli.train import add_train
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_forward, add_train, add_models, add_sample, add_invert, add_interpolate, add_corrupt, add_bench, add_curves,
+    add_elbo, add_nll,
 ]  # fmt: skip
 
 
