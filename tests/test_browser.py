@@ -326,7 +326,7 @@ def test_the_player_plays_200_frames_of_5000_points_locally(page):
     assert page.errors == []
 
 
-# each tab, and its primary buttons with what the answer says once it is in
+# each tab, and its primary buttons with what the answer says once it is in (and the sub-tab they sit in)
 FIRST_CLICKS = [
     ("Forward noising", []),
     ("Reverse denoising", [("rev-sample", "rev-info", "t = 0 of 1000")]),
@@ -334,6 +334,14 @@ FIRST_CLICKS = [
     ("Latent space", [("lat-invert", "lat-info", "round-trip MSE"), ("lat-interpolate", "lat-morph-info", "Mid-way")]),
     ("Discrete (D3PM)", [("d3-show", "d3-info", "t = 50 of 100"), ("d3r-sample", "d3r-info", "reverse steps")]),
     ("Guidance", [("cfg-run", "cfg-info", "precision")]),
+    (
+        "Score and likelihood",
+        [
+            ("score-run", "score-info", "relative error", "Score field"),
+            ("elbo-run", "elbo-info", "ELBO =", "ELBO"),
+            ("nll-run", "nll-info", "NLL =", "Exact likelihood"),
+        ],
+    ),
     ("Train", []),  # Start's default run is the training test's; here its empty panels must say what to press
 ]
 
@@ -366,7 +374,9 @@ def test_every_tabs_default_first_click_answers_without_an_error(page):
     errors = []
     for name, clicks in FIRST_CLICKS:
         open_tab(page, name)
-        for button, answer, text in clicks:
+        for button, answer, text, *within in clicks:
+            if within:
+                open_tab(page, within[0])
             page.locator(f"#{button}").click()
             wait_text(page, answer, text, timeout=180_000)
         toasts = page.locator("[data-testid=toast-body].error").all_inner_texts()

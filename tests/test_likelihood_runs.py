@@ -46,7 +46,8 @@ def test_the_point_density_map_is_a_density(monkeypatch):
     monkeypatch.setattr(likelihood_run, "DENSITY_GRID", 96)  # fine enough for a Riemann sum over a thin spiral
     run = run_nll(NllSettings("spiral-mlp", n=10, seed=0, steps=50, density=True))
     cell = (2 * likelihood_run.DENSITY_LIM / 95) ** 2
-    assert 0.95 < run.density.sum() * cell < 1.05  # the spiral lies inside the map
+    assert 0.95 < np.exp(run.log_density).sum() * cell < 1.05  # the spiral lies inside the map
+    assert 0.99 < run.data_density.sum() * cell <= 1 + 1e-9  # the histogram is a density on the same cells
 
 
 def test_bad_likelihood_settings_are_refused():

@@ -107,17 +107,33 @@ class NllRun:
     nfe: int
     divergence: str
     note: str  # how the number was made (dequantisation, probes)
-    density: np.ndarray | None = None  # (G, G) model density on the grid, rows along y (points)
-    data: np.ndarray | None = None  # (N, 2) the scored points
+    per_item: np.ndarray  # (N,) each item's NLL in `unit`
+    data: np.ndarray  # the scored items: (N, 2) points or (N, 1, 8, 8) digits
+    log_density: np.ndarray | None = None  # (G, G) log p_theta on the grid, rows along y (points)
+    data_density: np.ndarray | None = None  # (G, G) the training set's histogram on the same grid, as a density
 
 
-def model_density(estimate: Estimator, steps: int) -> np.ndarray:
-    """p_theta on a DENSITY_GRID^2 grid over [-DENSITY_LIM, DENSITY_LIM]^2 (rows along y)."""
-    axis = torch.linspace(-DENSITY_LIM, DENSITY_LIM, DENSITY_GRID)
+def density_axis() -> np.ndarray:
+    """The density map's cell centres on each axis."""
+    return np.linspace(-DENSITY_LIM, DENSITY_LIM, DENSITY_GRID)
+
+
+def model_log_density(estimate: Estimator, steps: int) -> np.ndarray:
+    """log p_theta on a DENSITY_GRID^2 grid over [-DENSITY_LIM, DENSITY_LIM]^2 (rows along y)."""
+    axis = torch.from_numpy(density_axis()).float()
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
     log_p = ode_log_likelihood(estimate, grid, steps, torch.Generator().manual_seed(0)).log_p
-    return log_p.exp().reshape(DENSITY_GRID, DENSITY_GRID).numpy()
+    return log_p.reshape(DENSITY_GRID, DENSITY_GRID).numpy()
+
+
+def training_histogram(handle: ModelHandle) -> np.ndarray:
+    """The model's training points binned on the density map's cells, as a density (rows along y)."""
+    x = training_set(handle, 100_000).numpy()
+    half = (DENSITY_LIM * 2 / (DENSITY_GRID - 1)) / 2
+    edges = np.linspace(-DENSITY_LIM - half, DENSITY_LIM + half, DENSITY_GRID + 1)
+    counts, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=[edges, edges])
+    return counts / (len(x) * (2 * half) ** 2)
 
 
 def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
@@ -135,9 +151,12 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
     if not is_image_model(handle):
         result = ode_log_likelihood(estimate, x0, steps, gen, "exact")
         nll = -result.log_p
-        density = model_density(estimate, steps) if settings.density else None
+        log_density = data_density = None
+        if settings.density:
+            log_density, data_density = model_log_density(estimate, steps), training_histogram(handle)
         return NllRun(settings, float(nll.mean()), float(nll.std()) / math.sqrt(len(nll)), "nats", items, result.nfe,
-                      "exact", "exact divergence (2 backward passes a call)", density, x0.numpy())  # fmt: skip
+                      "exact", "exact divergence (2 backward passes a call)", nll.numpy(), x0.numpy(), log_density,
+                      data_density)  # fmt: skip
     half = 1.0 / (DIGIT_LEVELS - 1)  # a grey level's bin is [x - half, x + half]
     u = (torch.rand(x0.shape, generator=gen) * 2 - 1) * half
     result = ode_log_likelihood(estimate, x0 + u, steps, gen, DIVERGENCES[1], probes)
@@ -147,4 +166,4 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
     note = (f"uniform dequantisation over each grey level's bin (width 2/{DIGIT_LEVELS - 1}, centred on the level); "
             f"Hutchinson divergence, {probes} Rademacher probe(s) an image")  # fmt: skip
     return NllRun(settings, float(bits.mean()), float(bits.std()) / math.sqrt(len(bits)), "bits/dim", items,
-                  result.nfe, "hutchinson", note)  # fmt: skip
+                  result.nfe, "hutchinson", note, bits.numpy(), x0.numpy())  # fmt: skip

@@ -51,6 +51,7 @@ class ScoreField:
     axis: np.ndarray  # (E,) the error grid's coordinates on each axis
     frames: list[ScoreFrame]
     T: int
+    data: np.ndarray  # (P, 2) training points to draw beneath the exact field
 
     def nearest(self, t: int) -> ScoreFrame:
         return min(self.frames, key=lambda frame: abs(frame.t - t))
@@ -95,4 +96,4 @@ def run_score_field(settings: ScoreSettings) -> ScoreField:
             noisy=shown.numpy(), tweedie=tweedie_x0(schedule, shown, index, learned(shown)).numpy(),
             relative_error=relative,
         ))  # fmt: skip
-    return ScoreField(settings, arrows.numpy(), axis, frames, schedule.T)
+    return ScoreField(settings, arrows.numpy(), axis, frames, schedule.T, picks.numpy())

@@ -68,6 +68,12 @@ def conditional_models() -> list[str]:
                   if (info := info_or_none(folder)) is not None and info.classes)  # fmt: skip
 
 
+def models_of_kind(*kinds: DataKind) -> list[str]:
+    """Names of the registry's models that generate one of `kinds` (points, images, categorical data)."""
+    return sorted(name for name, folder in find_checkpoints(model_roots()).items()
+                  if (info := info_or_none(folder)) is not None and info.kind in kinds)  # fmt: skip
+
+
 def model_classes(name: str | None) -> tuple[str, ...]:
     """The class names a registry model was trained on (empty: unconditional, or no such model)."""
 

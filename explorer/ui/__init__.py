@@ -21,6 +21,7 @@ from explorer.ui import (  # noqa: E402
     guidance_tab,
     latent_tab,
     reverse_tab,
+    score_tab,
     training_tab,
 )
 from explorer.ui.common import OUTPUT_DIR, guard_inputs  # noqa: E402
@@ -60,6 +61,8 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
                 discrete_refresh = discrete_tab.build(state)
             with gr.Tab("Guidance", id="guidance"):
                 guidance_tab.build(state)
+            with gr.Tab("Score and likelihood", id="score") as score:
+                score_pickers = score_tab.build(state)
             if not state.limits.read_only:  # a read-only server serves the models it has
                 with gr.Tab("Train", id="train"):
                     training_tab.build(state)
@@ -70,6 +73,7 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
                           api_visibility="private")  # fmt: skip
         latent.select(reverse_tab.refresh_models, latent_picker["model"], latent_picker["model"],
                       api_visibility="private")  # fmt: skip
+        score.select(score_tab.refresh_models, score_pickers, score_pickers, api_visibility="private")
         discrete.select(**discrete_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**forward_refresh, show_progress="hidden", api_visibility="private")
         demo.load(**compare_picker["timesteps"], show_progress="hidden", api_visibility="private")
