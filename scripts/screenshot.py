@@ -90,6 +90,20 @@ def guidance(page: Page) -> None:
     press(page, "cfg-run", "cfg-info", "precision")
 
 
+def score(page: Page) -> None:
+    """spiral-mlp's learned score beside the exact one, at the field's first shown t."""
+    open_tab(page, "Score and likelihood")
+    open_tab(page, "Score field")
+    press(page, "score-run", "score-info", "relative error")
+
+
+def elbo(page: Page) -> None:
+    """digits-unet's ELBO term by term, and L_simple's weighting beside the ELBO's."""
+    open_tab(page, "Score and likelihood")
+    open_tab(page, "ELBO")
+    press(page, "elbo-run", "elbo-info", "ELBO =")
+
+
 def train(page: Page) -> None:
     """The default spiral run, photographed at its second preview."""
     open_tab(page, "Train")
@@ -105,7 +119,7 @@ def train(page: Page) -> None:
 
 TABS: dict[str, Callable[[Page], None]] = {"forward": forward, "reverse": reverse, "compare": compare,
                                            "latent": latent, "discrete": discrete, "guidance": guidance,
-                                           "train": train}  # fmt: skip
+                                           "score": score, "elbo": elbo, "train": train}  # fmt: skip
 
 
 def player_gif(page: Page, out: Path) -> None:
