@@ -35,7 +35,7 @@ from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY, models_of_kind
 from explorer.ui.common import CONTROLS, bind, gpu_call, picture, plot_value, result_plot, sampling_queue, user_errors
-from explorer.viz import figures, frames
+from explorer.viz import field_figures, figures, frames
 
 SHOWN_DIGITS = 8  # the most and the least likely digits drawn
 FIRST_FIELD_T = 0.02  # the field opens at the recorded t nearest this share of T (where the data's shape shows)
@@ -73,7 +73,7 @@ def needs(model: str | None) -> str:
 def field_view(field: ScoreField, i: Any) -> tuple[Any, str]:
     frame = field.frames[clamped_index("the t slider", i, len(field.frames))]
     title = f"{field.settings.model}: the score at t = {frame.t} of {field.T}"
-    fig = figures.score_field_figure(field.grid, frame.learned, frame.exact, field.axis, frame.weighted_error,
+    fig = field_figures.score_field_figure(field.grid, frame.learned, frame.exact, field.axis, frame.weighted_error,
                                      frame.noisy, frame.tweedie, field.data, FIELD_LIM, title)  # fmt: skip
     info = (f"**t = {frame.t}** · relative error E‖s_θ − s*‖² / E‖s*‖² = {frame.relative_error:.4f} over noised "
             "training points · arrows: s = −ε̂ / √(1 − ᾱ_t), one scale for both panels (longest ones clipped) · "
@@ -157,7 +157,7 @@ def on_nll(state: AppState, model: str | None, n: Any, steps: Any, probes: Any, 
     info = (f"**NLL = {run.mean:.4f} ± {run.stderr:.4f} {run.unit}** on {run.items} · {steps} Heun steps of the "
             f"probability-flow ODE from data to noise, {run.nfe} model calls · {run.note}")  # fmt: skip
     if points:
-        fig = figures.density_pair_figure(density_axis(), run.log_density, run.data_density,
+        fig = field_figures.density_pair_figure(density_axis(), run.log_density, run.data_density,
                                           f"{name}: p_θ(x) beside the data")  # fmt: skip
         return info, gr.update(value=plot_value(fig), visible=True), gr.update(visible=False)
     counts, edges = np.histogram(run.per_item, bins=min(24, max(4, len(run.per_item) // 4)))

@@ -40,7 +40,7 @@ _TEMPLATE_LAYOUT = dict(
 )
 
 
-_AXIS = dict(gridcolor="#ebeef3", zerolinecolor="#d1d5db", linecolor="#d1d5db")
+AXIS = dict(gridcolor="#ebeef3", zerolinecolor="#d1d5db", linecolor="#d1d5db")
 
 
 def typed(values: np.ndarray) -> dict[str, str]:
@@ -54,7 +54,7 @@ def to_json(fig: Figure) -> str:
     return to_json_plotly(fig)
 
 
-def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
+def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
     return dict(_TEMPLATE_LAYOUT, title=dict(text=title, x=0.02), height=height, margin=_MARGIN, **extra)
 
 
@@ -86,8 +86,8 @@ def points_figure(
         traces.append(dict(type="scatter", x=typed(path[:, 0]), y=typed(path[:, 1]), mode="lines", hoverinfo="skip",
                            line=dict(color="#111827", width=1), opacity=0.35, name="paths", showlegend=i == 0,
                            legendgroup="paths"))  # fmt: skip
-    axis = dict(_AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
-    layout = _layout(
+    axis = dict(AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
+    layout = base_layout(
         title, height, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1), uirevision="points",
         legend=dict(orientation="h", y=-0.08),
     )  # fmt: skip
@@ -99,7 +99,7 @@ def waiting_figure(title: str, message: str, height: int = 300) -> Figure:
     hidden = dict(visible=False)
     note = dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                 font=dict(size=14, color="#6b7280"))  # fmt: skip
-    return {"data": [], "layout": _layout(title, height, xaxis=hidden, yaxis=hidden, annotations=[note])}
+    return {"data": [], "layout": base_layout(title, height, xaxis=hidden, yaxis=hidden, annotations=[note])}
 
 
 def curves_figure(
@@ -121,8 +121,8 @@ def curves_figure(
     if marker_x is not None:
         shapes.append(dict(type="line", x0=marker_x, x1=marker_x, y0=0, y1=1, yref="paper",
                            line=dict(color="#9ca3af", width=1)))  # fmt: skip
-    xaxis = dict(_AXIS, title=dict(text=x_title), autorange="reversed" if reversed_x else True)
-    layout = _layout(title, height, xaxis=xaxis, yaxis=dict(_AXIS, title=dict(text=y_title), rangemode="tozero"),
+    xaxis = dict(AXIS, title=dict(text=x_title), autorange="reversed" if reversed_x else True)
+    layout = base_layout(title, height, xaxis=xaxis, yaxis=dict(AXIS, title=dict(text=y_title), rangemode="tozero"),
                      shapes=shapes, legend=dict(orientation="h", y=-0.25), uirevision=title)  # fmt: skip
     return {"data": traces, "layout": layout}
 
@@ -162,12 +162,12 @@ def schedule_figure(schedules: list[NoiseSchedule], step: int) -> Figure:
             )
         )  # fmt: skip
     cursor = dict(type="line", x0=step, x1=step, y0=0, y1=1, yref="paper", line=dict(color="#9ca3af", width=1))
-    layout = _layout(
+    layout = base_layout(
         "√ᾱ solid · √(1−ᾱ) dashed · log-SNR dotted",
         340,
-        xaxis=dict(_AXIS, title=dict(text="t"), range=[0, main.T]),
-        yaxis=dict(_AXIS, title=dict(text="scale"), range=[0, 1.02]),
-        yaxis2=dict(_AXIS, title=dict(text="log-SNR"), overlaying="y", side="right", showgrid=False),
+        xaxis=dict(AXIS, title=dict(text="t"), range=[0, main.T]),
+        yaxis=dict(AXIS, title=dict(text="scale"), range=[0, 1.02]),
+        yaxis2=dict(AXIS, title=dict(text="log-SNR"), overlaying="y", side="right", showgrid=False),
         legend=dict(orientation="h", y=-0.22),
         shapes=[cursor],
         uirevision="schedule",
@@ -201,11 +201,11 @@ def histogram_figure(
     traces.append(dict(type="scatter", mode="lines", x=typed(grid), y=typed(standard), name="N(0, 1)",
                        line=dict(color="#e11d48", dash="dash")))  # fmt: skip
     top = 1.2 * max(float(density.max()), float(standard.max()))
-    layout = _layout(
+    layout = base_layout(
         title,
         300,
-        xaxis=dict(_AXIS, range=[float(grid[0]), float(grid[-1])]),
-        yaxis=dict(_AXIS, title=dict(text="density"), range=[0, top]),
+        xaxis=dict(AXIS, range=[float(grid[0]), float(grid[-1])]),
+        yaxis=dict(AXIS, title=dict(text="density"), range=[0, top]),
         bargap=0,
         legend=dict(orientation="h", y=-0.2),
         uirevision="hist",
@@ -230,13 +230,13 @@ def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: 
         traces.append(dict(type="scatter", mode="markers", x=t.tolist(), y=[i] * len(t), yaxis="y2",
                            legendgroup=label, showlegend=False, hoverinfo="x",
                            marker=dict(color=color, size=10, symbol="line-ns-open", line=dict(width=1.5))))  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         "Timesteps visited, on the log-SNR curve",
         height,
-        xaxis=dict(_AXIS, title=dict(text="t"), range=[0, T + 1]),
-        yaxis=dict(_AXIS, title=dict(text="log-SNR"), domain=[0.4, 1.0]),
+        xaxis=dict(AXIS, title=dict(text="t"), range=[0, T + 1]),
+        yaxis=dict(AXIS, title=dict(text="log-SNR"), domain=[0.4, 1.0]),
         yaxis2=dict(
-            _AXIS,
+            AXIS,
             domain=[0.0, 0.3],
             range=[-0.6, len(visits) - 0.4],
             tickvals=list(range(len(visits))),
@@ -259,11 +259,11 @@ def log_curves_figure(
         traces.append(dict(type="scatter", mode="lines+markers", x=list(x), y=list(y), name=label,
                            line=dict(color=color), marker=dict(size=7),
                            hovertemplate=f"{label}<br>%{{x}}: %{{y:.4g}}<extra></extra>"))  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         title,
         height,
-        xaxis=dict(_AXIS, title=dict(text=x_title), type="log" if log_x else "linear"),
-        yaxis=dict(_AXIS, title=dict(text=y_title), type="log" if log_y else "linear"),
+        xaxis=dict(AXIS, title=dict(text=x_title), type="log" if log_x else "linear"),
+        yaxis=dict(AXIS, title=dict(text=y_title), type="log" if log_y else "linear"),
         legend=dict(orientation="h", y=-0.25),
     )
     layout["margin"] = dict(_MARGIN, l=72)  # log ticks ("0.001", "100µ") are wider: keep them off the axis title
@@ -291,8 +291,8 @@ def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: f
     traces.append(dict(type="scatter", x=ends[:, 0].tolist(), y=ends[:, 1].tolist(), mode="markers+text",
                        text=["A", "B"], textposition="top center", name="A and B", showlegend=False,
                        marker=dict(size=11, color="#111827", symbol="diamond")))  # fmt: skip
-    axis = dict(_AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
-    layout = _layout(title, 460, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1),
+    axis = dict(AXIS, range=[-lim, lim], fixedrange=True, constrain="domain")
+    layout = base_layout(title, 460, xaxis=axis, yaxis=dict(axis, scaleanchor="x", scaleratio=1),
                      legend=dict(orientation="h", y=-0.08))  # fmt: skip
     return {"data": traces, "layout": layout}
 
@@ -301,8 +301,8 @@ def heatmap_figure(matrix: np.ndarray, labels: list[str], title: str, height: in
     """A row-stochastic matrix as a heatmap: rows 'from', columns 'to', row 0 at the top."""
     trace = dict(type="heatmap", z=matrix.tolist(), x=labels, y=labels, colorscale=VIRIDIS, zmin=0, zmax=1,
                  hovertemplate="from %{y} to %{x}: %{z:.3f}<extra></extra>")  # fmt: skip
-    layout = _layout(title, height, xaxis=dict(_AXIS, title=dict(text="to"), type="category"),
-                     yaxis=dict(_AXIS, title=dict(text="from"), type="category", autorange="reversed"))  # fmt: skip
+    layout = base_layout(title, height, xaxis=dict(AXIS, title=dict(text="to"), type="category"),
+                     yaxis=dict(AXIS, title=dict(text="from"), type="category", autorange="reversed"))  # fmt: skip
     layout["margin"] = dict(_MARGIN, b=72)  # room for upright labels ("MASK") above the axis title
     return {"data": [trace], "layout": layout}
 
@@ -312,105 +312,7 @@ def bars_figure(labels: list[str], series: dict[str, np.ndarray], title: str, he
     traces = [dict(type="bar", x=labels, y=np.asarray(values, dtype=float).tolist(), name=name,
                    marker=dict(color=SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]))
               for i, (name, values) in enumerate(series.items())]  # fmt: skip
-    layout = _layout(title, height, barmode="group", xaxis=dict(_AXIS, type="category"),
-                     yaxis=dict(_AXIS, title=dict(text="probability"), rangemode="tozero"),
+    layout = base_layout(title, height, barmode="group", xaxis=dict(AXIS, type="category"),
+                     yaxis=dict(AXIS, title=dict(text="probability"), rangemode="tozero"),
                      legend=dict(orientation="h", y=-0.25))  # fmt: skip
     return {"data": traces, "layout": layout}
-
-
-DENSITY_NATS = 12.0  # the log-density map shows this many nats below its peak
-
-ERROR_COLORS = [[0, "#ffffff"], [0.25, "#fee8c8"], [0.6, "#fc8d59"], [1, "#b30000"]]  # white where q_t is nil
-ARROW_REACH = 0.9  # a typical arrow spans this share of the grid spacing
-ARROW_CLIP = 1.6  # ... and none more than this many typical lengths
-
-
-def _arrow_trace(origins: np.ndarray, vectors: np.ndarray, scale: float, color: str, name: str,
-                 axes: tuple[str, str], clip: float = np.inf) -> dict:  # fmt: skip
-    """Segments origin -> origin + scale v (drawn no longer than `clip`), with a head at each tip."""
-    length = np.linalg.norm(vectors, axis=1, keepdims=True)
-    reach = np.minimum(length * scale, clip)
-    tips = origins + vectors / np.maximum(length, 1e-12) * reach
-    xs = np.stack([origins[:, 0], tips[:, 0], np.full(len(origins), np.nan)], 1).ravel()
-    ys = np.stack([origins[:, 1], tips[:, 1], np.full(len(origins), np.nan)], 1).ravel()
-    sizes = np.tile([0.0, 7.0, 0.0], len(origins))
-    return dict(type="scatter", mode="lines+markers", x=typed(xs), y=typed(ys), name=name, hoverinfo="skip",
-                line=dict(color=color, width=1.3), xaxis=axes[0], yaxis=axes[1],
-                marker=dict(symbol="arrow", angleref="previous", size=typed(sizes), color=color))  # fmt: skip
-
-
-def _panel_titles(*titles: tuple[str, float]) -> list[dict]:
-    """Small captions above side-by-side panels, each centred at its x (paper coordinates)."""
-    return [dict(text=text, x=x, y=1.0, xref="paper", yref="paper", showarrow=False, yanchor="bottom",
-                 font=dict(size=12, color="#4b5563")) for text, x in titles]  # fmt: skip
-
-
-def score_field_figure(
-    grid: np.ndarray, learned: np.ndarray, exact: np.ndarray, axis: np.ndarray, weighted_error: np.ndarray,
-    noisy: np.ndarray, tweedie: np.ndarray, data: np.ndarray, lim: float, title: str, height: int = 500,
-) -> Figure:  # fmt: skip
-    """Two square panels: the learned score as arrows over the density-weighted error q_t |s_theta - s*|,
-    and the exact score as arrows over the data, with Tweedie's x0_hat drawn from a few noisy points.
-    Both arrow sets share one scale (the exact field's median length spans ARROW_REACH cells)."""
-    spacing = float(grid[1, 0] - grid[0, 0]) if len(grid) > 1 else 1.0
-    typical = float(np.median(np.linalg.norm(exact, axis=1))) or 1.0
-    scale = ARROW_REACH * spacing / typical
-    heat = dict(type="heatmap", x=typed(axis), y=typed(axis), z=weighted_error.tolist(), colorscale=ERROR_COLORS,
-                zmin=0, showscale=True, colorbar=dict(title=dict(text="q·|Δs|", side="right"), x=0.46, len=0.8,
-                                                      thickness=10),
-                hovertemplate="x %{x:.2f}, y %{y:.2f}: %{z:.3g}<extra>q_t |s_θ − s*|</extra>")  # fmt: skip
-    cloud = dict(type="scattergl", x=typed(data[:, 0]), y=typed(data[:, 1]), mode="markers", name="training data",
-                 hoverinfo="skip", marker=dict(size=3, color="#c7d2fe"), xaxis="x2", yaxis="y2")  # fmt: skip
-    jumps = _arrow_trace(noisy, tweedie - noisy, 1.0, "#059669", "Tweedie x̂₀ from x_t", ("x2", "y2"))
-    jumps["line"]["width"] = 2
-    starts = dict(
-        type="scatter",
-        mode="markers",
-        x=typed(noisy[:, 0]),
-        y=typed(noisy[:, 1]),
-        name="x_t",
-        marker=dict(size=7, color="#059669", line=dict(color="white", width=1)),
-        xaxis="x2",
-        yaxis="y2",
-    )
-    clip = ARROW_CLIP * ARROW_REACH * spacing
-    traces = [
-        heat,
-        _arrow_trace(grid, learned, scale, "#1e3a8a", "learned s_θ(x, t)", ("x", "y"), clip),
-        cloud,
-        _arrow_trace(grid, exact, scale, "#374151", "exact score s*(x, t)", ("x2", "y2"), clip),
-        jumps,
-        starts,
-    ]
-    axis_style = dict(_AXIS, range=[-lim, lim], fixedrange=True, constrain="domain", showgrid=False)
-    layout = _layout(
-        title, height, xaxis=dict(axis_style, domain=[0, 0.44]), yaxis=dict(axis_style, scaleanchor="x"),
-        xaxis2=dict(axis_style, domain=[0.56, 1]), yaxis2=dict(axis_style, anchor="x2", scaleanchor="x2"),
-        legend=dict(orientation="h", y=-0.1), uirevision="score-field",
-        annotations=_panel_titles(("learned score over its weighted error", 0.2),
-                                  ("exact score of the noised training set", 0.8)),
-    )  # fmt: skip
-    return {"data": traces, "layout": layout}
-
-
-def density_pair_figure(axis: np.ndarray, log_model: np.ndarray, data: np.ndarray, title: str,
-                        height: int = 440) -> Figure:  # fmt: skip
-    """The model's log-density log p_theta (its top DENSITY_NATS nats: a thin density's ridge stays visible
-    between grid points) beside the data's histogram on the same grid, each with its colour bar."""
-    top = float(np.max(log_model))
-    lim = [float(axis[0]), float(axis[-1])]
-    axis_style = dict(_AXIS, range=lim, fixedrange=True, constrain="domain", showgrid=False)
-    model = dict(type="heatmap", x=typed(axis), y=typed(axis), z=np.maximum(log_model, top - DENSITY_NATS).tolist(),
-                 colorscale=VIRIDIS, zmin=top - DENSITY_NATS, zmax=top, xaxis="x", yaxis="y",
-                 colorbar=dict(title=dict(text="log p_θ", side="top"), thickness=10, len=0.8, x=0.44),
-                 hovertemplate="x %{x:.2f}, y %{y:.2f}: log p %{z:.2f}<extra></extra>")  # fmt: skip
-    counts = dict(type="heatmap", x=typed(axis), y=typed(axis), z=data.tolist(), colorscale=VIRIDIS, zmin=0,
-                  xaxis="x2", yaxis="y2", colorbar=dict(title=dict(text="density", side="top"), thickness=10,
-                                                        len=0.8, x=0.98),
-                  hovertemplate="x %{x:.2f}, y %{y:.2f}: %{z:.3g}<extra>data</extra>")  # fmt: skip
-    layout = _layout(
-        title, height, xaxis=dict(axis_style, domain=[0, 0.42]), yaxis=dict(axis_style, scaleanchor="x"),
-        xaxis2=dict(axis_style, domain=[0.54, 0.96]), yaxis2=dict(axis_style, anchor="x2", scaleanchor="x2"),
-        annotations=_panel_titles(("log p_θ by the ODE", 0.21), ("training data histogram", 0.75)),
-    )  # fmt: skip
-    return {"data": [model, counts], "layout": layout}
