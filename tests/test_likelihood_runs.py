@@ -59,6 +59,10 @@ def test_bad_likelihood_settings_are_refused():
         run_elbo(ElboSettings("spiral-mlp", n=10, every=0))
     with pytest.raises(ValueError, match="no probability-flow ODE"):
         run_nll(NllSettings("digits-absorbing", n=4))
+    with pytest.raises(ValueError, match="499,500 item-evaluations; at most 100,000"):
+        run_elbo(ElboSettings("digits-unet", n=500, every=1))  # refused before any model call
+    with pytest.raises(ValueError, match="take fewer steps"):
+        run_nll(NllSettings("spiral-mlp", n=500, steps=500, density=True))
     with pytest.raises(ValueError, match="Hutchinson probes"):
         run_nll(NllSettings("digits-unet", n=4, probes=100))
 

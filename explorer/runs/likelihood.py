@@ -28,6 +28,10 @@ MAX_ELBO_POINTS, MAX_ELBO_IMAGES = 5000, 500  # items an ELBO scores (every term
 MAX_NLL_POINTS, MAX_NLL_IMAGES = 2000, 200  # items the ODE carries (with backward passes at every call)
 MAX_NLL_STEPS = 500
 HELD_OUT_OFFSET = 2**20  # fresh points use seed + this: the training set's draw (its config's seed) is never met
+# the most item-evaluations one request may cost (items x model calls; an ODE call carries backward
+# passes): about 40 s of 2 CPU cores for the digits, 10 s for points
+MAX_ELBO_WORK = {"images": 100_000, "points": 2_000_000}
+MAX_NLL_WORK = {"images": 20_000, "points": 500_000}
 DENSITY_GRID = 64  # the density map's cells a side
 DENSITY_LIM = 1.6  # ... over [-lim, lim]^2, where every point set lies
 
@@ -67,6 +71,14 @@ def evaluation_items(handle: ModelHandle, n: int, seed: int, limits: tuple[int, 
     return data.make_points(train.dataset, n, train.noise, gen).x, f"{n} fresh {train.dataset} points (held out)"
 
 
+def check_work(what: str, items: int, calls: int, unit: str, limits: dict[str, int], image: bool, hint: str) -> None:
+    """Refuse a request whose items x model calls exceed the server's bound for its kind of data."""
+    limit = limits["images" if image else "points"]
+    if items * calls > limit:
+        raise ValueError(f"{what} of {items:,} items over {calls:,} {unit} is {items * calls:,} item-evaluations; "
+                         f"at most {limit:,} are allowed: {hint}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ElboRun:
     settings: ElboSettings
@@ -81,6 +93,9 @@ def run_elbo(settings: ElboSettings, allow_path: bool = False) -> ElboRun:
     every = check_int("every", settings.every, 1, MAX_T)
     handle = REGISTRY.handle(settings.model, allow_path=allow_path)
     x0, items = evaluation_items(handle, settings.n, settings.seed, (MAX_ELBO_POINTS, MAX_ELBO_IMAGES))
+    T = handle.process.T if handle.discrete else handle.schedule.T
+    check_work("the ELBO", len(x0), -(-(T - 1) // every), "terms", MAX_ELBO_WORK, x0.ndim > 2,
+               "score fewer items or raise 'every'")  # fmt: skip
     gen = torch.Generator().manual_seed(settings.seed)
     if handle.discrete:
         terms = discrete_elbo(handle.model, handle.process, quantize(x0, handle.process.K), gen, every)
@@ -146,6 +161,9 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
     steps = check_int("ODE steps", settings.steps, 2, MAX_NLL_STEPS)
     probes = check_int("Hutchinson probes", settings.probes, 1, MAX_PROBES)
     x0, items = evaluation_items(handle, settings.n, settings.seed, (MAX_NLL_POINTS, MAX_NLL_IMAGES))
+    carried = len(x0) + (DENSITY_GRID**2 if settings.density and x0.ndim == 2 else 0)
+    check_work("the ODE likelihood", carried, steps, "steps", MAX_NLL_WORK, x0.ndim > 2,
+               "score fewer items or take fewer steps")  # fmt: skip
     gen = torch.Generator().manual_seed(settings.seed)
     estimate = Estimator(handle.model, handle.schedule, handle.prediction)
     if not is_image_model(handle):
