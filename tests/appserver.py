@@ -1,6 +1,7 @@
 """Launch the Blocks in-process on a free port for app and browser tests."""
 
 import contextlib
+import json
 import socket
 from collections.abc import Iterator
 
@@ -25,3 +26,13 @@ def running_app(state: AppState | None = None) -> Iterator[str]:
         yield demo.local_url
     finally:
         demo.close()
+
+
+def update_value(output):
+    """A component update ({'__type__': 'update', 'value': ...}) as its value; a plain value as it is."""
+    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
+def plot_traces(plot) -> list:
+    """The traces of a gr.Plot output (an update or a plain value)."""
+    return json.loads(update_value(plot)["plot"])["data"]

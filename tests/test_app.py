@@ -10,7 +10,7 @@ from gradio_client.exceptions import AppError
 
 from explorer.core.schedules import make_schedule
 from explorer.ui.forward_tab import STRIP_FRAME_SIZE
-from tests.appserver import running_app
+from tests.appserver import plot_traces, running_app, update_value
 from tests.images import write_huge_png_header, write_png
 
 # dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode
@@ -35,17 +35,6 @@ def client(url):
     return Client(url, download_files=False, verbose=False)
 
 
-def value(output):
-    """A component update ({'__type__': 'update', 'value': ...}) or a plain value."""
-    if isinstance(output, dict) and output.get("__type__") == "update":
-        return output.get("value")
-    return output
-
-
-def plot_data(plot: dict) -> list:
-    return json.loads(value(plot)["plot"])["data"]
-
-
 def test_the_whole_process_goes_to_the_player_once(client):
     played, schedule, info, strip = client.predict(*settings(), ["linear"], "", api_name="/forward_view")
     assert "Spiral" in info and "cosine schedule" in info
@@ -61,7 +50,7 @@ def test_the_whole_process_goes_to_the_player_once(client):
     assert bars["kind"] == "bars" and bars["frames"] == 201 and [line["name"] for line in bars["lines"]] == [
         "q(x_t), exact", "N(0, 1)"]  # fmt: skip
     assert set(played["curve"]["series"]) == {"√ᾱ (cosine)", "√ᾱ (linear)", "√(1−ᾱ) (cosine)"}
-    names = {trace.get("name") for trace in plot_data(schedule)}
+    names = {trace.get("name") for trace in plot_traces(schedule)}
     assert {"cosine", "linear"} <= names
     # the default strip: six frames (t = 0, 200, ..., 1000) with 6-pixel gaps
     assert iio.imread(strip["path"]).shape == (STRIP_FRAME_SIZE, 6 * STRIP_FRAME_SIZE + 5 * 6, 3)
@@ -114,8 +103,8 @@ def test_strip_endpoint(client):
 
 def test_export_gif(client):
     gif, video, download = client.predict(*settings(n_points=500), 9, 10, 160, api_name="/export_gif")
-    assert value(gif)["path"].endswith(".gif") and value(download)["path"].endswith(".gif")
-    assert iio.imread(value(gif)["path"], index=None).shape == (9, 160, 160, 3)
+    assert update_value(gif)["path"].endswith(".gif") and update_value(download)["path"].endswith(".gif")
+    assert iio.imread(update_value(gif)["path"], index=None).shape == (9, 160, 160, 3)
     assert video["visible"] is False and gif["visible"] is True
 
 
@@ -123,8 +112,8 @@ def test_export_mp4_is_a_playable_h264_video(client):
     import imageio_ffmpeg
 
     gif, video, download = client.predict(*settings(n_points=500), 9, 10, 160, "MP4", api_name="/export_gif")
-    path = value(video)["video"]["path"] if "video" in value(video) else value(video)["path"]
-    assert path.endswith(".mp4") and value(download)["path"] == path and gif["visible"] is False
+    path = update_value(video)["video"]["path"] if "video" in update_value(video) else update_value(video)["path"]
+    assert path.endswith(".mp4") and update_value(download)["path"] == path and gif["visible"] is False
     reader = imageio_ffmpeg.read_frames(path)
     meta = next(reader)
     frames = [np.frombuffer(f, np.uint8).reshape(160, 160, 3) for f in reader]

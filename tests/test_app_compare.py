@@ -9,8 +9,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from explorer.runs import curves
-from tests.appserver import running_app
-from tests.test_app_generate import update_value
+from tests.appserver import running_app, update_value
 
 # (enabled, sampler, steps, spacing, eta) x 4
 ROWS = [True, "ddpm", 200, "trailing", 1.0, True, "ddim", 20, "trailing", 0.0,

@@ -7,8 +7,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.appserver import running_app
-from tests.test_app_generate import update_value
+from tests.appserver import running_app, update_value
 
 # dataset, transition, T, K, n, seed, text, image
 DIGITS = ["digits", "absorbing", 100, 4, 16, 0, "", None]

@@ -15,7 +15,7 @@ from explorer.training.config import TrainConfig
 from explorer.training.trainer import Trainer
 from explorer.ui import training_tab
 from explorer.ui.training_tab import GAUSSIAN
-from tests.appserver import running_app
+from tests.appserver import running_app, update_value
 
 STATE = make_state(training_tab.make_job)  # the app's state, shared with the tests that inspect its queue
 
@@ -39,10 +39,6 @@ def train_in_panel(client, args):
     job = STATE.queue.ticket_of_name(args[-2]).job
     job.join(120)
     return job
-
-
-def update_value(output):
-    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
 
 
 def test_sample_scrub_and_export(client):

@@ -1,15 +1,12 @@
 """The Latent space tab through gradio_client, with the app in-process."""
 
-import json
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from tests.appserver import running_app
-from tests.test_app_generate import update_value
+from tests.appserver import plot_traces, running_app, update_value
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +15,13 @@ def client():
         yield Client(url, download_files=False, verbose=False)
 
 
-def traces(plot):
-    return json.loads(update_value(plot)["plot"])["data"]
-
-
 def test_invert_points(client):
     latents, images, histogram, errors, info = client.predict("spiral-mlp", 20, 300, 0, None,
                                                               api_name="/latent_invert")  # fmt: skip
     assert "300 items, 20 steps each way" in info and "round-trip MSE" in info
-    names = [t.get("name") for t in traces(latents)]
+    names = [t.get("name") for t in plot_traces(latents)]
     assert "data x_0" in names and "paths" in names
-    curve = traces(errors)[0]
+    curve = plot_traces(errors)[0]
     assert curve["x"] == [5, 10, 20, 50, 100, 200] and curve["y"][0] > curve["y"][-1]
 
 
@@ -49,7 +42,7 @@ def test_interpolate_digits_and_export(client):
     assert [(p["title"], p["kind"], p["frames"]) for p in played["panels"]] == [("slerp", "images", 7),
                                                                                 ("lerp", "images", 7)]  # fmt: skip
     assert played["labels"][0].startswith("alpha = 0.00") and played["labels"][-1].startswith("alpha = 1.00")
-    by_name = {t["name"]: t["y"] for t in traces(norms)}
+    by_name = {t["name"]: t["y"] for t in plot_traces(norms)}
     assert by_name["lerp"][3] < by_name["slerp"][3]
     assert iio.imread(update_value(strip)["path"]).shape[1] == 7 * 56 + 6 * 4
     gif, *_ = client.predict(*args, 4, 96, api_name="/latent_gif")
@@ -98,7 +91,7 @@ def test_rectified_flow_against_diffusion(client):
     assert rows["spiral-reflow"][1] < 0.1 * min(rows["spiral-flow"][1], rows["spiral-mlp"][1])
     # the first rectified flow beats DDIM with 5 and 10 steps
     assert rows["spiral-flow"][3] < rows["spiral-mlp"][3] and rows["spiral-flow"][4] < rows["spiral-mlp"][4]
-    assert "paths" in [t.get("name") for t in traces(reflow)]
+    assert "paths" in [t.get("name") for t in plot_traces(reflow)]
     with pytest.raises(AppError, match="same data"):
         client.predict("two_moons-mlp", "spiral-flow", None, 0, api_name="/latent_flow")
     with pytest.raises(AppError, match="choose a diffusion model and a rectified-flow model"):

@@ -1,14 +1,11 @@
 """The Score and likelihood tab through gradio_client, with the app in-process."""
 
-import json
-
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from explorer.runs import score as score_run
-from tests.appserver import running_app
-from tests.test_app_generate import update_value
+from tests.appserver import plot_traces, running_app, update_value
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +14,11 @@ def client():
         yield Client(url, download_files=False, verbose=False)
 
 
-def traces(plot):
-    return json.loads(update_value(plot)["plot"])["data"]
-
-
 def test_the_score_field_and_its_t_slider(client, monkeypatch):
     monkeypatch.setattr(score_run, "FIELD_FRAMES", 8)
     slider, plot, info = client.predict("spiral-mlp", 3, api_name="/score_field")
     assert slider["maximum"] == 7 and "relative error" in info
-    names = [trace.get("name") for trace in traces(plot)]
+    names = [trace.get("name") for trace in plot_traces(plot)]
     assert {"learned s_θ(x, t)", "exact score s*(x, t)", "Tweedie x̂₀ from x_t"} <= set(names)
     # scrubbing reads the recorded frames: the last t is T, where the score is -x_t (pure noise)
     plot, info = client.predict(7, api_name="/score_frame")
@@ -41,16 +34,16 @@ def test_scrubbing_a_field_never_computes_one(client):
 def test_the_elbo_table_and_its_plots(client):
     table, terms, weights = client.predict("digits-absorbing", 16, 100, "beta", 0, api_name="/elbo")
     assert "bits/dim" in table and "prior L_T" in table and "categorical" in table
-    assert len(traces(terms)[0]["x"]) == 10
+    assert len(plot_traces(terms)[0]["x"]) == 10
     table, terms, weights = client.predict("spiral-mlp", 100, 50, "beta_tilde", 0, api_name="/elbo")
     assert "nats" in table and "a density and may be negative" in table
-    assert [trace["name"] for trace in traces(weights)] == ["ELBO (Ho et al. eq. 12)", "L_simple"]
+    assert [trace["name"] for trace in plot_traces(weights)] == ["ELBO (Ho et al. eq. 12)", "L_simple"]
 
 
 def test_the_exact_likelihood_of_points_and_digits(client):
     info, plot, digits = client.predict("spiral-mlp", 50, 10, 1, 0, api_name="/nll")
     assert "nats" in info and "held out" in info
-    assert [trace["type"] for trace in traces(plot)] == ["heatmap", "heatmap"]
+    assert [trace["type"] for trace in plot_traces(plot)] == ["heatmap", "heatmap"]
     assert update_value(digits) is None or not digits.get("visible", True)
     info, plot, digits = client.predict("digits-unet", 4, 5, 1, 0, api_name="/nll")
     assert "bits/dim" in info and "dequantisation" in info and update_value(digits)["path"]
