@@ -62,12 +62,11 @@ def evaluation_items(handle: ModelHandle, n: int, seed: int, limits: tuple[int, 
     image = is_image_model(handle) or handle.discrete
     n = check_int("number of items", n, 1, limits[1] if image else limits[0])
     seed = check_int("seed", seed, 0, 2**31 - 1)
-    gen = torch.Generator().manual_seed(seed)
     if image:
         pool = training_set(handle, 100_000)
-        return pool[torch.randperm(len(pool), generator=gen)[:n]], f"{n} training digits (seed {seed})"
-    train = handle.train
-    gen.manual_seed(seed + HELD_OUT_OFFSET)
+        picks = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]
+        return pool[picks], f"{n} training digits (seed {seed})"
+    train, gen = handle.train, torch.Generator().manual_seed(seed + HELD_OUT_OFFSET)
     return data.make_points(train.dataset, n, train.noise, gen).x, f"{n} fresh {train.dataset} points (held out)"
 
 

@@ -90,10 +90,10 @@ def run_score_field(settings: ScoreSettings) -> ScoreField:
         noisy = a * picks + s * torch.randn(picks.shape, generator=gen)
         mc_learned, (mc_exact, _) = learned(noisy), empirical_score(schedule, noisy, index, train)
         relative = float((mc_learned - mc_exact).pow(2).sum(1).mean() / mc_exact.pow(2).sum(1).mean())
-        shown = noisy[:TWEEDIE_POINTS]
+        shown = noisy[:TWEEDIE_POINTS]  # Tweedie's x0 from the scores already computed for the error
         frames.append(ScoreFrame(
             t=index + 1, learned=learned(arrows).numpy(), exact=exact.numpy(), weighted_error=weighted.numpy(),
-            noisy=shown.numpy(), tweedie=tweedie_x0(schedule, shown, index, learned(shown)).numpy(),
+            noisy=shown.numpy(), tweedie=tweedie_x0(schedule, shown, index, mc_learned[:TWEEDIE_POINTS]).numpy(),
             relative_error=relative,
         ))  # fmt: skip
     return ScoreField(settings, arrows.numpy(), axis, frames, schedule.T, picks.numpy())

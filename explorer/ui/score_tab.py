@@ -33,7 +33,7 @@ from explorer.runs.likelihood import (
 from explorer.runs.score import FIELD_FRAMES, FIELD_LIM, ScoreField, ScoreSettings, run_score_field
 from explorer.runs.store import RunKey
 from explorer.serve.state import AppState
-from explorer.store.registry import REGISTRY, models_of_kind
+from explorer.store.registry import models_of_kind
 from explorer.ui.common import CONTROLS, bind, gpu_call, picture, plot_value, result_plot, sampling_queue, user_errors
 from explorer.viz import field_figures, figures, frames
 
@@ -151,7 +151,7 @@ def digit_extremes(run: NllRun) -> np.ndarray:
 @user_errors
 def on_nll(state: AppState, model: str | None, n: Any, steps: Any, probes: Any, seed: Any) -> tuple[Any, ...]:
     name = needs(model)
-    points = REGISTRY.handle(name).kind == DataKind.POINTS
+    points = name in point_models()
     settings = NllSettings(name, n, seed_of(seed), steps, probes, density=points)
     _, run = state.record("nll", settings, lambda: run_nll(settings))
     info = (f"**NLL = {run.mean:.4f} ± {run.stderr:.4f} {run.unit}** on {run.items} · {steps} Heun steps of the "
@@ -172,7 +172,7 @@ def count_update(model: str | None, limits: tuple[int, int], defaults: tuple[int
     """A count slider for the chosen model's kind: (points, images) limits and defaults."""
     if not model or model not in all_models():
         return gr.update()
-    image = REGISTRY.handle(model).kind != DataKind.POINTS
+    image = model not in point_models()  # read from the checkpoint's config, no weights loaded
     return gr.update(maximum=limits[image], value=defaults[image])
 
 
