@@ -42,6 +42,11 @@ def gaussian_eps(schedule, mu=MU, cov=SIGMA):
     return model
 
 
+def gaussian_points(n, generator):
+    """n draws of N(MU, SIGMA) from the test's own generator (never the global one)."""
+    return MU + torch.randn(n, 2, generator=generator, dtype=torch.float64) @ torch.linalg.cholesky(SIGMA).T
+
+
 def log_normal(x, mu=MU, cov=SIGMA):
     return torch.distributions.MultivariateNormal(mu, cov).log_prob(x)
 
@@ -108,7 +113,7 @@ def test_the_elbo_bounds_the_exact_gaussian_nll_and_tightens_with_T(T):
     """Data N(mu, Sigma) with the exact denoiser: E[ELBO total] >= E[-log N] (a bound), and the gap
     shrinks as T grows (the continuous-time limit is tight for the exact model)."""
     gen = torch.Generator().manual_seed(2)
-    x0 = torch.distributions.MultivariateNormal(MU, SIGMA).sample((2000,)).double()
+    x0 = gaussian_points(2000, gen)
     nll = float(-log_normal(x0).mean())
     gaps = {}
     for steps in (T // 10, T):
@@ -122,7 +127,7 @@ def test_the_elbo_bounds_the_exact_gaussian_nll_and_tightens_with_T(T):
 def test_the_respaced_elbo_is_unbiased_for_the_full_one():
     schedule = make_schedule("linear", 200)
     gen = torch.Generator().manual_seed(3)
-    x0 = torch.distributions.MultivariateNormal(MU, SIGMA).sample((3000,)).double()
+    x0 = gaussian_points(3000, gen)
     model = gaussian_eps(schedule, MU, SIGMA * 1.5)  # a wrong model: the terms are not all tiny
     full = gaussian_elbo(model, schedule, "eps", x0, gen, every=1)
     fast = gaussian_elbo(model, schedule, "eps", x0, gen, every=20)
@@ -138,7 +143,7 @@ def test_the_ode_likelihood_of_gaussian_data_is_the_closed_form(name, steps, tol
     ab_T = 4e-5 leaves sqrt(ab_T) mu of signal at T, which the N(0, I) prior ignores: a few 1e-3 nats."""
     schedule = make_schedule(name, 1000)
     gen = torch.Generator().manual_seed(4)
-    x0 = torch.distributions.MultivariateNormal(MU, SIGMA).sample((64,)).double()
+    x0 = gaussian_points(64, gen)
     estimate = Estimator(gaussian_eps(schedule), schedule, "eps")
     result = ode_log_likelihood(estimate, x0, steps, gen)
     assert (result.log_p - log_normal(x0)).abs().max() < tolerance
@@ -150,7 +155,7 @@ def test_the_ode_likelihood_of_a_rectified_flow_ends_one_step_before_pure_noise(
     grid = ode_grid(schedule, 100)
     assert grid[-1] == 998 and grid[0] == 0
     gen = torch.Generator().manual_seed(5)
-    x0 = torch.distributions.MultivariateNormal(MU, SIGMA).sample((32,)).double()
+    x0 = gaussian_points(32, gen)
     result = ode_log_likelihood(Estimator(gaussian_eps(schedule), schedule, "eps"), x0, 400, gen)
     assert (result.log_p - log_normal(x0)).abs().max() < 1e-2
 

@@ -127,7 +127,7 @@ def test_nfe_is_counted_exactly(name):
     steps = list(sample_steps(settings, model, schedule, x_T(8), torch.Generator()))
     assert steps[-1].nfe == model.calls == settings.nfe(schedule)
     assert len(steps) == 12 and steps[-1].t_prev == -1
-    assert settings.nfe(schedule) == (23 if name in ("heun", "edm") else 12)
+    assert settings.nfe(schedule) == (23 if name in ("heun", "edm", "pc") else 12)  # pc: S + M (S - 1), M = 1
 
 
 def test_heun_stays_euler_on_a_step_from_zero_snr_and_nfe_says_so():

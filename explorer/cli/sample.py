@@ -44,7 +44,8 @@ def cmd_sample(args: argparse.Namespace) -> str:
     spacing = args.spacing or DEFAULT_SPACING[args.sampler]
     clip = clip_argument(args.clip_x0, data_bound(loaded))
     sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip, churn=args.churn,
-                              s_tmin=args.s_tmin, s_tmax=args.s_tmax, s_noise=args.s_noise)  # fmt: skip
+                              s_tmin=args.s_tmin, s_tmax=args.s_tmax, s_noise=args.s_noise, snr=args.snr,
+                              corrector_steps=args.corrector_steps)  # fmt: skip
     sampler = sampler.validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
@@ -129,7 +130,7 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True,
                    help="a name from `python -m explorer models`, or a checkpoint folder's path")  # fmt: skip
     from explorer.sampling.gaussian import DDPM_VARIANCES, Churn
-    from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS
+    from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS, SamplerSettings
     from explorer.sampling.spacings import SPACINGS
 
     names = ", ".join(f"{k}: {v}" for k, v in SAMPLER_LABELS.items())
@@ -144,6 +145,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--s-tmin", type=float, default=churn.s_tmin, help="EDM: churn only where sigma >= this")
     p.add_argument("--s-tmax", type=float, default=churn.s_tmax, help="EDM: churn only where sigma <= this")
     p.add_argument("--s-noise", type=float, default=churn.s_noise, help="EDM: the added noise's scale")
+    p.add_argument("--snr", type=float, default=SamplerSettings.snr, help="pc: the Langevin corrector's SNR r")
+    p.add_argument("--corrector-steps", type=int, default=SamplerSettings.corrector_steps,
+                   help="pc: Langevin steps after each predictor step")  # fmt: skip
     p.add_argument("--clip-x0", default="auto",
                    help="clip the model's x0 estimate to [-C, C] at every step: a number, none, or auto "
                         "(the data range: 1 for images, 1.5 for points)")  # fmt: skip

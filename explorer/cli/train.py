@@ -26,8 +26,7 @@ def cmd_train(args: argparse.Namespace) -> str:
         steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
         checkpoint_every=args.checkpoint_every, reflow=args.reflow, reflow_steps=args.reflow_steps,
         coupling=args.coupling, transition=args.transition, hybrid_lambda=args.hybrid_lambda,
-        conditional=args.conditional,
-        label_dropout=args.label_dropout,
+        conditional=args.conditional, label_dropout=args.label_dropout, sigma_max=args.sigma_max,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -75,7 +74,10 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, help="MLP width or UNet base channels (default 128 / 32)")
     p.add_argument("--depth", type=int, help="MLP blocks or UNet blocks per level (default 3 / 1)")
     p.add_argument("--schedule", default=d.schedule, choices=PROCESSES,
-                   help="flow: rectified flow (with --prediction flow)")  # fmt: skip
+                   help="flow: rectified flow (with --prediction flow); ve: variance exploding; subvp: sub-VP "
+                        "(Song et al. 2021)")  # fmt: skip
+    p.add_argument("--sigma-max", type=float,
+                   help="ve: the largest noise level (default: the data's largest pairwise distance)")  # fmt: skip
     p.add_argument("--T", type=int, default=d.T)
     p.add_argument("--zero-terminal-snr", action="store_true", help="rescale the schedule to SNR 0 at t = T")
     p.add_argument("--prediction", default=d.prediction, choices=PREDICTIONS)

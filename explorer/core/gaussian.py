@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from explorer.core.schedules import NoiseSchedule, extract
+from explorer.core.schedules import NoiseSchedule, extract, scales
 
 
 def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor | int, eps: torch.Tensor) -> torch.Tensor:
@@ -21,9 +21,16 @@ def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor | int, e
 
 
 def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:
-    """One link of the chain q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I) (eq. 2)."""
+    """One link of the chain q(x_t | x_{t-1}) = N(r x_{t-1}, (s_t^2 - r^2 s_{t-1}^2) I), r = a_t / a_{t-1}: the
+    Gaussian Markov chain whose marginals are q(x_t | x0) = N(a_t x0, s_t^2 I). For the variance-preserving
+    process r = sqrt(alpha_t) and the variance is beta_t (Ho et al. eq. 2); for VE the variance is
+    sigma_t^2 - sigma_{t-1}^2 (Song et al. 2021, eq. 9)."""
     z = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype, device=x_prev.device)
-    return extract(schedule.alphas.sqrt(), t, x_prev) * x_prev + extract(schedule.betas.sqrt(), t, x_prev) * z
+    if schedule.kind == "vp":
+        return extract(schedule.alphas.sqrt(), t, x_prev) * x_prev + extract(schedule.betas.sqrt(), t, x_prev) * z
+    (a, s), (a_prev, s_prev) = scales(schedule, t), scales(schedule, t - 1)
+    r = a / a_prev
+    return r * x_prev + max(s**2 - (r * s_prev) ** 2, 0.0) ** 0.5 * z
 
 
 def q_chain(schedule: NoiseSchedule, x0: torch.Tensor, t: int, generator: torch.Generator) -> torch.Tensor:

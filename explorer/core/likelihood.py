@@ -57,11 +57,11 @@ def gaussian_kl(mean1: torch.Tensor, var1: torch.Tensor | float, mean2: torch.Te
 
 
 def prior_term(schedule: NoiseSchedule, x0: torch.Tensor) -> torch.Tensor:
-    """L_T = KL(q(x_T | x0) || N(0, I)) per item: q(x_T | x0) = N(sqrt(ab_T) x0, (1 - ab_T) I).
-    For rectified flow the VP process of the same SNR stands in (the KLs are invariant under the
-    per-step rescaling between them); its ab_T is 0, so L_T = 0 there."""
-    ab = schedule.alpha_bar[-1].to(x0.dtype)
-    return flat_sum(gaussian_kl(ab.sqrt() * x0, 1.0 - ab, torch.zeros_like(x0), 1.0))
+    """L_T = KL(q(x_T | x0) || p(x_T)) per item, q(x_T | x0) = N(a_T x0, s_T^2 I) and the prior N(0, I)
+    (N(0, sigma_max^2 I) for VE). The other terms read the VP process of the same SNR (the KLs are invariant
+    under the per-step rescaling between them). For rectified flow a_T = 0 and s_T = 1, so L_T = 0."""
+    a, s = schedule.sqrt_alpha_bar[-1].to(x0.dtype), schedule.sqrt_one_minus_alpha_bar[-1].to(x0.dtype)
+    return flat_sum(gaussian_kl(a * x0, s**2, torch.zeros_like(x0), schedule.prior_std**2))
 
 
 def posterior_x0_coefficient(schedule: NoiseSchedule) -> torch.Tensor:

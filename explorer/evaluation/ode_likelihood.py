@@ -14,9 +14,9 @@ divergence D / sigma, so both rules turn exact there, where a schedule's sigma c
 (cosine's clipped last beta: 6e2 to 2e4 in one index; the trapezoid in sigma overstates that
 step's integral of D / sigma by tens of nats).
 
-p_end is N(0, (1 + sigma_end^2) I) in x~, which is N(0, (a^2 + s^2) I) in x: the N(0, I) prior
-of a variance-preserving model, and for a zero-terminal-SNR process or rectified flow (a = 0 at
-t = T) the prior one index before the end.
+p_end is the prior at t = T: N(0, I) in x (N(0, (1 + sigma_end^2) I) in x~) for a variance-preserving
+model, N(0, sigma_max^2 I) for VE; for a zero-terminal-SNR process or rectified flow (a = 0 at t = T)
+it is N(0, (a^2 + s^2) I) in x one index before the end.
 
 The divergence is exact (one backward pass per dimension: points) or Hutchinson's unbiased
 estimate v^T (d eps_hat / d x~) v with Rademacher probes v (images), one set of probes per item
@@ -116,7 +116,8 @@ def ode_log_likelihood(
         x = x + (s2 - s1) / 2 * (eps1 + eps2)  # Heun in sigma
         integral += math.log(s2 / s1) / 2 * (s1 * div1 + s2 * div2).double()  # the trapezoid rule in log sigma
         nfe += 2
-    var_end = 1.0 + sigma(grid[-1]) ** 2
+    a_end, s_end = scales(schedule, grid[-1])  # at T the prior; an index before it, N(0, a^2 + s^2) in x
+    var_end = (schedule.prior_std**2 if grid[-1] == schedule.T - 1 else a_end**2 + s_end**2) / a_end**2
     dims = x0[0].numel()
     flat = x.reshape(x.shape[0], -1).double()
     log_prior = -0.5 * (flat**2).sum(1) / var_end - 0.5 * dims * math.log(2 * math.pi * var_end)

@@ -31,8 +31,8 @@ def trajectory(
     loaded: ModelHandle, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
     keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu", prediction: str | None = None,
 ) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
-    """Sample from x_T ~ N(0, I) (seeded), recording (x_t, x0_hat) at the steps in `keep`
-    (paper's t; T is recorded with the first estimate; None records every step the sampler
+    """Sample from the prior x_T ~ N(0, I) (N(0, sigma_max^2 I) for VE; seeded), recording (x_t, x0_hat)
+    at the steps in `keep` (paper's t; T is recorded with the first estimate; None records every step the sampler
     visits). `model` and `prediction` replace the checkpoint's network and its output type.
     Returns steps, xs, x0s, NFE."""
     keep_all = keep is None
@@ -40,7 +40,7 @@ def trajectory(
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
     n = check_int("number of samples", n, 1, limit)
     gen = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0, 2**31 - 1))
-    x = torch.randn(sample_shape(loaded.hyper, n), generator=gen, device=device)
+    x = torch.randn(sample_shape(loaded.hyper, n), generator=gen, device=device) * schedule.prior_std
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
     prediction = prediction or loaded.prediction

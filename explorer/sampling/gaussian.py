@@ -24,7 +24,7 @@ import torch
 
 from explorer.core.gaussian import eps_from_x0
 from explorer.core.parametrization import predict_x0_eps
-from explorer.core.schedules import NoiseSchedule
+from explorer.core.schedules import NoiseSchedule, scales
 from explorer.sampling.spacings import step_pairs
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> model output
@@ -72,15 +72,16 @@ class Estimator:
         return model_estimates(self.model, self.schedule, x, t, self.prediction, self.clip_x0)
 
 
-def scales(schedule: NoiseSchedule, t: int) -> tuple[float, float]:
-    """(a, s) with x_t = a x0 + s eps: (sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for a
-    variance-preserving schedule, (1 - t, t) for rectified flow; (1, 0) at the data, t = -1."""
-    if t < 0:
-        return 1.0, 0.0
-    return float(schedule.sqrt_alpha_bar[t]), float(schedule.sqrt_one_minus_alpha_bar[t])
+def vp_factor(schedule: NoiseSchedule, t: int) -> float:
+    """r = sqrt(alpha_bar_t) / a_t = 1 / sqrt(a^2 + s^2): x_vp = r x maps a process's state onto the
+    variance-preserving process with the same SNR, where DDPM's and DDIM's updates are written (1 for VP)."""
+    if schedule.kind == "vp" or t < 0:
+        return 1.0
+    a, s = scales(schedule, t)
+    return 1.0 / (a * a + s * s) ** 0.5
 
 
-def _noise(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def noise_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
@@ -92,7 +93,9 @@ def ddpm_steps(
     with sigma_t^2 = beta_t or beta~_t and no noise at the last step (x0_hat as the estimator gives
     it, clipped if it clips). Over fewer timesteps than T the chain is
     respaced (Nichol & Dhariwal 2021, sec. 4): over a jump t -> t', beta' = 1 - ab_t / ab_t',
-    and beta~' follows eq. 7 with it (so beta_tilde is DDIM's eta = 1); with S = T, beta' = beta_t."""
+    and beta~' follows eq. 7 with it (so beta_tilde is DDIM's eta = 1); with S = T, beta' = beta_t.
+    Another process (VE, sub-VP) runs the same chain through x_vp = r x (see vp_factor): for VE this is
+    SMLD's ancestral sampler (Song et al. 2021, app. F)."""
     schedule = estimate.schedule
     if variance not in DDPM_VARIANCES:
         raise ValueError(f"unknown DDPM variance {variance!r}; choose from {list(DDPM_VARIANCES)}")
@@ -102,10 +105,12 @@ def ddpm_steps(
         ab, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
         beta = 1.0 - ab / ab_prev
         # posterior mean of q(x_t' | x_t, x0) for the respaced chain (Ho et al. eq. 7)
-        x = (ab_prev**0.5 * beta / (1 - ab)) * x0_hat + ((1 - beta) ** 0.5 * (1 - ab_prev) / (1 - ab)) * x
+        x = (ab_prev**0.5 * beta / (1 - ab)) * x0_hat + ((1 - beta) ** 0.5 * (1 - ab_prev) / (1 - ab)) * (
+            vp_factor(schedule, t) * x)  # fmt: skip
         if t_prev >= 0:
             var = beta if variance == "beta" else beta * (1 - ab_prev) / (1 - ab)
-            x = x + var**0.5 * _noise(x, generator)
+            x = x + var**0.5 * noise_like(x, generator)
+        x = x / vp_factor(schedule, t_prev)
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
@@ -123,7 +128,8 @@ def ddim_steps(
 ) -> Iterator[Step]:
     """DDIM, Song et al. 2021 eq. 12, over the descending timesteps ts:
     x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev - sigma^2) eps_hat + sigma z.
-    eta = 0 is deterministic; eta = 1 with S = T is DDPM with sigma^2 = beta_tilde."""
+    eta = 0 is deterministic; eta = 1 with S = T is DDPM with sigma^2 = beta_tilde. Another process
+    (VE, sub-VP) takes the step in the VP process with its SNR and maps back (see vp_factor)."""
     schedule = estimate.schedule
     if not 0.0 <= eta <= 1.0 or eta != eta:
         raise ValueError(f"eta must be between 0 and 1, got {eta}")
@@ -135,7 +141,8 @@ def ddim_steps(
         # eq. 12: predicted x0, direction pointing to x_t, random noise
         x = ab_prev**0.5 * x0_hat + max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps_hat
         if sigma > 0:
-            x = x + sigma * _noise(x, generator)
+            x = x + sigma * noise_like(x, generator)
+        x = x / vp_factor(schedule, t_prev)
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
@@ -183,30 +190,35 @@ def heun_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int]) -> Iterato
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
 
 
+def reverse_sde_update(schedule: NoiseSchedule, x: torch.Tensor, x0_hat: torch.Tensor, eps_hat: torch.Tensor,
+                       t: int, t_prev: int, generator: torch.Generator) -> torch.Tensor:  # fmt: skip
+    """One Euler-Maruyama step of the reverse-time SDE (Song et al. 2021b, eq. 6) in the VE coordinates,
+    dx~ = -d(sigma^2) grad log p + sqrt(d(sigma^2)) dw with grad log p = -eps_hat / sigma:
+    x~' = x~ - (sigma^2 - sigma'^2) / sigma eps_hat + sqrt(sigma^2 - sigma'^2) z
+        = x0_hat + (sigma'^2 / sigma) eps_hat + sqrt(sigma^2 - sigma'^2) z
+    (for VE exactly the reverse-diffusion predictor of SMLD). The step to the data returns x0_hat without
+    noise (Song et al.'s final denoising step); a step from zero SNR (sigma = inf) is the limit of the
+    exact posterior, x' ~ N(a' x0_hat, s'^2)."""
+    a, s = scales(schedule, t)
+    a_prev, s_prev = scales(schedule, t_prev)
+    if t_prev < 0:
+        return x0_hat
+    if a == 0:
+        return a_prev * x0_hat + s_prev * noise_like(x, generator)
+    sigma, sigma_prev = s / a, s_prev / a_prev
+    drift = x0_hat + (sigma_prev**2 / sigma) * eps_hat
+    return a_prev * (drift + (sigma**2 - sigma_prev**2) ** 0.5 * noise_like(x, generator))
+
+
 @torch.no_grad()
 def euler_maruyama_steps(
     estimate: Estimator, x_T: torch.Tensor, ts: list[int], generator: torch.Generator
 ) -> Iterator[Step]:
-    """Euler-Maruyama on the reverse-time SDE (Song et al. 2021b, eq. 6) in the VE coordinates,
-    dx~ = -d(sigma^2) grad log p + sqrt(d(sigma^2)) dw with grad log p = -eps_hat / sigma:
-    x~' = x~ - (sigma^2 - sigma'^2) / sigma eps_hat + sqrt(sigma^2 - sigma'^2) z
-        = x0_hat + (sigma'^2 / sigma) eps_hat + sqrt(sigma^2 - sigma'^2) z.
-    The last step returns x0_hat without noise (Song et al.'s final denoising step); a step
-    from zero SNR (sigma = inf) is the limit of the exact posterior, x' ~ N(a' x0_hat, s'^2)."""
-    schedule = estimate.schedule
+    """Euler-Maruyama on the reverse-time SDE over the timesteps ts (see reverse_sde_update)."""
     x = x_T
     for i, t, t_prev in step_pairs(ts):
         x0_hat, eps_hat = estimate(x, t)
-        a, s = scales(schedule, t)
-        a_prev, s_prev = scales(schedule, t_prev)
-        if t_prev < 0:
-            x = x0_hat
-        elif a == 0:
-            x = a_prev * x0_hat + s_prev * _noise(x, generator)
-        else:
-            sigma, sigma_prev = s / a, s_prev / a_prev
-            drift = x0_hat + (sigma_prev**2 / sigma) * eps_hat
-            x = a_prev * (drift + (sigma**2 - sigma_prev**2) ** 0.5 * _noise(x, generator))
+        x = reverse_sde_update(estimate.schedule, x, x0_hat, eps_hat, t, t_prev, generator)
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=i + 1)
 
 
@@ -263,7 +275,7 @@ def edm_steps(
         a_hat, s_hat = scales(schedule, t_hat)
         sigma_hat = s_hat / a_hat
         if t_hat != t:
-            x_tilde = x_tilde + (sigma_hat**2 - sigma**2) ** 0.5 * churn.s_noise * _noise(x, generator)
+            x_tilde = x_tilde + (sigma_hat**2 - sigma**2) ** 0.5 * churn.s_noise * noise_like(x, generator)
         x0_hat, eps_hat = estimate(a_hat * x_tilde, t_hat)
         nfe += 1
         x_next = x_tilde + (sigma_prev - sigma_hat) * eps_hat

@@ -9,6 +9,7 @@ import torch
 
 from explorer.core.schedules import NoiseSchedule
 from explorer.limits import check_float, check_int
+from explorer.sampling.corrector import DEFAULT_SNR, MAX_CORRECTOR_STEPS, predictor_corrector_steps
 from explorer.sampling.gaussian import (
     DDPM_VARIANCES,
     Churn,
@@ -42,7 +43,7 @@ class SamplerSpec:
     short: str  # for panel captions
     spacing: Spacing  # its usual timesteps
     steps: int  # its usual step count in a comparison (0: all T)
-    vp_only: bool  # its update reads alpha_bar directly, so rectified flow cannot use it
+    vp_only: bool  # written in the VP chain (VE and sub-VP map onto it), which rectified flow cannot start
     stochastic: bool  # draws noise on the way (DDIM does when eta > 0)
     run: StepFunction
 
@@ -58,6 +59,8 @@ SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
                 lambda e, x, ts, g, st: heun_steps(e, x, ts)),
     SamplerSpec("em", "Euler-Maruyama (reverse SDE)", "EM", Spacing.KARRAS, 50, False, True,
                 lambda e, x, ts, g, st: euler_maruyama_steps(e, x, ts, g)),
+    SamplerSpec("pc", "Predictor-corrector (reverse SDE + Langevin)", "PC", Spacing.KARRAS, 100, False, True,
+                lambda e, x, ts, g, st: predictor_corrector_steps(e, x, ts, g, st.snr, st.corrector_steps)),
     SamplerSpec("edm", "EDM stochastic (Heun with churn)", "EDM", Spacing.KARRAS, 25, False, True,
                 lambda e, x, ts, g, st: edm_steps(e, x, ts, g, Churn(st.churn, st.s_tmin, st.s_tmax, st.s_noise))),
     SamplerSpec("dpmpp2m", "DPM-Solver++(2M)", "DPM++2M", Spacing.LOGSNR, 15, False, False,
@@ -98,6 +101,8 @@ class SamplerSettings:
     s_tmin: float = Churn.s_tmin
     s_tmax: float = Churn.s_tmax
     s_noise: float = Churn.s_noise
+    snr: float = DEFAULT_SNR  # predictor-corrector: the Langevin step's signal-to-noise ratio r
+    corrector_steps: int = 1  # predictor-corrector: Langevin steps M after each predictor step
 
     def validated(self, T: int) -> SamplerSettings:
         """These settings with every option checked against its bounds (ValueError says which)."""
@@ -115,6 +120,8 @@ class SamplerSettings:
             s_tmin=check_float("S_tmin", self.s_tmin, 0.0, MAX_SIGMA),
             s_tmax=check_float("S_tmax", self.s_tmax, check_float("S_tmin", self.s_tmin, 0.0, MAX_SIGMA), MAX_SIGMA),
             s_noise=check_float("S_noise", self.s_noise, *NOISE_RANGE),
+            snr=check_float("corrector SNR", self.snr, 1e-3, 1.0),
+            corrector_steps=check_int("corrector steps", self.corrector_steps, 0, MAX_CORRECTOR_STEPS),
         )
 
     def resolved_steps(self, T: int) -> int:
@@ -125,6 +132,8 @@ class SamplerSettings:
         next one, except on the step to the data and on a step from zero SNR (where Heun stays Euler;
         rectified flow's Heun integrates in t and takes the second call there too)."""
         S = self.resolved_steps(schedule.T)
+        if self.name == "pc":
+            return S + self.corrector_steps * (S - 1)
         if self.name not in ("heun", "edm"):
             return S
         seq = timesteps(schedule.T, S, self.spacing, schedule)
@@ -139,8 +148,10 @@ class SamplerSettings:
         return text + self._option()
 
     def _option(self) -> str:
-        """The option that tells this configuration apart: DDIM's eta, EDM's S_churn."""
-        return f" eta={self.eta:g}" if self.name == "ddim" else f" churn={self.churn:g}" if self.name == "edm" else ""
+        """The option that tells this configuration apart: DDIM's eta, EDM's S_churn, PC's r and M."""
+        options = {"ddim": f" eta={self.eta:g}", "edm": f" churn={self.churn:g}",
+                   "pc": f" r={self.snr:g} M={self.corrector_steps}"}  # fmt: skip
+        return options.get(self.name, "")
 
     def label(self) -> str:
         """A short human name, e.g. 'DDIM S=50 trailing eta=0'."""
@@ -167,7 +178,7 @@ def sample_steps(
     settings = settings.validated(schedule.T)
     if schedule.kind == "flow" and sampler_spec(settings.name).vp_only:
         raise ValueError(f"{sampler_spec(settings.name).label} is written for the variance-preserving process; sample "
-                         "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em "
+                         "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em, pc "
                          "or dpmpp2m")  # fmt: skip
     ts = timesteps(schedule.T, settings.resolved_steps(schedule.T), settings.spacing, schedule)
     estimator = Estimator(model, schedule, prediction, settings.clip_x0)

@@ -28,6 +28,7 @@ class ScheduleInfo:
     name: str
     T: int
     zero_terminal_snr: bool = False
+    sigma_max: float | None = None  # the variance-exploding process's largest noise level
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,11 @@ def parse_info(config: Any, where: Path) -> CheckpointInfo:
         if not isinstance(config.get(key), kind):
             raise ValueError(f"{where}: config field {key!r} is missing or not a {kind.__name__}")
     try:
+        sigma_max = config["schedule"].get("sigma_max")
         schedule = ScheduleInfo(str(config["schedule"]["name"]), int(config["schedule"]["T"]),
-                                bool(config["schedule"].get("zero_terminal_snr", False)))  # fmt: skip
-    except (KeyError, TypeError, ValueError):
+                                bool(config["schedule"].get("zero_terminal_snr", False)),
+                                None if sigma_max is None else float(sigma_max))  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise ValueError(f"{where}: malformed schedule {config['schedule']!r}") from None
     discrete = _discrete(config, where) if "discrete" in config else None
     if discrete is None:

@@ -228,7 +228,8 @@ def _load_handle(folder: Path, device: str, info: CheckpointInfo) -> ModelHandle
     if info.discrete is not None:
         process = make_process(info.discrete.transition, info.discrete.K, info.schedule.T)
     else:
-        schedule = make_schedule(info.schedule.name, info.schedule.T, info.schedule.zero_terminal_snr)
+        s = info.schedule
+        schedule = make_schedule(s.name, s.T, s.zero_terminal_snr, s.sigma_max)
     return ModelHandle(loaded.name, loaded.model, info, folder, info.weights, schedule, process)
 
 

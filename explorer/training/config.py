@@ -9,7 +9,7 @@ import torch
 
 from explorer import data
 from explorer.core.parametrization import PREDICTIONS
-from explorer.core.schedules import FLOW, make_schedule
+from explorer.core.schedules import FLOW, SUBVP, VE, make_schedule
 from explorer.limits import MAX_POINTS, MAX_T, MIN_T, check_float, check_int
 from explorer.training.coupling import COUPLINGS
 
@@ -38,6 +38,7 @@ class TrainConfig:
     schedule: str = "linear"
     T: int = 1000
     zero_terminal_snr: bool = False  # rescale so alpha_bar_T = 0 (Lin et al. 2024); pair it with v or x0
+    sigma_max: float | None = None  # VE only: the largest noise level (None: the data's largest distance)
     prediction: str = "eps"
     steps: int = 6000
     batch: int = 1024
@@ -73,9 +74,14 @@ class TrainConfig:
         if (self.schedule == FLOW) != (self.prediction == "flow"):
             raise ValueError("rectified flow pairs the 'flow' process with the 'flow' (velocity) prediction; "
                              "choose both or neither")  # fmt: skip
+        if self.schedule in (VE, SUBVP) and self.prediction not in ("eps", "x0"):
+            raise ValueError(f"the {self.schedule} process trains an 'eps' (denoising score matching) or 'x0' "
+                             f"model; v-prediction is defined for the variance-preserving process")  # fmt: skip
+        if self.sigma_max is not None and self.schedule != VE:
+            raise ValueError("sigma_max sets the variance-exploding process's largest noise: use --schedule ve")
         if self.reflow is not None and self.schedule != FLOW:
             raise ValueError("reflow retrains a rectified-flow model: use --schedule flow --prediction flow")
-        make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))
+        make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr), self.sigma_max)
         if self.conditional and self.dataset not in data.LABELLED:
             raise ValueError(f"a conditional model needs labelled data: choose from {sorted(data.LABELLED)}")
         if self.conditional and self.reflow is not None:
@@ -102,6 +108,7 @@ class TrainConfig:
             checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
             reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
             conditional=bool(self.conditional),
+            sigma_max=None if self.sigma_max is None else check_float("sigma_max", self.sigma_max, 0.1, 1e4),
             label_dropout=check_float("label dropout", self.label_dropout, 0.0, 1.0),
         )
 

@@ -2,7 +2,9 @@
 drawn for previews and evaluation, and what its checkpoint records about its process.
 
 - Gaussian diffusion (Ho et al. 2020, eq. 14): L_simple = E |target - f(x_t, t)|^2 with
-  x_t = q_sample(x0, t, eps) and the target eps, x0 or v; conditional models drop labels.
+  x_t = q_sample(x0, t, eps) and the target eps, x0 or v; conditional models drop labels. On the VE
+  process x_t = x0 + sigma eps the eps loss is denoising score matching with Song et al.'s weight
+  lambda = sigma^2: sigma^2 |s_theta + eps / sigma|^2 = |eps_theta - eps|^2 for s_theta = -eps_theta / sigma.
 - Rectified flow (Liu et al. 2023): the same loss on the straight path with the velocity eps - x0
   as the target, optionally on the coupled pairs of a teacher flow (reflow) or with each batch's
   noise paired to its data by minibatch optimal transport (training.coupling).
@@ -22,7 +24,7 @@ from explorer.core.discrete.loss import hybrid_loss
 from explorer.core.discrete.process import DiscreteProcess, categorical, make_process, on_device
 from explorer.core.gaussian import q_sample
 from explorer.core.parametrization import training_target
-from explorer.core.schedules import FLOW, NoiseSchedule, make_schedule
+from explorer.core.schedules import FLOW, VE, NoiseSchedule, make_schedule, ve_sigma_max
 from explorer.models.d3pm import DIGIT_LEVELS, model_logits
 from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
 from explorer.sampling.gaussian import last
@@ -53,8 +55,11 @@ class GaussianObjective:
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config, self.device = config, device
-        self.schedule: NoiseSchedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr)
         x_data, y_data = labelled_training_data(config)
+        sigma_max = config.sigma_max
+        if config.schedule == VE and sigma_max is None:
+            sigma_max = ve_sigma_max(x_data)  # Song & Ermon 2020, technique 1
+        self.schedule: NoiseSchedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr, sigma_max)
         self.x_data = x_data.to(device)
         self.y_data = y_data.to(device) if config.conditional else None
         self.noise: torch.Tensor | None = None  # reflow: the eps paired with each x_data row
@@ -80,7 +85,8 @@ class GaussianObjective:
     @torch.no_grad()
     def samples(self, model: torch.nn.Module, n: int, generator: torch.Generator, steps: int | None) -> torch.Tensor:
         """n samples with the model's reference sampler (DDPM-T; Euler-T for rectified flow), on the CPU."""
-        x_T = torch.randn(sample_shape(self.config.hyper(), n), generator=generator, device=self.device)
+        shape = sample_shape(self.config.hyper(), n)
+        x_T = torch.randn(shape, generator=generator, device=self.device) * self.schedule.prior_std
         run = sample_steps(reference_sampler(self.schedule), model, self.schedule, x_T, generator,
                            self.config.prediction)  # fmt: skip
         return last(run).x.float().cpu()
@@ -88,7 +94,10 @@ class GaussianObjective:
     def checkpoint_section(self) -> dict[str, Any]:
         """What config.json records about the process."""
         c = self.config
-        return {"schedule": {"name": c.schedule, "T": c.T, "zero_terminal_snr": c.zero_terminal_snr}}
+        section = {"name": c.schedule, "T": c.T, "zero_terminal_snr": c.zero_terminal_snr}
+        if c.schedule == VE:
+            section["sigma_max"] = self.schedule.prior_std
+        return {"schedule": section}
 
 
 class FlowObjective(GaussianObjective):
