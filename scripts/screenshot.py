@@ -54,6 +54,23 @@ def forward(page: Page) -> None:
     page.wait_for_timeout(500)
 
 
+def forward_ve(page: Page) -> None:
+    """The spiral under the variance-exploding process at t = 700, with Var(x_t) beside VP's and sub-VP's."""
+    open_tab(page, "Forward noising")
+    choose = page.locator("#fwd-schedule input")
+    choose.click()
+    choose.fill("ve")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('#fwd-info')?.innerText.includes('σ_max')", timeout=60_000)
+    page.get_by_label("subvp", exact=True).last.check()
+    page.get_by_text("Schedules: signal, noise, log-SNR and Var(x_t) against t").click()
+    page.wait_for_function(f"() => {player('fwd-player')}?.panels?.length === 2 && "
+                           "document.querySelector('#fwd-variance-plot .js-plotly-plot')", timeout=60_000)  # fmt: skip
+    page.wait_for_timeout(2500)
+    scrub(page, "fwd-player", 700)
+    page.wait_for_timeout(500)
+
+
 def reverse(page: Page) -> None:
     """spiral-mlp sampled by DDPM, the player half-way."""
     open_tab(page, "Reverse denoising")
@@ -117,9 +134,10 @@ def train(page: Page) -> None:
     page.wait_for_timeout(2000)
 
 
-TABS: dict[str, Callable[[Page], None]] = {"forward": forward, "reverse": reverse, "compare": compare,
-                                           "latent": latent, "discrete": discrete, "guidance": guidance,
-                                           "score": score, "elbo": elbo, "train": train}  # fmt: skip
+TABS: dict[str, Callable[[Page], None]] = {"forward": forward, "forward-ve": forward_ve, "reverse": reverse,
+                                           "compare": compare, "latent": latent, "discrete": discrete,
+                                           "guidance": guidance, "score": score, "elbo": elbo,
+                                           "train": train}  # fmt: skip
 
 
 def player_gif(page: Page, out: Path) -> None:

@@ -1,9 +1,12 @@
 """Launch the Blocks in-process on a free port for app and browser tests."""
 
+import base64
 import contextlib
 import json
 import socket
 from collections.abc import Iterator
+
+import numpy as np
 
 from explorer.serve.state import AppState
 from explorer.ui import build_demo, launch_kwargs
@@ -31,6 +34,11 @@ def running_app(state: AppState | None = None) -> Iterator[str]:
 def update_value(output):
     """A component update ({'__type__': 'update', 'value': ...}) as its value; a plain value as it is."""
     return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
+def decode(array: dict) -> np.ndarray:
+    """A plotly.js typed array (figures.typed) as float32 values."""
+    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.float32)
 
 
 def plot_traces(plot) -> list:

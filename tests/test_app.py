@@ -10,7 +10,7 @@ from gradio_client.exceptions import AppError
 
 from explorer.core.schedules import make_schedule
 from explorer.ui.forward_tab import STRIP_FRAME_SIZE
-from tests.appserver import plot_traces, running_app, update_value
+from tests.appserver import decode, plot_traces, running_app, update_value
 from tests.images import write_huge_png_header, write_png
 
 # dataset, upload, image_size, grey, n_points, n_images, noise, seed, schedule, T, zero_snr, mode
@@ -36,7 +36,7 @@ def client(url):
 
 
 def test_the_whole_process_goes_to_the_player_once(client):
-    played, schedule, info, strip = client.predict(*settings(), ["linear"], "", api_name="/forward_view")
+    played, schedule, variance, info, strip = client.predict(*settings(), ["linear"], "", api_name="/forward_view")
     assert "Spiral" in info and "cosine schedule" in info
     blend, bars = played["panels"]
     assert played["frames"] == 1001 and blend["kind"] == "blend" and blend["form"] == "points" and blend["n"] == 2000
@@ -49,9 +49,13 @@ def test_the_whole_process_goes_to_the_player_once(client):
     assert f"N({float(sched.sqrt_alpha_bar[499]):.3f}·x₀" in label and "t = 500 of 1000" in label
     assert bars["kind"] == "bars" and bars["frames"] == 201 and [line["name"] for line in bars["lines"]] == [
         "q(x_t), exact", "N(0, 1)"]  # fmt: skip
-    assert set(played["curve"]["series"]) == {"√ᾱ (cosine)", "√ᾱ (linear)", "√(1−ᾱ) (cosine)"}
+    assert set(played["curve"]["series"]) == {"signal a_t (cosine)", "signal a_t (linear)", "noise s_t (cosine)"}
     names = {trace.get("name") for trace in plot_traces(schedule)}
     assert {"cosine", "linear"} <= names
+    # Var(x_t) = a^2 Var(x0) + s^2: the data's variance at t = 0, about 1 at t = T for VP
+    curves = {trace["name"]: decode(trace["y"]) for trace in plot_traces(variance)}
+    assert set(curves) == {"cosine", "linear"} and 0.25 < curves["cosine"][0] < 0.35
+    assert abs(curves["cosine"][-1] - 1.0) < 1e-3
     # the default strip: six frames (t = 0, 200, ..., 1000) with 6-pixel gaps
     assert iio.imread(strip["path"]).shape == (STRIP_FRAME_SIZE, 6 * STRIP_FRAME_SIZE + 5 * 6, 3)
 
@@ -87,6 +91,22 @@ def test_the_chain_route_sends_recorded_frames(client):
     played, *_ = client.predict(*settings(dataset="digits", mode="chain"), [], "", api_name="/forward_view")
     assert played["panels"][0]["kind"] == "images" and played["frames"] == 201
     assert played["labels"][-1].startswith("t = 1000 of 1000 ·")
+
+
+def test_the_variance_exploding_process_keeps_the_data_and_grows_to_sigma_max(client):
+    """VE on the spiral: sigma_max is the data's largest pairwise distance (about 2), the view and the histogram
+    widen to hold N(0, sigma_max^2), the signal stays 1, and Var(x_T) = Var(x0) + sigma_max^2."""
+    played, _, variance, info, _ = client.predict(*settings(schedule="ve"), ["linear", "subvp"], "",
+                                                  api_name="/forward_view")  # fmt: skip
+    blend, bars = played["panels"]
+    sigma_max = blend["noise"][-1]
+    assert 1.9 < sigma_max < 2.9 and f"σ_max = {sigma_max:.3g}" in info and "ve schedule" in info
+    assert set(blend["signal"]) == {1.0} and blend["lim"] == pytest.approx(3 * sigma_max)
+    assert [line["name"] for line in bars["lines"]] == ["q(x_t), exact", f"N(0, {sigma_max:.3g}²)"]
+    assert "σ_t = " in played["labels"][-1]
+    curves = {trace["name"]: decode(trace["y"]) for trace in plot_traces(variance)}
+    assert curves["ve"][-1] == pytest.approx(curves["ve"][0] + sigma_max**2, rel=1e-5)
+    assert curves["subvp"][500] < curves["linear"][500] < 1.0 + 1e-9
 
 
 def test_upload(client, tmp_path):
@@ -133,13 +153,14 @@ def test_bad_input_is_a_clear_message(client, change, step, message):
 
 
 def test_choosing_the_upload_set_waits_for_an_upload_instead_of_failing(client):
-    played, _, info, _ = client.predict(*settings(dataset="upload"), [], "", api_name="/forward_view")
+    played, _, _, info, _ = client.predict(*settings(dataset="upload"), [], "", api_name="/forward_view")
     assert "Upload an image" in info and played is None
 
 
 def test_a_bad_strip_field_does_not_freeze_the_view(client):
     """'1, 2, x' in the strip field warns about the strip; the plots still follow the settings."""
-    played, _, info, strip = client.predict(*settings(dataset="two_moons"), [], "1, 2, x", api_name="/forward_view")
+    played, _, _, info, strip = client.predict(*settings(dataset="two_moons"), [], "1, 2, x",
+                                               api_name="/forward_view")  # fmt: skip
     assert "Two moons" in info and played["panels"][0]["n"] == 2000
 
 

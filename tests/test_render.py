@@ -1,17 +1,12 @@
 """Figures and frames: plotly's own validator accepts every figure dict; frames are drawn where expected."""
 
-import base64
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 from explorer.core.schedules import make_schedule
 from explorer.viz import figures, frames
-
-
-def decode(array: dict) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.float32)
+from tests.appserver import decode
 
 
 def test_typed_arrays_round_trip():

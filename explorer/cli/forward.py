@@ -6,7 +6,7 @@ import argparse
 import time
 
 from explorer import data
-from explorer.core.schedules import SCHEDULES
+from explorer.core.schedules import PROCESSES
 from explorer.runs.forward import MODES, ForwardSettings
 from explorer.viz.animations import export_forward_gif
 
@@ -37,7 +37,7 @@ def add_forward(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--n-images", type=int, default=16, help="number of digits")
     p.add_argument("--noise", type=float, default=0.0, help="std of the jitter added to points")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--schedule", default="cosine", choices=sorted(SCHEDULES))
+    p.add_argument("--schedule", default="cosine", choices=PROCESSES, help="a VP schedule, flow, ve or subvp")
     p.add_argument("--T", type=int, default=1000, help="number of diffusion steps")
     p.add_argument("--zero-terminal-snr", action="store_true", help="rescale to zero terminal SNR")
     p.add_argument("--mode", default="shortcut", choices=MODES, help="closed form or step-by-step chain")

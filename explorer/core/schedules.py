@@ -91,7 +91,6 @@ VE = "ve"  # the variance-exploding SDE (Song et al. 2021), SMLD's noise levels
 SUBVP = "subvp"  # the sub-VP SDE (Song et al. 2021, eq. 11)
 
 PROCESSES = sorted([*SCHEDULES, FLOW, VE, SUBVP])
-FORWARD_PROCESSES = sorted([*SCHEDULES, VE, SUBVP])  # the Forward tab's (the flow path has its own tab)
 
 VE_SIGMA_MIN = 0.01  # Song et al. 2021's sigma_min for data on a unit scale
 VE_SIGMA_MAX = 3.0  # the default sigma_max: the largest distance between two points of [-1, 1]^2 is 2.83

@@ -20,7 +20,7 @@ import torch
 
 from explorer import data
 from explorer.core.gaussian import marginal_pdf, q_sample, q_step, standard_normal_pdf
-from explorer.core.schedules import NoiseSchedule, make_schedule
+from explorer.core.schedules import VE, NoiseSchedule, make_schedule, ve_sigma_max
 from explorer.limits import MAX_FIELD_CHARS, MAX_STRIP_FRAMES, check_int
 
 MODES = ("shortcut", "chain")
@@ -68,9 +68,13 @@ class ForwardSettings:
         return replace(self, seed=check_int("seed", self.seed, 0, 2**31 - 1), T=int(float(self.T)))
 
 
+POINT_VIEW = 3.0  # the points' view [-3, 3]^2 holds N(0, I); a VE process's grows to 3 sigma_max
+
+
 @dataclass(frozen=True)
 class Histogram:
-    """One coordinate of x_k: histogram, exact density of q(x_k) and the N(0, 1) limit."""
+    """One coordinate of x_k: histogram, exact density of q(x_k) and the prior p(x_T) (N(0, 1); N(0, sigma_max^2)
+    for VE) it approaches."""
 
     edges: np.ndarray
     density: np.ndarray
@@ -117,12 +121,40 @@ class ForwardProcess:
             points = data.make_points(settings.dataset, settings.n_points, settings.noise, generator)
             self.x0, self.color = points.x, points.color.numpy()
         self.eps = torch.randn(self.x0.shape, generator=generator)
+        if settings.schedule == VE:  # Song & Ermon 2020, technique 1: as far as the two farthest items
+            self.schedule = self.schedule_named(VE)
+        self.hist_range = math.ceil(HIST_RANGE * max(1.0, self.schedule.prior_std))  # a whole number: tidy labels
         self._chain: _ChainCheckpoints | None = None
         self._lock = threading.Lock()
 
     @property
     def T(self) -> int:
         return self.schedule.T
+
+    def schedule_named(self, name: str) -> NoiseSchedule:
+        """The process `name` at this setting's T; VE reaches the data's largest distance (for one item:
+        twice its norm, the diameter of the ball around 0 that holds it)."""
+        sigma_max = None
+        if name == VE:
+            flat = self.x0.reshape(len(self.x0), -1).double()
+            sigma_max = ve_sigma_max(flat) if len(flat) > 1 else 2 * float(flat.norm(dim=1).max())
+            sigma_max = max(sigma_max, 1.0)
+        return make_schedule(name, self.T, self.settings.zero_terminal_snr, sigma_max)
+
+    @property
+    def data_variance(self) -> float:
+        """Var(x0) per coordinate, averaged over the coordinates."""
+        flat = self.x0.reshape(len(self.x0), -1).double()
+        return float(flat.var(0, correction=0).mean()) if len(flat) > 1 else float(flat.var())
+
+    @property
+    def view_lim(self) -> float:
+        """Half the side of the points' square view: room for the prior at t = T."""
+        return POINT_VIEW * max(1.0, self.schedule.prior_std)
+
+    def prior_density(self, grid: torch.Tensor) -> torch.Tensor:
+        std = self.schedule.prior_std
+        return standard_normal_pdf(grid / std) / std
 
     def check_step(self, step: object) -> int:
         return check_int("t", step, 0, self.T)
@@ -141,7 +173,7 @@ class ForwardProcess:
         return self._chain.at(step)
 
     def scales(self, step: int) -> tuple[float, float, float]:
-        """(signal sqrt(alpha_bar), noise sqrt(1 - alpha_bar), log-SNR) at step k."""
+        """(signal a, noise s, log-SNR) at step k, x_k = a x0 + s eps (sqrt(alpha_bar), sqrt(1 - alpha_bar) for VP)."""
         if step == 0:
             return 1.0, 0.0, math.inf
         i = step - 1
@@ -158,12 +190,13 @@ class ForwardProcess:
         values = (x[:, 0] if self.kind == "points" else x.reshape(-1)).double()
         centres = (self.x0[:, 0] if self.kind == "points" else self.x0.reshape(-1)).double()
         centres = centres[:: max(1, math.ceil(len(centres) / MAX_EXACT_CENTRES))]
-        grid = torch.linspace(-HIST_RANGE, HIST_RANGE, HIST_GRID, dtype=torch.float64)
-        density, edges = np.histogram(values.numpy(), HIST_BINS, (-HIST_RANGE, HIST_RANGE), density=True)
+        r = self.hist_range
+        grid = torch.linspace(-r, r, HIST_GRID, dtype=torch.float64)
+        density, edges = np.histogram(values.numpy(), HIST_BINS, (-r, r), density=True)
         signal, noise, _ = self.scales(step)
         exact = marginal_pdf(grid, centres, signal, noise).numpy() if noise > 0 else None
         label = "coordinate x₁" if self.kind == "points" else "pixel values"
-        return Histogram(edges, density, grid.numpy(), exact, standard_normal_pdf(grid).numpy(), label)
+        return Histogram(edges, density, grid.numpy(), exact, self.prior_density(grid).numpy(), label)
 
     def histograms(self, steps: list[int]) -> tuple[Histogram, np.ndarray, np.ndarray]:
         """The histogram of histogram() at many steps at once, for the browser's player: a Histogram
@@ -171,13 +204,14 @@ class ForwardProcess:
         q(x_k) on the grid (K, grid; zero at k = 0). The exact mixture is evaluated over the data
         coordinates binned into DENSITY_BINS weighted centres, which moves each centre by at most
         half a bin (0.006 on [-HIST_RANGE, HIST_RANGE]), far under the grid's spacing."""
-        grid64 = torch.linspace(-HIST_RANGE, HIST_RANGE, HIST_GRID, dtype=torch.float64)
-        edges = np.linspace(-HIST_RANGE, HIST_RANGE, HIST_BINS + 1)
+        r = self.hist_range
+        grid64 = torch.linspace(-r, r, HIST_GRID, dtype=torch.float64)
+        edges = np.linspace(-r, r, HIST_BINS + 1)
         label = "coordinate x₁" if self.kind == "points" else "pixel values"
-        axes = Histogram(edges, np.zeros(HIST_BINS), grid64.numpy(), None, standard_normal_pdf(grid64).numpy(), label)
+        axes = Histogram(edges, np.zeros(HIST_BINS), grid64.numpy(), None, self.prior_density(grid64).numpy(), label)
         density, exact = [], []
         data = (self.x0[:, 0] if self.kind == "points" else self.x0.reshape(-1)).numpy().astype(np.float64)
-        weights, bin_edges = np.histogram(data, DENSITY_BINS, (-HIST_RANGE, HIST_RANGE))
+        weights, bin_edges = np.histogram(data, DENSITY_BINS, (-r, r))
         keep = weights > 0
         centres = torch.from_numpy(((bin_edges[:-1] + bin_edges[1:]) / 2)[keep]).float()
         share = torch.from_numpy(weights[keep] / weights.sum()).float()
@@ -185,7 +219,7 @@ class ForwardProcess:
         for step in steps:
             x = self.x_at(step)
             values = (x[:, 0] if self.kind == "points" else x.reshape(-1)).numpy()
-            density.append(np.histogram(values, HIST_BINS, (-HIST_RANGE, HIST_RANGE), density=True)[0])
+            density.append(np.histogram(values, HIST_BINS, (-r, r), density=True)[0])
             signal, noise, _ = self.scales(step)
             if noise > 0:
                 z = (grid[:, None] - signal * centres[None, :]) / noise

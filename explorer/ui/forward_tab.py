@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from explorer import data
-from explorer.core.schedules import SCHEDULES, make_schedule
+from explorer.core.schedules import PROCESSES, SUBVP, VE
 from explorer.limits import (
     MAX_GIF_FPS,
     MAX_GIF_FRAMES,
@@ -41,7 +41,7 @@ from explorer.viz import figures
 from explorer.viz.animations import export_forward_gif
 from explorer.viz.export import export_suffix
 from explorer.viz.panels import forward_strip
-from explorer.viz.playback import forward_payload
+from explorer.viz.playback import forward_payload, prior_label
 
 DATASET_CHOICES = [(info.label, name) for name, info in data.DATASETS.items() if info.kind in ("points", "image")]
 MODE_LABELS = {"shortcut": "closed-form shortcut q(x_t | x_0)", "chain": "step-by-step chain q(x_t | x_(t-1))"}
@@ -61,25 +61,42 @@ def make_settings(
     )  # fmt: skip
 
 
+SCALE_NAMES = {VE: ("a_t", "σ_t"), SUBVP: ("e^(−B_t/2)", "1 − e^(−B_t)"), "flow": ("1 − t", "t")}
+
+
 def describe(process: Any, step: int) -> str:
     """A one-line reading of q(x_t | x_0) at this step, in the paper's symbols."""
     signal, noise, log_snr = process.scales(step)
     if step == 0:
         return f"t = 0 of {process.T}: the data x₀ itself."
     snr = "−∞" if log_snr == -math.inf else f"{log_snr:.2f}"
+    a_name, s_name = SCALE_NAMES.get(process.schedule.kind, ("√ᾱ_t", "√(1−ᾱ_t)"))
     return (
         f"t = {step} of {process.T} · q(x_t | x₀) = N({signal:.3f}·x₀, {noise**2:.3f}·I) · "
-        f"√ᾱ_t = {signal:.3f} · √(1−ᾱ_t) = {noise:.3f} · log-SNR = {snr}"
+        f"{a_name} = {signal:.3f} · {s_name} = {noise:.3f} · log-SNR = {snr}"
     )
+
+
+PROCESS_NOTES = {
+    VE: (
+        "variance exploding: x_t = x₀ + σ_t ε with σ geometric from 0.01 to σ_max = {prior:.3g} (the data's "
+        "largest pairwise distance, Song & Ermon's technique 1), so x_T ≈ N(0, σ_max² I)"
+    ),
+    SUBVP: "sub-VP: x_t = e^(−B_t/2) x₀ + (1 − e^(−B_t)) ε, whose variance stays below the VP process's",
+    "flow": "rectified flow's straight path x_t = (1 − t) x₀ + t ε",
+}
 
 
 def overview(settings: ForwardSettings, process: Any) -> str:
     """What the player holds for this setting, and how to move it."""
     what = data.DATASETS[settings.dataset].label
     route = MODE_LABELS[settings.mode]
-    return (f"**{what}** · {process.schedule.name} schedule · T = {process.T} · {route}. Press ▶ or drag the "
-            "player's slider: every t plays in your browser, the histogram of one coordinate against the exact "
-            "density of q(x_t) and N(0, 1) beside it.")  # fmt: skip
+    schedule = process.schedule
+    note = PROCESS_NOTES.get(schedule.kind, "variance preserving")
+    return (f"**{what}** · {schedule.name} schedule ({note.format(prior=schedule.prior_std)}) · T = {process.T} · "
+            f"{route}. "
+            "Press ▶ or drag the player's slider: every t plays in your browser, the histogram of one coordinate "
+            f"against the exact density of q(x_t) and the prior {prior_label(schedule)} beside it.")  # fmt: skip
 
 
 @user_errors
@@ -88,7 +105,7 @@ def on_settings(*args: Any) -> tuple[Any, ...]:
     *inputs, compare, strip_text = args
     if inputs[0] == "upload" and not inputs[1]:  # the upload set was chosen; nothing is uploaded yet
         note = "**Upload an image** (the field under the dataset) to watch it dissolve into noise."
-        return None, gr.skip(), note, gr.skip()
+        return None, gr.skip(), gr.skip(), note, gr.skip()
     settings = make_settings(*inputs).validated()
     process = forward_process(settings)
     try:  # a bad strip field must not stop the rest of the view from following the settings
@@ -96,10 +113,12 @@ def on_settings(*args: Any) -> tuple[Any, ...]:
     except ValueError as error:
         gr.Warning(f"Strip: {error}")
         strip = gr.skip()
-    schedules = [process.schedule] + [make_schedule(name, process.T, settings.zero_terminal_snr)
-                                      for name in compare or [] if name != settings.schedule]  # fmt: skip
+    schedules = [process.schedule] + [process.schedule_named(name) for name in compare or []
+                                      if name != settings.schedule]  # fmt: skip
     played = forward_payload(process, lambda t: describe(process, t), schedules[1:])
-    return played, plot_value(figures.schedule_figure(schedules, 0)), overview(settings, process), strip
+    variance = figures.variance_figure(schedules, process.data_variance, 0)
+    return (played, plot_value(figures.schedule_figure(schedules, 0)), plot_value(variance),
+            overview(settings, process), strip)  # fmt: skip
 
 
 @user_errors
@@ -136,7 +155,9 @@ def build() -> dict:
     gr.Markdown(
         "Diffusion's forward process adds Gaussian noise step by step: "
         "q(x_t | x_(t-1)) = N(√(1−β_t) x_(t-1), β_t I), which in closed form is "
-        "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Press ▶ (or drag t) and watch the data dissolve into N(0, I)."
+        "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Press ▶ (or drag t) and watch the data dissolve into N(0, I). "
+        "The variance-exploding process (ve) keeps the data and adds ever more noise, x_t = x_0 + σ_t ε, and "
+        "sub-VP shrinks the noise below VP's; the accordion's Var(x_t) plot shows the three side by side."
     )
     with gr.Row():
         with gr.Column(**CONTROLS):
@@ -149,11 +170,12 @@ def build() -> dict:
             noise = gr.Slider(0.0, 0.2, 0.0, step=0.005, label="Data noise (std)")
             n_images = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Images", visible=False)
             seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="fwd-seed")
-            schedule = gr.Dropdown(sorted(SCHEDULES), value="cosine", label="Schedule", elem_id="fwd-schedule")
+            schedule = gr.Dropdown(PROCESSES, value="cosine", label="Process (schedule; ve, subvp: Song et al. 2021)",
+                                   elem_id="fwd-schedule")  # fmt: skip
             T = gr.Number(1000, precision=0, label=f"T (steps, {MIN_T} to {MAX_T})", elem_id="fwd-T")
             zero_snr = gr.Checkbox(False, label="Rescale to zero terminal SNR (Lin et al. 2024)")
             mode = gr.Radio(MODE_CHOICES, value="shortcut", label="How x_t is reached", elem_id="fwd-mode")
-            compare = gr.CheckboxGroup(sorted(SCHEDULES), value=["linear"], label="Overlay schedules")
+            compare = gr.CheckboxGroup(PROCESSES, value=["linear"], label="Overlay schedules")
         with gr.Column(scale=3):
             info = gr.Markdown(elem_id="fwd-info")
             playback = player(
@@ -161,10 +183,11 @@ def build() -> dict:
                 "The forward process at every t",
                 hint="Choose a dataset: its forward process then plays here, in your browser.",
             )
-            with gr.Accordion("Schedules: signal, noise and log-SNR against t", open=False):
+            with gr.Accordion("Schedules: signal, noise, log-SNR and Var(x_t) against t", open=False):
                 schedule_plot = gr.Plot(
                     show_label=False, label="signal, noise and log-SNR against t", elem_id="fwd-schedule-plot"
                 )
+                variance_plot = gr.Plot(show_label=False, label="Var(x_t) against t", elem_id="fwd-variance-plot")
             strip_text = gr.Textbox(
                 "", label="Strip at t = (comma separated; empty: 6 evenly spaced)", elem_id="fwd-strip-t"
             )
@@ -183,7 +206,7 @@ def build() -> dict:
 
     dataset.change(on_dataset, dataset, [upload_group, n_points, noise, n_images], api_visibility="private")
     refresh = dict(fn=on_settings, inputs=[*settings_inputs, compare, strip_text],
-                   outputs=[playback, schedule_plot, info, strip])  # fmt: skip
+                   outputs=[playback, schedule_plot, variance_plot, info, strip])  # fmt: skip
     gr.on(
         [dataset.change, upload.change, image_size.release, grey.change, n_points.release, n_images.release,
          noise.release, seed.submit, seed.blur, schedule.change, T.submit, T.blur, zero_snr.change, mode.change,

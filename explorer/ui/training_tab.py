@@ -187,7 +187,8 @@ def build(state: AppState) -> None:
                                      "own schedule and predicts x0 logits)", elem_id="train-corruption")  # fmt: skip
             conditional = gr.Checkbox(False, label="Class-conditional, for guidance (patterns, digits; 10% of labels "
                                       "dropped)", elem_id="train-conditional")  # fmt: skip
-            schedule = gr.Dropdown(PROCESSES, value="linear", label="Schedule (flow: rectified flow)")
+            schedule = gr.Dropdown(PROCESSES, value="linear", label="Schedule (flow: rectified flow; ve: variance "
+                                   "exploding, σ_max the data's largest distance; subvp: sub-VP)")  # fmt: skip
             T = gr.Number(1000, precision=0, label="T")
             prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
             steps = gr.Number(

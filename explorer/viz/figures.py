@@ -132,15 +132,15 @@ def _display_log_snr(schedule: NoiseSchedule) -> np.ndarray:
 
 
 def schedule_figure(schedules: list[NoiseSchedule], step: int) -> Figure:
-    """sqrt(alpha_bar) (signal), sqrt(1 - alpha_bar) (noise) and log-SNR against the
-    paper's t = 1..T for each schedule; the first schedule gets a marker at `step`."""
+    """The signal a_t and noise s_t of x_t = a_t x0 + s_t eps (sqrt(alpha_bar) and sqrt(1 - alpha_bar) for VP)
+    and the log-SNR against the paper's t = 1..T for each schedule; the first gets a marker at `step`."""
     traces = []
     for i, schedule in enumerate(schedules):
         t = typed(np.arange(1, schedule.T + 1))
         color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
         curves = [
-            ("√ᾱ", schedule.sqrt_alpha_bar.numpy(), "solid", "y"),
-            ("√(1−ᾱ)", schedule.sqrt_one_minus_alpha_bar.numpy(), "dash", "y"),
+            ("a_t", schedule.sqrt_alpha_bar.numpy(), "solid", "y"),
+            ("s_t", schedule.sqrt_one_minus_alpha_bar.numpy(), "dash", "y"),
             ("log-SNR", _display_log_snr(schedule), "dot", "y2"),
         ]
         for j, (label, values, dash, axis) in enumerate(curves):
@@ -162,11 +162,12 @@ def schedule_figure(schedules: list[NoiseSchedule], step: int) -> Figure:
             )
         )  # fmt: skip
     cursor = dict(type="line", x0=step, x1=step, y0=0, y1=1, yref="paper", line=dict(color="#9ca3af", width=1))
+    top = 1.02 * max(1.0, *(float(s.sqrt_one_minus_alpha_bar.max()) for s in schedules))
     layout = base_layout(
-        "√ᾱ solid · √(1−ᾱ) dashed · log-SNR dotted",
+        "signal a_t solid · noise s_t dashed · log-SNR dotted (x_t = a_t x₀ + s_t ε)",
         340,
         xaxis=dict(AXIS, title=dict(text="t"), range=[0, main.T]),
-        yaxis=dict(AXIS, title=dict(text="scale"), range=[0, 1.02]),
+        yaxis=dict(AXIS, title=dict(text="scale"), range=[0, top]),
         yaxis2=dict(AXIS, title=dict(text="log-SNR"), overlaying="y", side="right", showgrid=False),
         legend=dict(orientation="h", y=-0.22),
         shapes=[cursor],
@@ -175,6 +176,23 @@ def schedule_figure(schedules: list[NoiseSchedule], step: int) -> Figure:
     layout["title"]["font"] = dict(size=13)
     layout["margin"] = dict(_MARGIN, r=56)
     return {"data": traces, "layout": layout}
+
+
+def variance_figure(schedules: list[NoiseSchedule], data_variance: float, step: int) -> Figure:
+    """Var(x_t) = a_t^2 Var(x0) + s_t^2 per coordinate against the paper's t (log scale), for data of
+    variance `data_variance`: VE grows to Var(x0) + sigma_max^2, VP stays near 1, sub-VP stays below VP."""
+    curves = {}
+    for schedule in schedules:
+        a, s = schedule.sqrt_alpha_bar.numpy(), schedule.sqrt_one_minus_alpha_bar.numpy()
+        curves[schedule.name] = np.concatenate([[data_variance], a**2 * data_variance + s**2])
+    figure = curves_figure(np.arange(schedules[0].T + 1), curves, f"Var(x_t) = a_t² Var(x₀) + s_t², Var(x₀) = "
+                           f"{data_variance:.3g}", "t", "variance per coordinate", marker_x=step)  # fmt: skip
+    values = np.concatenate(list(curves.values()))
+    ticks = [m * 10.0**e for e in range(-3, 6) for m in (1, 2, 5)]
+    ticks = [v for v in ticks if values.min() / 2 <= v <= values.max() * 2]
+    figure["layout"]["yaxis"] |= {"type": "log", "rangemode": "normal", "tickvals": ticks,
+                                  "ticktext": [f"{v:g}" for v in ticks]}  # fmt: skip
+    return figure
 
 
 def histogram_figure(

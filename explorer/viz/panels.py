@@ -162,7 +162,7 @@ def forward_frame(process: ForwardProcess, step: int, size: int) -> np.ndarray:
     x = process.x_at(step).numpy()
     caption, progress = process.caption(step), step / process.T
     if process.kind == "points":
-        return frames.render_points(x, process.color, size, frames.POINT_LIM, caption, progress)
+        return frames.render_points(x, process.color, size, process.view_lim, caption, progress)
     return frames.render_images(x, size, caption, progress)
 
 

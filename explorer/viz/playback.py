@@ -182,6 +182,11 @@ def morph_payload(morph: Morph, cloud: np.ndarray) -> dict[str, Any]:
     return payload(panels, labels)
 
 
+def prior_label(schedule: NoiseSchedule) -> str:
+    """The name of the distribution the process ends at: N(0, 1), or N(0, sigma_max^2) for VE."""
+    return f"N(0, {schedule.prior_std:.3g}²)" if schedule.prior_std != 1.0 else "N(0, 1)"
+
+
 MAX_FORWARD_FRAMES = 201  # recorded frames of a chain run, and histograms of either route
 
 
@@ -201,7 +206,7 @@ def forward_payload(process: ForwardProcess, label: Callable[[int], str],
     if shortcut:
         scales = np.array([process.scales(int(t))[:2] for t in ticks])
         x_panel = blend_panel("x_t", process.x0.numpy(), process.eps.numpy(), scales[:, 0], scales[:, 1], captions,
-                              color)  # fmt: skip
+                              color, lim=process.view_lim)  # fmt: skip
         panels = [x_panel]
     else:
         xs = np.stack([process.x_at(int(t)).numpy() for t in ticks])
@@ -209,21 +214,22 @@ def forward_payload(process: ForwardProcess, label: Callable[[int], str],
 
             def chain(levels: int, pick: np.ndarray) -> dict[str, Any]:
                 shown = [captions[i] for i in pick]
-                return payload([points_panel("x_t", xs[pick], color, shown, levels=levels)], shown)
+                panel = points_panel("x_t", xs[pick], color, shown, lim=process.view_lim, levels=levels)
+                return payload([panel], shown)
 
             panels = [fit(chain, len(ticks))["panels"][0]]
         else:
             panels = [images_panel("x_t", xs, captions)]
     first, densities, exact = process.histograms([int(t) for t in picked])
     lines = {"q(x_t), exact": (first.grid, exact, (236, 72, 153)),
-             "N(0, 1)": (first.grid, first.standard[None], (107, 114, 128))}  # fmt: skip
+             prior_label(process.schedule): (first.grid, first.standard[None], (107, 114, 128))}  # fmt: skip
     panels.append(bars_panel(f"Histogram of {first.label}", first.edges, densities,
                              [f"{first.label} at t = {t}" for t in picked], lines))  # fmt: skip
     series = {}
     for schedule in [process.schedule, *compare]:
         signal = np.concatenate([[1.0], schedule.sqrt_alpha_bar.numpy()])[ticks]
-        series[f"√ᾱ ({schedule.name})"] = signal.tolist()
-    series[f"√(1−ᾱ) ({process.schedule.name})"] = np.concatenate(
+        series[f"signal a_t ({schedule.name})"] = signal.tolist()
+    series[f"noise s_t ({process.schedule.name})"] = np.concatenate(
         [[0.0], process.schedule.sqrt_one_minus_alpha_bar.numpy()])[ticks].tolist()  # fmt: skip
-    line = curve("Signal √ᾱ_t and noise √(1−ᾱ_t) against t", ticks.tolist(), series)
+    line = curve("Signal a_t and noise s_t against t (x_t = a_t x₀ + s_t ε)", ticks.tolist(), series)
     return payload(panels, [label(int(t)) for t in ticks], line)
