@@ -91,6 +91,40 @@ def test_train_models_sample(tmp_path, monkeypatch, capsys):
     assert np.array_equal(np.load(again), x), "a seed reproduces the same samples"
 
 
+def test_train_a_ve_model_and_sample_it_by_predictor_corrector(tmp_path, monkeypatch, capsys):
+    """train --schedule ve records sigma_max (the training set's largest pairwise distance unless given) and
+    `sample --sampler pc` draws from N(0, sigma_max^2) with S + M (S - 1) model calls."""
+    import json
+
+    import numpy as np
+
+    from explorer.core.schedules import ve_sigma_max
+    from explorer.training.config import TrainConfig, labelled_training_data
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path / "models"))
+    out = tmp_path / "models" / "tiny-ve"
+    assert main(["train", "--dataset", "spiral", "--schedule", "ve", "--steps", "30", "--width", "16", "--depth", "1",
+                 "--batch", "64", "--T", "50", "--n-data", "500", "--eval-n", "0", "--out", str(out)]) == 0  # fmt: skip
+    recorded = json.loads((out / "config.json").read_text())["schedule"]["sigma_max"]
+    x, _ = labelled_training_data(TrainConfig(n_data=500))
+    assert recorded == ve_sigma_max(x) and 1.5 < recorded < 2.9
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    assert f"ve(sigma_max={recorded:.3g})" in capsys.readouterr().out
+    samples = tmp_path / "ve.npy"
+    assert main(["sample", "--model", "tiny-ve", "--sampler", "pc", "--steps", "10", "--corrector-steps", "2",
+                 "--n", "100", "--out", str(samples)]) == 0  # fmt: skip
+    assert "(28 model evaluations)" in capsys.readouterr().out and np.isfinite(np.load(samples)).all()
+
+
+@pytest.mark.parametrize("extra, message", [(["--schedule", "linear", "--sigma-max", "3"], "use --schedule ve"),
+                                            (["--schedule", "ve", "--prediction", "v"], "v-prediction is defined")])
+def test_ve_settings_that_do_not_fit_are_refused_in_one_line(tmp_path, capsys, extra, message):
+    code = main(["train", "--dataset", "spiral", "--steps", "5", "--out", str(tmp_path / "x"), *extra])
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err
+
+
 def test_sample_takes_a_checkpoint_folder_outside_the_registry(tmp_path, capsys):
     import numpy as np
 

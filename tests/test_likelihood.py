@@ -221,9 +221,9 @@ def test_decoder_term_of_points_is_a_gaussian_density():
     schedule = make_schedule("linear", 1000)
     x0 = torch.tensor([[0.1, 0.2]], dtype=torch.float64)
     x0_hat = torch.tensor([[0.12, 0.18]], dtype=torch.float64)
-    var = float(schedule.beta_tilde[1])
-    expected = -torch.distributions.Normal(x0_hat, math.sqrt(var)).log_prob(x0).sum()
-    torch.testing.assert_close(decoder_term(schedule, x0, x0_hat, "beta", None)[0], expected)
+    for variance, var in (("beta", float(schedule.betas[0])), ("beta_tilde", float(schedule.beta_tilde[1]))):
+        expected = -torch.distributions.Normal(x0_hat, math.sqrt(var)).log_prob(x0).sum()
+        torch.testing.assert_close(decoder_term(schedule, x0, x0_hat, variance, None)[0], expected)
 
 
 def test_the_empirical_score_is_the_gradient_of_the_noised_mixtures_log_density():

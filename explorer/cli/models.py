@@ -16,7 +16,8 @@ def cmd_models(args: argparse.Namespace) -> str:
         try:
             c = read_info(folder)
             metrics = " ".join(f"{k}={v:.4f}" for k, v in c.metrics.items())
-            fields = [name, c.dataset, c.model, c.prediction, f"steps={c.steps}", metrics]
+            process = c.schedule.name + (f"(sigma_max={c.schedule.sigma_max:.3g})" if c.schedule.sigma_max else "")
+            fields = [name, c.dataset, c.model, c.prediction, process, f"steps={c.steps}", metrics]
             lines.append("\t".join(fields))
         except ValueError as error:
             lines.append(f"{name}\tunreadable: {error}")

@@ -35,12 +35,16 @@ REVERSE_VARIANCES = tuple(v.value for v in ReverseVariance)
 
 
 def reverse_variances(schedule: NoiseSchedule, variance: str) -> torch.Tensor:
-    """sigma_t^2 at every index (float64, (T,)). beta~ is 0 at index 0 (x0 is then known), so index 0,
-    the decoder's variance, takes beta~ at index 1 under either choice, as Ho et al.'s code does."""
+    """sigma_t^2 at every index (float64, (T,)). Index 0 is the decoder's variance: beta_1 itself for the
+    beta choice (Ho et al. 2020, sec. 3.2-3.3: sigma_1^2 = beta_1, the noise that reached x_1); beta~ is 0
+    there (x0 is then known), so the beta~ choice takes beta~ at index 1, as Ho et al.'s code does. (That
+    code uses beta~_2 for both; on VE, whose first step sigma_min^2 is a hundred times its next ones, it
+    would make the decoder ten times too sharp.)"""
     if variance not in REVERSE_VARIANCES:
         raise ValueError(f"unknown reverse variance {variance!r}; choose from {list(REVERSE_VARIANCES)}")
     table = (schedule.betas if variance == ReverseVariance.BETA else schedule.beta_tilde).clone()
-    table[0] = schedule.beta_tilde[1] if schedule.T > 1 else schedule.betas[0]
+    if variance == ReverseVariance.BETA_TILDE:
+        table[0] = schedule.beta_tilde[1] if schedule.T > 1 else schedule.betas[0]
     return table
 
 
