@@ -118,7 +118,7 @@ def test_train_a_ve_model_and_sample_it_by_predictor_corrector(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("extra, message", [(["--schedule", "linear", "--sigma-max", "3"], "use --schedule ve"),
-                                            (["--schedule", "ve", "--prediction", "v"], "v-prediction is defined")])
+                                            (["--schedule", "ve", "--prediction", "v"], "v-prediction is defined")])  # fmt: skip
 def test_ve_settings_that_do_not_fit_are_refused_in_one_line(tmp_path, capsys, extra, message):
     code = main(["train", "--dataset", "spiral", "--steps", "5", "--out", str(tmp_path / "x"), *extra])
     err = capsys.readouterr().err
