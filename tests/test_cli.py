@@ -117,8 +117,11 @@ def test_train_a_ve_model_and_sample_it_by_predictor_corrector(tmp_path, monkeyp
     assert "(28 model evaluations)" in capsys.readouterr().out and np.isfinite(np.load(samples)).all()
 
 
-@pytest.mark.parametrize("extra, message", [(["--schedule", "linear", "--sigma-max", "3"], "use --schedule ve"),
-                                            (["--schedule", "ve", "--prediction", "v"], "v-prediction is defined")])  # fmt: skip
+REFUSED_VE = [(["--schedule", "linear", "--sigma-max", "3"], "use --schedule ve"),
+              (["--schedule", "ve", "--prediction", "v"], "v-prediction is defined")]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra, message", REFUSED_VE)
 def test_ve_settings_that_do_not_fit_are_refused_in_one_line(tmp_path, capsys, extra, message):
     code = main(["train", "--dataset", "spiral", "--steps", "5", "--out", str(tmp_path / "x"), *extra])
     err = capsys.readouterr().err
