@@ -56,7 +56,10 @@ def _weights_id(model: str) -> str:
 
 
 def curve_cache_path(model: str, config: SamplerSettings, ladder: list[int], n: int, cond: Conditioning) -> Path:
-    fields = {"weights": _weights_id(model), "config": asdict(replace(config, steps=None)), "ladder": ladder,
+    settings = asdict(replace(config, steps=None))
+    if config.name != "pc":  # the corrector's options key only its own curves: the others keep their keys
+        settings = {k: v for k, v in settings.items() if k not in ("snr", "corrector_steps")}
+    fields = {"weights": _weights_id(model), "config": settings, "ladder": ladder,
               "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
     if cond.label is not None:  # unconditional curves keep the keys they had before guidance existed
         fields["cond"] = asdict(cond)
