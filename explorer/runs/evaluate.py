@@ -1,0 +1,104 @@
+"""Evaluate a model: draw n samples with a sampler and score them (explorer.evaluation.sample_report).
+
+Images are drawn in chunks of at most MAX_IMAGES, chunk k from the seed seed * 1009 + k, so a request
+is bounded by its work (n x model calls, MAX_EVAL_WORK) rather than by the interactive image limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
+from explorer.runs.common import trajectory
+from explorer.sampling.registry import SamplerSettings, reference_sampler
+from explorer.store.registry import REGISTRY, data_bound, is_image_model
+
+MAX_EVAL_IMAGES = 2000
+MAX_EVAL_WORK = {"images": 1_000_000, "points": 20_000_000}  # samples x model calls
+CHUNK_SEED = 1009
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    model: str
+    n: int = 1000
+    seed: int = 0
+    sampler: SamplerSettings | None = None  # None: the model's reference sampler (DDPM-T, Euler-T, D3PM-T)
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    model: str
+    kind: str  # "images" or "points"
+    n: int
+    sampler: str
+    nfe: int
+    metrics: dict[str, Any]
+
+
+def _check_work(kind: str, n: int, nfe: int) -> None:
+    if n * nfe > MAX_EVAL_WORK[kind]:
+        raise ValueError(f"{n} samples x {nfe} model calls is more work than one evaluation does "
+                         f"({MAX_EVAL_WORK[kind]:,}); use fewer samples or steps")  # fmt: skip
+
+
+def _digits(settings: EvaluateSettings, allow_path: bool) -> tuple[torch.Tensor, str, int]:
+    handle = REGISTRY.handle(settings.model, allow_path=allow_path)
+    n, chunks = settings.n, []
+    if handle.discrete:
+        from explorer.runs.discrete import DiscreteSettings, run_discrete
+        from explorer.sampling.discrete import to_images
+
+        steps = None if settings.sampler is None else settings.sampler.steps
+        nfe = handle.process.T if steps is None else check_int("reverse steps", steps, 1, handle.process.T)
+        _check_work("images", n, nfe)
+        for k, start in enumerate(range(0, n, MAX_IMAGES)):
+            run = run_discrete(DiscreteSettings(settings.model, min(MAX_IMAGES, n - start), steps,
+                                                settings.seed * CHUNK_SEED + k))  # fmt: skip
+            chunks.append(to_images(run.xs[-1], run.process.K))
+        return torch.cat(chunks), f"D3PM ancestral, {nfe} steps", nfe
+    sampler = _gaussian_sampler(settings, handle)
+    nfe = sampler.nfe(handle.schedule)
+    _check_work("images", n, nfe)
+    for k, start in enumerate(range(0, n, MAX_IMAGES)):
+        _, xs, _, nfe = trajectory(handle, handle.schedule, min(MAX_IMAGES, n - start),
+                                   settings.seed * CHUNK_SEED + k, sampler, {0})  # fmt: skip
+        chunks.append(xs[-1])
+    return torch.cat(chunks), sampler.label(), nfe
+
+
+def _gaussian_sampler(settings: EvaluateSettings, handle: Any) -> SamplerSettings:
+    sampler = settings.sampler or reference_sampler(handle.schedule)
+    if sampler.clip_x0 is None:
+        sampler = replace(sampler, clip_x0=data_bound(handle))
+    return sampler.validated(handle.schedule.T)
+
+
+def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> EvaluationRun:
+    """Sample and score: FD, its floor, precision / recall and the memorised share for digits; the
+    distances and precision / recall for points."""
+    from explorer.evaluation.sample_report import digits_quality, points_quality
+
+    handle = REGISTRY.handle(settings.model, allow_path=allow_path)
+    seed = check_int("seed", settings.seed, 0, 2**20)
+    settings = replace(settings, seed=seed)
+    if handle.discrete or is_image_model(handle):
+        n = check_int("number of samples", settings.n, 1, MAX_EVAL_IMAGES)
+        images, label, nfe = _digits(replace(settings, n=n), allow_path)
+        quality = digits_quality(images)
+        fd, floor = quality.fd, quality.fd_floor
+        metrics = {"fd": fd.value, "fd_interval": [fd.low, fd.high], "fd_floor": floor.value,
+                   "fd_floor_interval": [floor.low, floor.high],
+                   "fd_n": quality.n, "precision": quality.precision, "recall": quality.recall,
+                   "precision_floor": quality.precision_floor, "recall_floor": quality.recall_floor,
+                   "memorised_share": quality.memorised_share, "confidence": quality.confidence}  # fmt: skip
+        return EvaluationRun(settings.model, "images", n, label, nfe, metrics)
+    n = check_int("number of samples", settings.n, 1, MAX_POINTS)
+    sampler = _gaussian_sampler(settings, handle)
+    _check_work("points", n, sampler.nfe(handle.schedule))
+    _, xs, _, nfe = trajectory(handle, handle.schedule, n, seed, sampler, {0})
+    metrics = points_quality(xs[-1], handle.dataset, handle.train.noise, seed)
+    return EvaluationRun(settings.model, "points", n, sampler.label(), nfe, metrics)
