@@ -44,6 +44,7 @@ def test_the_ideal_denoiser_reproduces_training_points_whatever_the_model_predic
 
 def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussian_pickers():
     from explorer.evaluation.digits import evaluate_digits
+    from explorer.evaluation.sample_report import digits_quality
     from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
     from explorer.store.registry import discrete_models
     from explorer.ui.reverse_tab import model_choices
@@ -55,10 +56,12 @@ def test_shipped_discrete_models_make_legible_digits_and_stay_out_of_the_gaussia
 
         loaded, process = load_discrete(name)
         gen = torch.Generator().manual_seed(0)
-        *_, final = reverse_steps(loaded.model, process, prior_sample(process, (64, 1, 8, 8), gen), 25, gen)
-        report = evaluate_digits(to_images(final.x, process.K))
-        assert report.confidence > 0.9, (name, report)  # uniform noise scores 0.81
-        assert sum(1 for count in report.histogram if count) >= 8  # most of the ten digits appear
+        *_, final = reverse_steps(loaded.model, process, prior_sample(process, (300, 1, 8, 8), gen), 25, gen)
+        images = to_images(final.x, process.K)
+        quality, report = digits_quality(images), evaluate_digits(images)
+        assert quality.fd.value < 3 * quality.fd_floor.value, (name, quality)  # uniform noise: 45 floors
+        assert quality.recall > 0.8 and quality.memorised_share == 0.0, (name, quality)
+        assert sum(1 for count in report.histogram if count) == 10  # every digit appears
 
 
 def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from explorer.cli.bench import add_bench
 from explorer.cli.corrupt import add_corrupt
 from explorer.cli.curves import add_curves
-from explorer.cli.evaluate import add_evaluate
+from explorer.cli.evaluate import add_evaluate, add_evaluator
 from explorer.cli.forward import add_forward
 from explorer.cli.latent import add_interpolate, add_invert
 from explorer.cli.likelihood import add_elbo, add_nll
@@ -22,7 +22,7 @@ from explorer.cli.train import add_train
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_forward, add_train, add_models, add_sample, add_invert, add_interpolate, add_corrupt, add_bench, add_curves,
-    add_elbo, add_nll, add_evaluate,
+    add_elbo, add_nll, add_evaluate, add_evaluator,
 ]  # fmt: skip
 
 

@@ -63,6 +63,10 @@ def curve_cache_path(model: str, config: SamplerSettings, ladder: list[int], n: 
               "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
     if cond.label is not None:  # unconditional curves keep the keys they had before guidance existed
         fields["cond"] = asdict(cond)
+    if load_model(model)[0].dataset == "digits":  # scored by the digits evaluator: a new one, new curves
+        from explorer.evaluation.digits import VERSION
+
+        fields["evaluator"] = VERSION
     key = json.dumps(fields, sort_keys=True)
     return cache_dir() / "curves" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
