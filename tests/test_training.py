@@ -152,3 +152,15 @@ def test_a_discrete_run_saves_a_d3pm_checkpoint_that_resumes_exactly(tmp_path):
 def test_bad_discrete_settings_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{**DISCRETE.__dict__, **change}).validated()
+
+
+def test_the_preview_shows_the_last_step_of_a_short_run(tmp_path):
+    """A run shorter than the preview interval still ends with the finished model's samples."""
+    import threading
+
+    from explorer.training.trainer import Progress, run_training
+
+    config = TrainConfig(**{**SMALL.__dict__, "steps": 12, "checkpoint_every": 1000})
+    progress = run_training(Trainer(config, tmp_path / "p", device="cpu"), Progress(), threading.Event(),
+                            threading.Lock(), preview_every=500)  # fmt: skip
+    assert progress.status == "done" and progress.preview_step == 12 and progress.preview is not None

@@ -153,6 +153,9 @@ def make_schedule(name: str, T: int, zero_terminal_snr: bool = False, sigma_max:
     FLOW, VE (up to sigma_max; None: VE_SIGMA_MAX) and SUBVP give those processes instead."""
     if name == FLOW:
         return flow_schedule(T)
+    if zero_terminal_snr and name in (VE, SUBVP):
+        raise ValueError(f"zero-terminal-SNR rescaling (Lin et al. 2024) rescales a VP beta schedule; the "
+                         f"{name} process has its own end: untick it, or choose a VP schedule")  # fmt: skip
     if name == VE:
         return ve_schedule(T, VE_SIGMA_MAX if sigma_max is None else sigma_max)
     if name == SUBVP:

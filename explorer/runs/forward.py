@@ -64,7 +64,7 @@ class ForwardSettings:
             raise ValueError(f"unknown mode {self.mode!r}; choose from {sorted(MODES)}")
         if self.dataset == "upload" and not self.image_path:
             raise ValueError("choose an image file to upload first")
-        make_schedule(self.schedule, self.T)  # checks the name and T
+        make_schedule(self.schedule, self.T, bool(self.zero_terminal_snr))  # checks the name, T and the rescaling
         return replace(self, seed=check_int("seed", self.seed, 0, 2**31 - 1), T=int(float(self.T)))
 
 

@@ -177,7 +177,8 @@ def run_training(
     preview_every: int = 0,
 ) -> Progress:
     """Train to the configured step count, updating `progress` under `lock`; checkpoint
-    periodically, on cancel and at the end. Returns the final progress."""
+    periodically, on cancel and at the end. With preview_every, the EMA model's samples are drawn at
+    step 1, every preview_every steps and at the last step. Returns the final progress."""
     c = trainer.config
     start, start_step, smoothed = time.perf_counter(), trainer.step, math.nan
     with lock:
@@ -195,7 +196,7 @@ def run_training(
         if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
             trainer.save()
             last_good = trainer.step
-        if preview_every and (trainer.step % preview_every == 0 or trainer.step == 1):
+        if preview_every and (trainer.step % preview_every == 0 or trainer.step in (1, c.steps)):
             samples = preview_samples(trainer)
             with lock:
                 progress.preview, progress.preview_step = samples, trainer.step

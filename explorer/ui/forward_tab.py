@@ -157,7 +157,8 @@ def build() -> dict:
         "q(x_t | x_(t-1)) = N(√(1−β_t) x_(t-1), β_t I), which in closed form is "
         "q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I). Press ▶ (or drag t) and watch the data dissolve into N(0, I). "
         "The variance-exploding process (ve) keeps the data and adds ever more noise, x_t = x_0 + σ_t ε, and "
-        "sub-VP shrinks the noise below VP's; the accordion's Var(x_t) plot shows the three side by side."
+        "sub-VP shrinks the noise below VP's; tick them under Overlay schedules to set their Var(x_t) side by side "
+        "in the Schedules accordion."
     )
     with gr.Row():
         with gr.Column(**CONTROLS):

@@ -265,9 +265,13 @@
 
     drawPoints(panel, k) {
       const { spec, ctx, side } = panel;
-      const n = spec.n, scale = (side - 1) / (spec.levels - 1), top = side - 1; // value 0 is -lim, levels-1 is +lim
+      const n = spec.n, edge = spec.levels - 1, scale = (side - 1) / edge, top = side - 1; // 0 is -lim, edge +lim
       const plot = this.clearPoints(panel);
-      const dot = (q, base, i, color, size) => plot(q[base + 2 * i] * scale, top - q[base + 2 * i + 1] * scale, color, size);
+      const dot = (q, base, i, color, size) => {
+        const qx = q[base + 2 * i], qy = q[base + 2 * i + 1];
+        if (qx === 0 || qy === 0 || qx === edge || qy === edge) return; // clipped: outside the view, not on its rim
+        plot(qx * scale, top - qy * scale, color, size);
+      };
       if (panel.overlay) { // under the model's points, so both stay visible where they agree
         const m = spec.overlay.n, color = pack(spec.overlay.color || OVERLAY), at = k * m * 2;
         for (let i = 0; i < m; i++) dot(panel.overlay, at, i, color);

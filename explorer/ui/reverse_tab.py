@@ -206,7 +206,9 @@ def build(state: AppState) -> dict:
     """Lay out the Reverse tab and wire its events; returns the refresh for the model list."""
     gr.Markdown(
         "DDPM generates by running the chain backwards: from x_T ~ N(0, I), each step predicts the noise, "
-        "forms the model's guess x̂₀, and samples x_(t-1) ~ N(μ̃_t(x_t, x̂₀), σ_t² I) (Ho et al. 2020, Algorithm 2)."
+        "forms the model's guess x̂₀, and samples x_(t-1) ~ N(μ̃_t(x_t, x̂₀), σ_t² I) (Ho et al. 2020, Algorithm 2). "
+        "A variance-exploding model (spiral-ve) starts from N(0, σ_max² I) and runs the same chain, SMLD's "
+        "ancestral sampler; points beyond the view are not drawn."
     )
     with gr.Row():
         with gr.Column(**CONTROLS):

@@ -76,8 +76,9 @@ def field_view(field: ScoreField, i: Any) -> tuple[Any, str]:
     fig = field_figures.score_field_figure(field.grid, frame.learned, frame.exact, field.axis, frame.weighted_error,
                                      frame.noisy, frame.tweedie, field.data, FIELD_LIM, title)  # fmt: skip
     info = (f"**t = {frame.t}** · relative error E‖s_θ − s*‖² / E‖s*‖² = {frame.relative_error:.4f} over noised "
-            "training points · arrows: s = −ε̂ / √(1 − ᾱ_t), one scale for both panels (longest ones clipped) · "
-            "green: Tweedie's x̂₀ = (x_t + (1 − ᾱ_t) s) / √ᾱ_t from a few x_t · far from the data, where q_t ≈ 0 and "
+            "training points · arrows: s = −ε̂ / s_t, one scale for both panels (longest ones clipped) · "
+            "green: Tweedie's x̂₀ = (x_t + s_t² s) / a_t from a few x_t (x_t = a_t x₀ + s_t ε: a_t = √ᾱ_t and "
+            "s_t = √(1 − ᾱ_t) for VP, a_t = 1 and s_t = σ_t for VE) · far from the data, where q_t ≈ 0 and "
             "the model was never trained, the learned arrows fall short of the exact ones")  # fmt: skip
     return plot_value(fig), info
 

@@ -197,7 +197,7 @@ def build(state: AppState) -> None:
             batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
             lr = gr.Number(2e-3, label="Learning rate")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed")
-            name = gr.Textbox(fresh_name("my-spiral"), label="Model name", elem_id="train-name")
+            name = gr.Textbox(lambda: fresh_name("my-spiral"), label="Model name", elem_id="train-name")  # each load
             resume = gr.Checkbox(False, label="Resume the model of this name from its last checkpoint")
             start = gr.Button("Start", variant="primary", elem_id="train-start")
             with gr.Row(equal_height=True):
