@@ -52,6 +52,11 @@ def test_the_whole_process_goes_to_the_player_once(client):
     assert set(played["curve"]["series"]) == {"signal a_t (cosine)", "signal a_t (linear)", "noise s_t (cosine)"}
     names = {trace.get("name") for trace in plot_traces(schedule)}
     assert {"cosine", "linear"} <= names
+    # each schedule's signal in the player wears its colour of the Plotly chart
+    plotly = {trace["name"]: trace["line"]["color"] for trace in plot_traces(schedule) if trace.get("line")}
+    colors = played["curve"]["colors"]
+    assert colors["signal a_t (cosine)"] == plotly["cosine"] and colors["signal a_t (linear)"] == plotly["linear"]
+    assert len(set(colors.values())) == 3
     # Var(x_t) = a^2 Var(x0) + s^2: the data's variance at t = 0, about 1 at t = T for VP
     curves = {trace["name"]: decode(trace["y"]) for trace in plot_traces(variance)}
     assert set(curves) == {"cosine", "linear"} and 0.25 < curves["cosine"][0] < 0.35

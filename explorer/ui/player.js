@@ -346,7 +346,7 @@
       ctx.fillText(`${curve.x_label} ${x1}`, curve.reversed ? left : W - right - 60, H - 6);
       ctx.fillText(`${x0}`, curve.reversed ? W - right - 30 : left, H - 6);
       Object.entries(curve.series).forEach(([name, ys], s) => {
-        ctx.strokeStyle = SERIES_COLORS[s % SERIES_COLORS.length];
+        ctx.strokeStyle = (curve.colors && curve.colors[name]) || SERIES_COLORS[s % SERIES_COLORS.length];
         ctx.beginPath();
         ys.forEach((y, i) => { if (i === 0) ctx.moveTo(px(xs[i]), py(y)); else ctx.lineTo(px(xs[i]), py(y)); });
         ctx.stroke();

@@ -24,7 +24,9 @@ Figure = dict[str, Any]
 VIRIDIS = "Viridis"
 
 
-SCHEDULE_COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706", "#0891b2", "#7c3aed"]
+# one colour a process: the Forward tab can overlay all of them
+SCHEDULE_COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706", "#0891b2", "#7c3aed", "#db2777", "#65a30d", "#0f766e"]
+NOISE_COLOR = "#6b7280"
 
 
 LOG_SNR_DISPLAY_MIN = -25.0  # -inf (zero terminal SNR) is drawn at this floor

@@ -20,6 +20,7 @@ from explorer.runs.guidance import Sweep
 from explorer.runs.reverse import ReverseRun, optimal_reference
 from explorer.sampling.inversion import Morph
 from explorer.viz import frames
+from explorer.viz.figures import NOISE_COLOR, SCHEDULE_COLORS
 from explorer.viz.panels import path_indices, point_colors, to_rgb
 from explorer.viz.player import (
     COARSE_LEVELS,
@@ -225,11 +226,13 @@ def forward_payload(process: ForwardProcess, label: Callable[[int], str],
              prior_label(process.schedule): (first.grid, first.standard[None], (107, 114, 128))}  # fmt: skip
     panels.append(bars_panel(f"Histogram of {first.label}", first.edges, densities,
                              [f"{first.label} at t = {t}" for t in picked], lines))  # fmt: skip
-    series = {}
-    for schedule in [process.schedule, *compare]:
-        signal = np.concatenate([[1.0], schedule.sqrt_alpha_bar.numpy()])[ticks]
-        series[f"signal a_t ({schedule.name})"] = signal.tolist()
-    series[f"noise s_t ({process.schedule.name})"] = np.concatenate(
-        [[0.0], process.schedule.sqrt_one_minus_alpha_bar.numpy()])[ticks].tolist()  # fmt: skip
-    line = curve("Signal a_t and noise s_t against t (x_t = a_t x₀ + s_t ε)", ticks.tolist(), series)
+    series, colors = {}, {}
+    for i, schedule in enumerate([process.schedule, *compare]):  # each schedule in its colour of the Plotly chart
+        name = f"signal a_t ({schedule.name})"
+        series[name] = np.concatenate([[1.0], schedule.sqrt_alpha_bar.numpy()])[ticks].tolist()
+        colors[name] = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]
+    noise = f"noise s_t ({process.schedule.name})"
+    series[noise] = np.concatenate([[0.0], process.schedule.sqrt_one_minus_alpha_bar.numpy()])[ticks].tolist()
+    colors[noise] = NOISE_COLOR
+    line = curve("Signal a_t and noise s_t against t (x_t = a_t x₀ + s_t ε)", ticks.tolist(), series, colors=colors)
     return payload(panels, [label(int(t)) for t in ticks], line)

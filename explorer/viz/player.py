@@ -171,10 +171,14 @@ def payload(panels: list[dict[str, Any]], labels: list[str], curve: dict[str, An
 
 
 def curve(title: str, x: list[float], series: dict[str, list[float]], x_label: str = "t",
-          reversed_x: bool = False) -> dict[str, Any]:  # fmt: skip
-    """A small line chart under the panels whose marker follows the clock (one x per clock tick)."""
-    return {"title": title, "x": [float(v) for v in x], "series": {k: [float(v) for v in s] for k, s in series.items()},
-            "x_label": x_label, "reversed": reversed_x}  # fmt: skip
+          reversed_x: bool = False, colors: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """A small line chart under the panels whose marker follows the clock (one x per clock tick); `colors`
+    names a series' CSS colour (else the player's palette, in order)."""
+    lines = {k: [float(v) for v in s] for k, s in series.items()}
+    value = {"title": title, "x": [float(v) for v in x], "series": lines, "x_label": x_label, "reversed": reversed_x}
+    if colors:
+        value["colors"] = dict(colors)
+    return value
 
 
 def payload_bytes(value: dict[str, Any]) -> int:
