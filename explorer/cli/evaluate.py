@@ -9,7 +9,7 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
     """Draw --n samples with --sampler (default: the model's reference sampler) and score them."""
     from dataclasses import asdict
 
-    from explorer.cli.likelihood import _write_json
+    from explorer.cli.likelihood import write_json
     from explorer.runs.evaluate import EvaluateSettings, run_evaluation
     from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings
 
@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> str:
     else:
         text = " ".join(f"{key} {value:.4g}" for key, value in m.items())
     return (f"{args.model}, {run.n} samples by {run.sampler} ({run.nfe} model calls): {text}"
-            + _write_json(args.json, asdict(run)))  # fmt: skip
+            + write_json(args.json, asdict(run)))  # fmt: skip
 
 
 def add_evaluate(commands: argparse._SubParsersAction) -> None:

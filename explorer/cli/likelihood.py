@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 
-def _write_json(path: str | None, record: dict) -> str:
+def write_json(path: str | None, record: dict) -> str:
+    """Write `record` as JSON to `path` when one is given; the note to append to the command's line."""
     if not path:
         return ""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def cmd_elbo(args: argparse.Namespace) -> str:
     respaced = f"every {terms.every}th t, " if terms.every > 1 else "all terms, "
     return (f"{args.model}: -ELBO {terms.total:.4f} ± {terms.stderr:.4f} {terms.unit} "
             f"(L_T {terms.prior:.4f} + Σ L_t-1 {terms.transitions:.4f} + L_0 {terms.decoder:.4f}; "
-            f"{respaced}{terms.nfe} model calls) on {run.items}" + _write_json(args.json, record))  # fmt: skip
+            f"{respaced}{terms.nfe} model calls) on {run.items}" + write_json(args.json, record))  # fmt: skip
 
 
 def cmd_nll(args: argparse.Namespace) -> str:
@@ -47,7 +48,7 @@ def cmd_nll(args: argparse.Namespace) -> str:
     record.pop("density")
     return (f"{args.model}: NLL {run.mean:.4f} ± {run.stderr:.4f} {run.unit} by the probability-flow ODE "
             f"({args.steps} Heun steps, {run.nfe} model calls; {run.note}) on {run.items}"
-            + _write_json(args.json, record))  # fmt: skip
+            + write_json(args.json, record))  # fmt: skip
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -35,12 +35,24 @@ def digit_features(images: torch.Tensor) -> torch.Tensor:
     return classifier().features(images.detach().float().cpu().clamp(-1, 1)).double()
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """What every digits report compares with, computed once per evaluator: the training split's
+    features and their statistics, and the held-out digits' floors."""
+
+    stats: GaussianStats
+    train: torch.Tensor
+    fd_floor: Interval
+    precision_floor: float
+    recall_floor: float
+
+
 @lru_cache(maxsize=1)
-def _reference() -> tuple[GaussianStats, torch.Tensor, torch.Tensor]:
-    """The training split's feature statistics and features, and the held-out split's features."""
+def _reference(evaluator: torch.nn.Module) -> _Reference:
     x_train, _, x_test, _ = split()
-    train = digit_features(x_train)
-    return gaussian_stats(train), train, digit_features(x_test)
+    train, held_out = digit_features(x_train), digit_features(x_test)
+    stats = gaussian_stats(train)
+    return _Reference(stats, train, jackknife_fd(held_out, stats), *precision_recall(train, held_out, K_NEIGHBOURS))
 
 
 @dataclass(frozen=True)
@@ -65,15 +77,14 @@ def digits_quality(samples: torch.Tensor) -> DigitsQuality:
     """FD (to the training split, at n = FD_N), its floor, precision / recall and their floors, memorised share."""
     if len(samples) < FD_N:
         raise too_few(len(samples), FD_N, "The Fréchet distance")
-    stats, real, held_out = _reference()
+    ref = _reference(classifier())
     fake = digit_features(samples[:FD_N])
-    precision, recall = precision_recall(real, fake, K_NEIGHBOURS)
-    precision_floor, recall_floor = precision_recall(real, held_out, K_NEIGHBOURS)
+    precision, recall = precision_recall(ref.train, fake, K_NEIGHBOURS)
     report = evaluate_digits(samples)
     return DigitsQuality(
-        n=FD_N, fd=jackknife_fd(fake, stats), fd_floor=jackknife_fd(held_out, stats),
-        precision=precision, recall=recall, precision_floor=precision_floor, recall_floor=recall_floor,
-        memorised_share=report.memorised, confidence=report.confidence,
+        n=FD_N, fd=jackknife_fd(fake, ref.stats), fd_floor=ref.fd_floor, precision=precision, recall=recall,
+        precision_floor=ref.precision_floor, recall_floor=ref.recall_floor, memorised_share=report.memorised,
+        confidence=report.confidence,
     )  # fmt: skip
 
 

@@ -50,20 +50,16 @@ class CurvePoint:
     seconds: float
 
 
-def _weights_id(model: str) -> str:
-    """The SHA-256 of the model's weights, as its checkpoint records it (and loading verified)."""
-    return load_model(model)[0].weights
-
-
 def curve_cache_path(model: str, config: SamplerSettings, ladder: list[int], n: int, cond: Conditioning) -> Path:
     settings = asdict(replace(config, steps=None))
     if config.name != "pc":  # the corrector's options key only its own curves: the others keep their keys
         settings = {k: v for k, v in settings.items() if k not in ("snr", "corrector_steps")}
-    fields = {"weights": _weights_id(model), "config": settings, "ladder": ladder,
+    loaded = load_model(model)[0]  # its weights' SHA-256, as the checkpoint records it and loading verified
+    fields = {"weights": loaded.weights, "config": settings, "ladder": ladder,
               "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
     if cond.label is not None:  # unconditional curves keep the keys they had before guidance existed
         fields["cond"] = asdict(cond)
-    if load_model(model)[0].dataset == "digits":  # scored by the digits evaluator: a new one, new curves
+    if loaded.dataset == "digits":  # scored by the digits evaluator: a new one, new curves
         from explorer.evaluation.digits import VERSION
 
         fields["evaluator"] = VERSION

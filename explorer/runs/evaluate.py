@@ -14,7 +14,7 @@ import torch
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.runs.common import trajectory
 from explorer.sampling.registry import SamplerSettings, reference_sampler
-from explorer.store.registry import REGISTRY, data_bound, is_image_model
+from explorer.store.registry import REGISTRY, ModelHandle, data_bound, is_image_model
 
 MAX_EVAL_IMAGES = 2000
 MAX_EVAL_WORK = {"images": 1_000_000, "points": 20_000_000}  # samples x model calls
@@ -45,8 +45,7 @@ def _check_work(kind: str, n: int, nfe: int) -> None:
                          f"({MAX_EVAL_WORK[kind]:,}); use fewer samples or steps")  # fmt: skip
 
 
-def _digits(settings: EvaluateSettings, allow_path: bool) -> tuple[torch.Tensor, str, int]:
-    handle = REGISTRY.handle(settings.model, allow_path=allow_path)
+def _digits(settings: EvaluateSettings, handle: ModelHandle) -> tuple[torch.Tensor, str, int]:
     n, chunks = settings.n, []
     if handle.discrete:
         from explorer.runs.discrete import DiscreteSettings, run_discrete
@@ -70,7 +69,7 @@ def _digits(settings: EvaluateSettings, allow_path: bool) -> tuple[torch.Tensor,
     return torch.cat(chunks), sampler.label(), nfe
 
 
-def _gaussian_sampler(settings: EvaluateSettings, handle: Any) -> SamplerSettings:
+def _gaussian_sampler(settings: EvaluateSettings, handle: ModelHandle) -> SamplerSettings:
     sampler = settings.sampler or reference_sampler(handle.schedule)
     if sampler.clip_x0 is None:
         sampler = replace(sampler, clip_x0=data_bound(handle))
@@ -87,7 +86,7 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
     settings = replace(settings, seed=seed)
     if handle.discrete or is_image_model(handle):
         n = check_int("number of samples", settings.n, 1, MAX_EVAL_IMAGES)
-        images, label, nfe = _digits(replace(settings, n=n), allow_path)
+        images, label, nfe = _digits(replace(settings, n=n), handle)
         quality = digits_quality(images)
         fd, floor = quality.fd, quality.fd_floor
         metrics = {"fd": fd.value, "fd_interval": [fd.low, fd.high], "fd_floor": floor.value,

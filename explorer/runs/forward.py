@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -110,7 +110,6 @@ class ForwardProcess:
     def __init__(self, settings: ForwardSettings):
         self.settings = settings = settings.validated()
         self.kind = data.dataset_info(settings.dataset).kind
-        self.schedule = make_schedule(settings.schedule, settings.T, settings.zero_terminal_snr)
         generator = torch.Generator().manual_seed(settings.seed)
         self.color: np.ndarray | None = None
         if settings.dataset == "upload":
@@ -121,8 +120,7 @@ class ForwardProcess:
             points = data.make_points(settings.dataset, settings.n_points, settings.noise, generator)
             self.x0, self.color = points.x, points.color.numpy()
         self.eps = torch.randn(self.x0.shape, generator=generator)
-        if settings.schedule == VE:  # Song & Ermon 2020, technique 1: as far as the two farthest items
-            self.schedule = self.schedule_named(VE)
+        self.schedule = self.schedule_named(settings.schedule)
         self.hist_range = math.ceil(HIST_RANGE * max(1.0, self.schedule.prior_std))  # a whole number: tidy labels
         self._chain: _ChainCheckpoints | None = None
         self._lock = threading.Lock()
@@ -131,15 +129,17 @@ class ForwardProcess:
     def T(self) -> int:
         return self.schedule.T
 
+    @cached_property
+    def sigma_max(self) -> float:
+        """VE's largest noise for this data: its largest pairwise distance (Song & Ermon 2020, technique 1;
+        for one item, twice its norm, the diameter of the ball around 0 that holds it), at least 1."""
+        flat = self.x0.reshape(len(self.x0), -1).double()
+        return max(ve_sigma_max(flat) if len(flat) > 1 else 2 * float(flat.norm(dim=1).max()), 1.0)
+
     def schedule_named(self, name: str) -> NoiseSchedule:
-        """The process `name` at this setting's T; VE reaches the data's largest distance (for one item:
-        twice its norm, the diameter of the ball around 0 that holds it)."""
-        sigma_max = None
-        if name == VE:
-            flat = self.x0.reshape(len(self.x0), -1).double()
-            sigma_max = ve_sigma_max(flat) if len(flat) > 1 else 2 * float(flat.norm(dim=1).max())
-            sigma_max = max(sigma_max, 1.0)
-        return make_schedule(name, self.T, self.settings.zero_terminal_snr, sigma_max)
+        """The process `name` at this setting's T (VE up to sigma_max)."""
+        sigma_max = self.sigma_max if name == VE else None
+        return make_schedule(name, self.settings.T, self.settings.zero_terminal_snr, sigma_max)
 
     @property
     def data_variance(self) -> float:
