@@ -267,10 +267,10 @@
       const { spec, ctx, side } = panel;
       const n = spec.n, edge = spec.levels - 1, scale = (side - 1) / edge, top = side - 1; // 0 is -lim, edge +lim
       const plot = this.clearPoints(panel);
+      // a coordinate on the rim was clipped there: the point is outside the view, and is not drawn
+      const outside = (q, at) => q[at] === 0 || q[at + 1] === 0 || q[at] === edge || q[at + 1] === edge;
       const dot = (q, base, i, color, size) => {
-        const qx = q[base + 2 * i], qy = q[base + 2 * i + 1];
-        if (qx === 0 || qy === 0 || qx === edge || qy === edge) return; // clipped: outside the view, not on its rim
-        plot(qx * scale, top - qy * scale, color, size);
+        if (!outside(q, base + 2 * i)) plot(q[base + 2 * i] * scale, top - q[base + 2 * i + 1] * scale, color, size);
       };
       if (panel.overlay) { // under the model's points, so both stay visible where they agree
         const m = spec.overlay.n, color = pack(spec.overlay.color || OVERLAY), at = k * m * 2;
@@ -284,10 +284,13 @@
         ctx.lineWidth = 1;
         for (const i of spec.paths) {
           ctx.beginPath();
+          let drawing = false; // a path leaves off where its point is outside the view
           for (let f = 0; f <= k; f++) {
             const at = f * n * 2 + 2 * i;
+            if (outside(panel.xs, at)) { drawing = false; continue; }
             const x = panel.xs[at] * scale, y = 22 + top - panel.xs[at + 1] * scale;
-            if (f === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+            if (drawing) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+            drawing = true;
           }
           ctx.stroke();
         }
