@@ -80,8 +80,9 @@ def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():
 
 
 def test_the_shipped_ot_flow_is_straighter_than_the_independent_one():
-    """spiral-otflow (train --coupling ot) against spiral-flow, same settings: one Euler step lands 5x
-    closer to the spiral (measured 0.065 against 0.33) and ten steps no worse (0.0009 against 0.024)."""
+    """spiral-otflow (train --coupling ot, 1,024-row chunks) against spiral-flow, same settings: one
+    Euler step within the issue's 0.03 of the spiral (measured 0.022 against 0.33) and ten steps no
+    worse (0.0005 against 0.024)."""
     from explorer.sampling.gaussian import euler_steps
 
     distances = {}
@@ -95,7 +96,7 @@ def test_the_shipped_ot_flow_is_straighter_than_the_independent_one():
                 x = last(euler_steps(Estimator(loaded.model, schedule, "flow", 1.5), x_T, ts)).x
             distances[name, S] = mean_spiral_distance(x)
     assert "--coupling ot" in load_checkpoint(find_checkpoints([SHIPPED_DIR])["spiral-otflow"]).info.command
-    assert distances["spiral-otflow", 1] < distances["spiral-flow", 1] / 3, distances
+    assert distances["spiral-otflow", 1] <= 0.03 < distances["spiral-flow", 1] / 3, distances
     assert distances["spiral-otflow", 10] <= distances["spiral-flow", 10], distances
 
 

@@ -25,7 +25,8 @@ def cmd_train(args: argparse.Namespace) -> str:
         schedule=args.schedule, T=args.T, zero_terminal_snr=args.zero_terminal_snr, prediction=args.prediction,
         steps=args.steps, batch=args.batch, lr=args.lr, warmup=args.warmup, seed=args.seed,
         checkpoint_every=args.checkpoint_every, reflow=args.reflow, reflow_steps=args.reflow_steps,
-        coupling=args.coupling, transition=args.transition, hybrid_lambda=args.hybrid_lambda,
+        coupling=args.coupling, ot_chunk=args.ot_chunk, ot_pairs=args.ot_pairs, transition=args.transition,
+        hybrid_lambda=args.hybrid_lambda,
         conditional=args.conditional, label_dropout=args.label_dropout, sigma_max=args.sigma_max,
     )  # fmt: skip
     out = Path(args.out)
@@ -87,6 +88,12 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--coupling", default=d.coupling, choices=COUPLINGS,
                    help="rectified flow: pair each batch's noise with its data independently, or by minibatch "
                         "optimal transport (straighter paths, fewer Euler steps)")  # fmt: skip
+    p.add_argument("--ot-chunk", type=int, default=d.ot_chunk,
+                   help="--coupling ot: rows paired by one exact assignment (larger: straighter; cost ~ rows^3)",
+                   )  # fmt: skip
+    p.add_argument("--ot-pairs", type=int, default=d.ot_pairs,
+                   help="--coupling ot: 0 pairs each batch as it is drawn; N pairs N draws once, in chunks, "
+                        "and trains on that pool (the same coupling paid once; for 512-row chunks and up)")  # fmt: skip
     p.add_argument(
         "--transition",
         choices=TRANSITIONS,

@@ -11,7 +11,7 @@ from explorer import data
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import FLOW, SUBVP, VE, make_schedule
 from explorer.limits import MAX_POINTS, MAX_T, MIN_T, check_float, check_int
-from explorer.training.coupling import COUPLINGS
+from explorer.training.coupling import COUPLINGS, MAX_OT_CHUNK, MAX_OT_PAIRS, OT_CHUNK
 
 MAX_TRAIN_STEPS = 200_000
 
@@ -51,6 +51,8 @@ class TrainConfig:
     reflow: str | None = None  # rectified flow only: a flow model whose ODE couples the noise with the data
     reflow_steps: int = 100  # Euler steps of that model when it makes the pairs
     coupling: str = "independent"  # rectified flow: how noise pairs with data in a batch ("ot": minibatch OT)
+    ot_chunk: int = OT_CHUNK  # "ot": rows paired by one exact assignment
+    ot_pairs: int = 0  # "ot": 0 pairs each batch as drawn; N pairs N draws once, in chunks, and trains on them
     transition: str | None = None  # a discrete (D3PM) model of the digits' 17 levels: uniform, absorbing, gaussian
     hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
     conditional: bool = False  # a class-conditional model of a labelled set (data.LABELLED)
@@ -91,6 +93,8 @@ class TrainConfig:
         if self.coupling != "independent" and (self.schedule != FLOW or self.reflow is not None):
             raise ValueError("an OT coupling pairs noise with data for rectified flow: use --schedule flow "
                              "--prediction flow, without --reflow (whose pairs are coupled already)")  # fmt: skip
+        if self.coupling != "ot" and (self.ot_pairs or self.ot_chunk != OT_CHUNK):
+            raise ValueError("--ot-chunk and --ot-pairs set the minibatch OT coupling: add --coupling ot")
         return replace(
             self,
             model=model,
@@ -107,6 +111,8 @@ class TrainConfig:
             seed=check_int("seed", self.seed, 0, 2**31 - 1),
             checkpoint_every=check_int("checkpoint interval", self.checkpoint_every, 1, MAX_TRAIN_STEPS),
             reflow_steps=check_int("reflow steps", self.reflow_steps, 1, MAX_T),
+            ot_chunk=check_int("OT chunk", self.ot_chunk, 2, MAX_OT_CHUNK),
+            ot_pairs=check_int("OT pairs", self.ot_pairs, 0, MAX_OT_PAIRS),
             conditional=bool(self.conditional),
             sigma_max=None if self.sigma_max is None else check_float("sigma_max", self.sigma_max, 0.1, 1e4),
             label_dropout=check_float("label dropout", self.label_dropout, 0.0, 1.0),

@@ -30,7 +30,7 @@ from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
 from explorer.sampling.gaussian import last
 from explorer.sampling.registry import reference_sampler, sample_steps
 from explorer.training.config import TrainConfig, labelled_training_data, sample_shape
-from explorer.training.coupling import ot_pairing
+from explorer.training.coupling import ot_pairing, ot_pool
 from explorer.training.reflow import reflow_pairs
 
 
@@ -109,12 +109,15 @@ class FlowObjective(GaussianObjective):
         super().__init__(config, device)
         if config.reflow:
             self.x_data, self.noise = reflow_pairs(config, device)
+        elif config.coupling == "ot" and config.ot_pairs:
+            gen = torch.Generator(device=device).manual_seed(config.seed + 11)
+            self.x_data, self.noise = ot_pool(self.x_data, config.ot_pairs, config.ot_chunk, gen)
 
     def noise_for(self, x0: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.noise is not None:
             return self.noise[idx]  # reflow: the noise whose ODE path ends at x0
         eps = super().noise_for(x0, idx, generator)
-        return ot_pairing(x0, eps) if self.config.coupling == "ot" else eps
+        return ot_pairing(x0, eps, self.config.ot_chunk) if self.config.coupling == "ot" else eps
 
 
 class D3PMObjective:
