@@ -13,6 +13,7 @@ from explorer import data
 from explorer.limits import MAX_FIELD_CHARS, quote
 from explorer.runs.common import model_parts, training_set
 from explorer.sampling.inversion import (
+    REFINE_CURVES,
     REFINE_ITERATIONS,
     Morph,
     RoundTrip,
@@ -116,7 +117,7 @@ class InvertRun:
     errors: list[tuple[int, float]]  # round-trip MSE against S
     refined_mse: float  # the round trip with REFINE_ITERATIONS fixed-point iterations per inverse step
     refined_std: float  # the standard deviation of its latents
-    refined_errors: list[tuple[int, float]]  # and its MSE against S
+    refined_errors: dict[int, list[tuple[int, float]]]  # MSE against S, by iterations per step (REFINE_CURVES)
 
 
 def run_invert(settings: LatentSettings) -> InvertRun:
@@ -140,7 +141,8 @@ def run_invert(settings: LatentSettings) -> InvertRun:
     few = x0[: ERROR_CURVE_ITEMS[kind]]
     errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound)
     refined = round_trip(loaded.model, schedule, x0, prediction, steps, clip_x0=bound, refine=REFINE_ITERATIONS)
-    refined_errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, refine=REFINE_ITERATIONS)
+    refined_errors = {k: error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, refine=k)
+                      for k in REFINE_CURVES}  # fmt: skip
     return InvertRun(settings, kind, x0.numpy(), x_T.numpy(), x0_rec.numpy(), paths, trip.mse(), trip.psnr(), errors,
                      refined.mse(), float(refined.x_T.std()), refined_errors)  # fmt: skip
 

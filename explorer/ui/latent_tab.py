@@ -65,13 +65,16 @@ def on_invert(state: AppState, model, steps, n, seed, upload) -> tuple[Any, ...]
     settings = invert_settings(model, steps, n, seed, upload)
     _, run = state.record("invert", settings, lambda: run_invert(settings))
     refined = f"{REFINE_ITERATIONS} fixed-point iterations a step"
-    curves = {"plain DDIM inversion": run.errors, f"with {refined}": run.refined_errors}
+    curves = {"plain DDIM inversion": run.errors}
+    for k, errors in run.refined_errors.items():
+        curves[f"with {k} fixed-point iteration{'s' if k > 1 else ''} a step"] = errors
     errors = figures.log_curves_figure({k: ([s for s, _ in v], [e for _, e in v]) for k, v in curves.items()},
                                       "Round-trip error against steps", "S (steps each way)", "MSE per dimension",
                                       log_y=True)  # fmt: skip
     std = float(run.x_T.std())
     info = (f"**{len(run.x0)} items, {run.settings.steps} steps each way** · round-trip MSE {run.mse:.3g} "
-            f"(PSNR {run.psnr:.1f} dB; with {refined}, Pan et al. 2023: {run.refined_mse:.3g}) · "
+            f"(PSNR {run.psnr:.1f} dB; with {refined}, Anderson-accelerated as in Pan et al. 2023: "
+            f"{run.refined_mse:.3g}) · "
             f"latent mean {float(run.x_T.mean()):.3f}, std {std:.3f}")  # fmt: skip
     if abs(std - run.refined_std) > 0.05:
         info += (f" · the refined latents have std {run.refined_std:.3f}: plain inversion's x_t ≈ x_(t-1) "
