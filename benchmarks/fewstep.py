@@ -1,4 +1,5 @@
-"""Few-step sampling on the shipped spiral-mlp: mean distance to the spiral of 4,000 samples
+"""Few-step sampling on the shipped spiral-mlp (linear-beta VP) and spiral-ve (geometric sigma
+from 0.01 to 5, the same MLP and data): mean distance to the spiral of 4,000 samples
 (seed 0, x0_hat clipped to the data range) at 5, 10 and 20 model evaluations for every
 one-call-a-step sampler at each of its useful spacings, beside the converged probability-flow
 ODE (DDIM over all 1,000 steps). The issue's anchors, measured the same way before these
@@ -19,7 +20,7 @@ from explorer.runs.compare import clip_bound
 from explorer.sampling.registry import SamplerSettings
 from explorer.store.registry import load_model
 
-MODEL, POINTS, SEED = "spiral-mlp", 4000, 0
+MODELS, POINTS, SEED = ("spiral-mlp", "spiral-ve"), 4000, 0
 NFES = (5, 10, 20)
 EDM_STEPS = (10, 25, 50)  # Heun-type steps: 2 S - 1 model calls
 CONFIGS = [("ddim", "trailing"), ("ddim", "logsnr"), ("dpmpp2m", "logsnr"), ("dpmpp2m", "karras"),
@@ -32,13 +33,13 @@ def distance(loaded, schedule, settings: SamplerSettings) -> tuple[float, int]:
     return mean_spiral_distance(xs[-1]), nfe
 
 
-def main() -> None:
-    loaded, schedule = load_model(MODEL)
-    bound = clip_bound(MODEL)
-    converged, _ = distance(loaded, schedule, SamplerSettings("ddim", schedule.T, spacing="leading", clip_x0=bound))
+def model_rows(model: str) -> list[dict]:
+    loaded, schedule = load_model(model)
+    bound = clip_bound(model)
+    converged, _ = distance(loaded, schedule, SamplerSettings("ddim", schedule.T, spacing="trailing", clip_x0=bound))
     rows = []
     for name, spacing in CONFIGS:
-        row = {"sampler": name, "spacing": spacing}
+        row = {"model": model, "sampler": name, "spacing": spacing}
         start = time.perf_counter()
         for nfe in NFES:
             value, used = distance(loaded, schedule, SamplerSettings(name, nfe, spacing=spacing, clip_x0=bound))
@@ -48,18 +49,23 @@ def main() -> None:
         row["seconds"] = round(time.perf_counter() - start, 2)
         rows.append(row)
         print(row, flush=True)
-    rows.append({"sampler": "ddim (converged)", "spacing": "leading", **{f"{n} NFE": "" for n in NFES},
-                 "1000 NFE": round(converged, 5)})  # fmt: skip
+    rows.append({"model": model, "sampler": "ddim (converged)", "spacing": "trailing",
+                 **{f"{n} NFE": "" for n in NFES}, "1000 NFE": round(converged, 5)})  # fmt: skip
     for churn in (0.0, 10.0, 40.0):  # the ODE (Heun) against EDM's stochastic sampler at the same steps
-        row = {"sampler": f"edm churn={churn:g}", "spacing": "karras"}
+        row = {"model": model, "sampler": f"edm churn={churn:g}", "spacing": "karras"}
         for S in EDM_STEPS:
             settings = SamplerSettings("edm", S, spacing="karras", churn=churn, clip_x0=bound)
             value, used = distance(loaded, schedule, settings)
             row[f"S={S} (NFE {used})"] = round(value, 5)
         rows.append(row)
         print(row, flush=True)
-    columns = ["sampler", "spacing", *[c for n in NFES for c in (f"{n} NFE", f"{n} NFE / converged")], "1000 NFE",
-               *[c for c in rows[-1] if c.startswith("S=")], "seconds"]  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    rows = [row for model in MODELS for row in model_rows(model)]
+    columns = ["model", "sampler", "spacing", *[c for n in NFES for c in (f"{n} NFE", f"{n} NFE / converged")],
+               "1000 NFE", *[c for c in rows[-1] if c.startswith("S=")], "seconds"]  # fmt: skip
     report("fewstep", [{c: row.get(c, "") for c in columns} for row in rows], columns)
 
 

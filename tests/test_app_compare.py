@@ -102,3 +102,16 @@ def test_a_class_and_guidance_scale_steer_every_sampler(client):
     assert "class prec." not in plain["headers"], "no class asked for: no class precision column"
     with pytest.raises(AppError, match="class label must be between 0 and 3"):
         client.predict("patterns-cond", 400, 0, True, "9", 1.0, 100, False, *ROWS, api_name="/compare_run")
+
+
+def test_the_tab_opens_on_spiral_ve_and_a_ve_model_moves_leading_spacings_to_trailing():
+    """spiral-ve with UniPC-10 on log-SNR steps meets the few-step targets (benchmarks/fewstep.py),
+    so the tab opens on it with that row ticked; a leading spacing would start VE below sigma_max."""
+    from explorer.runs.compare import DEFAULT_ROWS
+    from explorer.ui.compare_tab import compare_default, on_model
+
+    assert compare_default() == "spiral-ve"
+    assert (True, "unipc", 10, "logsnr", 0.0) in DEFAULT_ROWS
+    rows = [True, "ddpm", 200, "leading", 1.0, True, "ddim", 20, "quadratic", 0.0, *ROWS[10:]]
+    _, *updates = on_model("spiral-ve", *rows)
+    assert [u.get("value") for u in updates] == [None, None, "trailing", None, None, "trailing"]

@@ -176,3 +176,29 @@ def test_the_ode_likelihood_on_ve_is_the_closed_form():
                                 torch.Generator().manual_seed(4))  # fmt: skip
     exact = torch.distributions.Normal(MU, S2.sqrt()).log_prob(x0).sum(1)
     assert (result.log_p - exact).abs().max() < 2e-3
+
+
+@pytest.mark.parametrize("kind, spacing, refused", [
+    ("ve", "leading", True), ("ve", "quadratic", True), ("flow", "leading", True),
+    ("ve", "trailing", False), ("ve", "logsnr", False), ("ve", "karras", False), ("flow", "trailing", False),
+    ("linear", "leading", False), ("linear", "quadratic", False),
+])  # fmt: skip
+def test_a_spacing_that_starts_below_t_T_is_refused_where_x_T_would_be_wrong(kind, spacing, refused):
+    """x_T is drawn from the prior, the marginal at t = T. VE's sigma at leading's first step
+    (t = 0.9 T) is 2.7 against sigma_max 5, and rectified flow's x_t there still holds a tenth of
+    x0: refused with what to choose. On the VP process q_t at 0.8 T already is N(0, I) to 4%."""
+    schedule = make_schedule(kind, 1000, sigma_max=5.0 if kind == "ve" else None)
+    prediction = "flow" if kind == "flow" else "eps"
+    settings = SamplerSettings("euler" if kind == "flow" else "ddim", 10, spacing=spacing)
+    model, start = exact_flow(schedule, prediction=prediction), x_T(64) * schedule.prior_std
+
+    def run():
+        return list(sample_steps(settings, model, schedule, start, torch.Generator().manual_seed(0), prediction))
+
+    if refused:
+        with pytest.raises(ValueError, match=f"the {spacing} spacing starts at t = .* choose trailing"):
+            run()
+    else:
+        assert torch.isfinite(run()[-1].x).all()
+    if kind == "ve" and spacing == "leading":  # at S = T every spacing is all T steps: DDPM-1000 stays valid
+        assert timesteps(1000, 1000, "leading", schedule)[0] == 999

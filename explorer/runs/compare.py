@@ -115,10 +115,10 @@ def run_comparison(settings: CompareSettings) -> Comparison:
 # DDPM's 1000 steps against fast samplers; for a rectified-flow model the variance-preserving-only
 # rows become FLOW_ROWS' (sampler, steps, spacing)
 DEFAULT_ROWS = [
-    (True, "ddpm", 1000, "leading", 1.0),
+    (True, "ddpm", 1000, "trailing", 1.0),  # fewer steps from t = T, valid on every process (check_start)
     (True, "ddim", 50, "trailing", 0.0),
     (True, "dpmpp2m", 15, "logsnr", 0.0),
-    (False, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp (benchmarks/fewstep.py): tick it
+    (True, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp and spiral-ve (benchmarks/fewstep.py)
 ]
 FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]
 

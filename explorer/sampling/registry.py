@@ -49,7 +49,7 @@ class SamplerSpec:
 
 
 SAMPLERS: dict[str, SamplerSpec] = {spec.name: spec for spec in [
-    SamplerSpec("ddpm", "DDPM (ancestral)", "DDPM", Spacing.LEADING, 0, True, True,
+    SamplerSpec("ddpm", "DDPM (ancestral)", "DDPM", Spacing.TRAILING, 0, True, True,
                 lambda e, x, ts, g, st: ddpm_steps(e, x, ts, g, st.variance)),
     SamplerSpec("ddim", "DDIM", "DDIM", Spacing.TRAILING, 50, True, False,
                 lambda e, x, ts, g, st: ddim_steps(e, x, ts, g, st.eta)),
@@ -166,6 +166,17 @@ def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> 
     return SamplerSettings("ddpm", variance=variance)
 
 
+def check_start(schedule: NoiseSchedule, t_first: int, spacing: str) -> None:
+    """x_T is drawn from the prior, the marginal at t = T - 1 (T in the paper's count). On the VP
+    process q_t is already that prior well below T (alpha_bar ~ 1e-4 at 0.9 T for the linear betas),
+    so leading and quadratic spacings may start lower; on VE (sigma_t is ~1/3 of sigma_max at 0.8 T)
+    and rectified flow (x_t still holds (1 - t) x0) a start below T - 1 is a wrong x_T: refused."""
+    if schedule.kind in ("ve", "flow") and t_first != schedule.T - 1:
+        raise ValueError(f"the {spacing} spacing starts at t = {t_first + 1} of {schedule.T}, but x_T is drawn from "
+                         f"the {schedule.kind} process's prior at t = {schedule.T}, far from q_t there: choose "
+                         "trailing, linspace, karras or logsnr (all start at t = T)")  # fmt: skip
+
+
 def sample_steps(
     settings: SamplerSettings,
     model: Denoiser,
@@ -181,5 +192,6 @@ def sample_steps(
                          "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em, pc "
                          "or dpmpp2m")  # fmt: skip
     ts = timesteps(schedule.T, settings.resolved_steps(schedule.T), settings.spacing, schedule)
+    check_start(schedule, ts[0], settings.spacing)
     estimator = Estimator(model, schedule, prediction, settings.clip_x0)
     return sampler_spec(settings.name).run(estimator, x_T, ts, generator, settings)

@@ -186,15 +186,27 @@ def on_sampler(name: str) -> tuple[Any, Any]:
     return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps)
 
 
+COMPARE_MODEL = "spiral-ve"  # its UniPC reaches DDPM-1000's picture in 10 calls (benchmarks/fewstep.py)
+
+
+def compare_default() -> str | None:
+    names = model_choices()
+    return COMPARE_MODEL if COMPARE_MODEL in names else default_model()
+
+
 def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
     """The sample-count slider for the model's kind; for a rectified-flow model, the first two
-    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun."""
+    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun; for a VE model
+    a spacing that starts below t = T (leading, quadratic) becomes trailing (check_start)."""
     updates = [gr.update()] * 6
     try:
-        flow = bool(model) and load_model(model)[1].kind == "flow"
+        kind = load_model(model)[1].kind if model else None
     except ValueError:
-        flow = False
-    if flow:
+        kind = None
+    if kind == "ve":
+        updates = [gr.update(value="trailing") if j == 2 and rows[i * FIELDS + 3] in ("leading", "quadratic")
+                   else gr.update() for i in range(2) for j in range(3)]  # fmt: skip
+    if kind == "flow":
         updates = []
         for i, (name, steps, spacing) in enumerate(FLOW_ROWS):
             if rows[i * FIELDS + 1] in VP_ONLY:
@@ -212,7 +224,7 @@ def build(state: AppState) -> dict:
         "evaluations (NFE). Euler on that ODE, in σ = √(1−ᾱ)/√ᾱ coordinates, *is* DDIM with η = 0."
     )
     with gr.Row(equal_height=True):
-        model = gr.Dropdown(model_choices(), value=default_model(), label="Model", elem_id="cmp-model",
+        model = gr.Dropdown(model_choices(), value=compare_default(), label="Model", elem_id="cmp-model",
                             allow_custom_value=True, scale=2)  # fmt: skip
         n = gr.Slider(1, MAX_COMPARE_POINTS, 1000, step=1, label="Samples", elem_id="cmp-n", scale=2)
         seed = gr.Number(0, precision=0, minimum=0, label="Seed (one x_T for all)", elem_id="cmp-seed", scale=1)
@@ -254,7 +266,7 @@ def build(state: AppState) -> dict:
             diagnostic = gr.Plot(
                 show_label=False, label="timesteps each sampler visits, on the log-SNR curve", elem_id="cmp-timesteps"
             )
-    curves_title = "Quality against NFE (steps 5 to 1000; shipped for spiral-mlp and digits-unet, else computed once)"
+    curves_title = "Quality against NFE (steps 5 to 1000; shipped with every model, computed once for a new one)"
     with gr.Accordion(curves_title, open=False):
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
         curve = result_plot("quality against NFE", "cmp-curve", "Press Compute the curves", 340)
