@@ -128,7 +128,7 @@ def test_zero_terminal_snr_v_model_samples_finite_points(zero_snr_models):
     assert torch.isfinite(torch.from_numpy(c.runs[0].x0s)).all()
 
 
-@pytest.mark.parametrize("model", ["spiral-mlp", "digits-unet"])
+@pytest.mark.parametrize("model", ["spiral-mlp", "spiral-ve", "digits-unet"])
 def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(model, monkeypatch):
     """`python -m explorer curves` stored every default configuration's curve in the checkpoint (keyed
     by its weights and settings): the tab reads them without sampling, and a fresh run of the cheapest
@@ -159,3 +159,20 @@ def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(
     _, xs, _, _ = real_trajectory(loaded, schedule, n, curves.CURVE_SEED, replace(ddim, steps=5), {0})
     fresh = sample_quality(loaded.dataset, loaded.train.noise, xs[-1])
     assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=1e-5)
+
+
+def test_every_shipped_gaussian_and_flow_model_ships_its_default_curves(monkeypatch):
+    """The Comparison tab's curves draw at once for every model that ships (issue 18, section 4)."""
+    from explorer.config import SHIPPED_DIR
+    from explorer.runs.compare import default_configs
+    from explorer.store.registry import REGISTRY, find_checkpoints
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a shipped curve was recomputed")
+
+    monkeypatch.setattr(curves, "trajectory", fail)
+    gaussian = [name for name in find_checkpoints([SHIPPED_DIR]) if REGISTRY.handle(name).schedule is not None]
+    assert len(gaussian) >= 11, gaussian
+    for name in gaussian:
+        for config in default_configs(name):
+            assert len(quality_curve(name, config)) == len(curves.CURVE_STEPS), (name, config)

@@ -163,9 +163,10 @@ def curve_label(config: SamplerSettings) -> str:
 
 
 def table(comparison: Comparison) -> list[list[object]]:
-    """One row per configuration: sampler, steps, spacing, eta, NFE, wall time, quality and
+    """One row per configuration: sampler, steps, spacing, eta, NFE, wall time, quality (3 significant
+    figures: the spiral distances of good samplers differ in the fourth decimal) and
     (with a class asked for) the class precision."""
     return [[short_name(r.settings), r.settings.resolved_steps(comparison.T), r.settings.spacing,
              r.settings.eta if r.settings.name == "ddim" else "", r.nfe, round(r.seconds * 1000),
-             round(r.quality, 4), "" if r.precision is None else round(r.precision, 3)]
+             float(f"{r.quality:.3g}"), "" if r.precision is None else round(r.precision, 3)]
             for r in comparison.runs]  # fmt: skip

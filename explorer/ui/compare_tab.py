@@ -108,7 +108,7 @@ def summary(comparison: Comparison) -> str:
     cond = comparison.settings.cond
     steered = "" if cond.label is None else f" · {cond.caption(comparison.classes)} for every sampler"
     return (f"**{comparison.metric.name}** ({better} is better) · best: {best.settings.label()} "
-            f"({best.quality:.4f} with {best.nfe} model evaluations) · every run starts from the same x_T "
+            f"({best.quality:.3g} with {best.nfe} model evaluations) · every run starts from the same x_T "
             f"(seed {comparison.settings.seed}){steered}; wall time includes recording the trajectory")  # fmt: skip
 
 
