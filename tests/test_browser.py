@@ -214,13 +214,13 @@ def test_reverse_tab_steers_a_conditional_model(page):
 
 def test_comparison_tab_runs_scrubs_and_exports(page):
     page.get_by_role("tab", name="Sampler comparison").click()
-    plot_x(page, "cmp-timesteps", trace=6)  # log-SNR curve plus two traces per enabled configuration
+    plot_x(page, "cmp-timesteps", trace=8)  # log-SNR curve plus two traces per enabled configuration (four)
     set_number(page, "cmp-n", "300")
     page.locator("#cmp-run").click()
     wait_text(page, "cmp-info", "best:")
-    # the header and three configurations (the table may draw a moment after the text above it)
-    page.wait_for_function("() => document.querySelector('#cmp-table [role=grid]')?.ariaRowCount === '4'")
-    assert "DPM-Solver++(2M)" in page.locator("#cmp-table [role=grid]").inner_text()
+    # the header and four configurations (the table may draw a moment after the text above it)
+    page.wait_for_function("() => document.querySelector('#cmp-table [role=grid]')?.ariaRowCount === '5'")
+    assert "UniPC" in page.locator("#cmp-table [role=grid]").inner_text()
     image = page.locator("#cmp-panels img")
     final = image.get_attribute("src")
     set_number(page, "cmp-progress", "30")
