@@ -166,12 +166,20 @@ def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> 
     return SamplerSettings("ddpm", variance=variance)
 
 
+PRIOR_ONLY_AT_T = ("ve", "flow")  # processes whose q_t equals the prior x_T is drawn from only at t = T
+
+
+def starts_at_prior(schedule: NoiseSchedule, steps: int, spacing: str) -> bool:
+    """Whether S = `steps` timesteps of `spacing` start where x_T, drawn from the prior, is q_t (see check_start)."""
+    return schedule.kind not in PRIOR_ONLY_AT_T or timesteps(schedule.T, steps, spacing, schedule)[0] == schedule.T - 1
+
+
 def check_start(schedule: NoiseSchedule, t_first: int, spacing: str) -> None:
     """x_T is drawn from the prior, the marginal at t = T - 1 (T in the paper's count). On the VP
     process q_t is already that prior well below T (alpha_bar ~ 1e-4 at 0.9 T for the linear betas),
     so leading and quadratic spacings may start lower; on VE (sigma_t is ~1/3 of sigma_max at 0.8 T)
     and rectified flow (x_t still holds (1 - t) x0) a start below T - 1 is a wrong x_T: refused."""
-    if schedule.kind in ("ve", "flow") and t_first != schedule.T - 1:
+    if schedule.kind in PRIOR_ONLY_AT_T and t_first != schedule.T - 1:
         raise ValueError(f"the {spacing} spacing starts at t = {t_first + 1} of {schedule.T}, but x_T is drawn from "
                          f"the {schedule.kind} process's prior at t = {schedule.T}, far from q_t there: choose "
                          "trailing, linspace, karras or logsnr (all start at t = T)")  # fmt: skip

@@ -62,7 +62,7 @@ class GaussianObjective:
         self.schedule: NoiseSchedule = make_schedule(config.schedule, config.T, config.zero_terminal_snr, sigma_max)
         self.x_data = x_data.to(device)
         self.y_data = y_data.to(device) if config.conditional else None
-        self.noise: torch.Tensor | None = None  # reflow: the eps paired with each x_data row
+        self.noise: torch.Tensor | None = None  # reflow or an OT pool: the eps paired with each x_data row
 
     def noise_for(self, x0: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torch.randn(x0.shape, generator=generator, device=self.device)
@@ -115,7 +115,7 @@ class FlowObjective(GaussianObjective):
 
     def noise_for(self, x0: torch.Tensor, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.noise is not None:
-            return self.noise[idx]  # reflow: the noise whose ODE path ends at x0
+            return self.noise[idx]  # reflow: the noise whose ODE path ends at x0; an OT pool: its pair
         eps = super().noise_for(x0, idx, generator)
         return ot_pairing(x0, eps, self.config.ot_chunk) if self.config.coupling == "ot" else eps
 

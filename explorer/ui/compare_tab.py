@@ -28,7 +28,7 @@ from explorer.runs.compare import (
 )
 from explorer.runs.curves import curves_csv, quality_curve
 from explorer.runs.store import RunKey
-from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, VP_ONLY, SamplerSettings
+from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, VP_ONLY, SamplerSettings, starts_at_prior
 from explorer.sampling.spacings import SPACINGS
 from explorer.serve.state import AppState
 from explorer.store.registry import load_model
@@ -196,16 +196,23 @@ def compare_default() -> str | None:
 
 def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
     """The sample-count slider for the model's kind; for a rectified-flow model, the first two
-    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun; for a VE model
-    a spacing that starts below t = T (leading, quadratic) becomes trailing (check_start)."""
+    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun; on a VE model
+    a spacing that would start below t = T becomes trailing (registry.starts_at_prior)."""
     updates = [gr.update()] * 6
     try:
-        kind = load_model(model)[1].kind if model else None
+        schedule = load_model(model)[1] if model else None
     except ValueError:
-        kind = None
+        schedule = None
+    kind = schedule.kind if schedule is not None else None
     if kind == "ve":
-        updates = [gr.update(value="trailing") if j == 2 and rows[i * FIELDS + 3] in ("leading", "quadratic")
-                   else gr.update() for i in range(2) for j in range(3)]  # fmt: skip
+        updates = []
+        for i in range(2):
+            steps, spacing = rows[i * FIELDS + 2], rows[i * FIELDS + 3]
+            try:
+                fine = starts_at_prior(schedule, int(steps), spacing)
+            except (TypeError, ValueError):  # a bad step count or spacing: Run says what is wrong
+                fine = True
+            updates += [gr.update(), gr.update(), gr.update() if fine else gr.update(value="trailing")]
     if kind == "flow":
         updates = []
         for i, (name, steps, spacing) in enumerate(FLOW_ROWS):
