@@ -45,6 +45,33 @@ def test_run_scrub_and_export(client):
     assert iio.imread(gif["value"]["path"], index=None).shape == (4, 96, 3 * 96 + 12, 3)
 
 
+def test_an_image_comparison_is_scored_by_fd_at_297_samples(client, monkeypatch):
+    """A run of 4 digits leaves the quality column empty and says how to score; Score draws 297 samples
+    for each configuration (the evaluate command's numbers), and the curves plot FD on a log axis with
+    the real digits' floor."""
+    from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+    from explorer.sampling.registry import SamplerSettings
+    from explorer.ui.scoring import SCORE_HEADERS
+
+    settings = ["digits-unet", 4, 0, True, "any", 1.0]
+    rows = [True, "ddim", 5, "trailing", 0.0, True, "ddim", 10, "trailing", 0.0, *ROWS[10:]]
+    rows[10] = False
+    *_, table, info, _ = client.predict(*settings, 100, False, *rows, api_name="/compare_run")
+    assert [r[-1] for r in table["data"]] == ["", ""] and "n = 297" in info and "Score 297 samples" in info
+    scores, floor = client.predict(*settings, *rows, api_name="/compare_score")
+    assert update_value(scores)["headers"] == SCORE_HEADERS
+    fds = [row[2] for row in update_value(scores)["data"]]
+    bound = 1.0  # the clip box ticked: x0_hat within the digits' range, as the comparison ran
+    direct = run_evaluation(EvaluateSettings("digits-unet", 297, 0, SamplerSettings("ddim", 10, spacing="trailing",
+                                                                                    clip_x0=bound)))  # fmt: skip
+    assert fds[1] == round(direct.metrics["fd"], 2) and fds[0] > fds[1], fds
+    assert "297 real held-out digits score FD" in floor
+    monkeypatch.setattr(curves, "CURVE_STEPS", (2, 5))
+    figure, _ = client.predict("digits-unet", True, "any", 1.0, *rows, api_name="/compare_curve")
+    plot = json.loads(figure["plot"])
+    assert plot["layout"]["yaxis"]["type"] == "log" and plot["data"][-1]["name"] == "297 real held-out digits"
+
+
 def test_quality_curve_and_csv(client, monkeypatch):
     monkeypatch.setattr(curves, "CURVE_STEPS", (2, 5))
     monkeypatch.setattr(curves, "CURVE_POINTS", 100)
@@ -76,9 +103,10 @@ def test_bad_requests_get_clear_messages(client, settings, rows, message):
 def test_picking_a_flow_model_moves_ddpm_and_ddim_rows_to_euler_and_heun(client):
     from explorer.ui.compare_tab import on_model
 
-    _, *updates = on_model("spiral-flow", *ROWS)
+    _, *updates, button, hint = on_model("spiral-flow", *ROWS)
     assert [u.get("value") for u in updates] == ["euler", 100, "trailing", "heun", 10, "trailing"]
-    _, *unchanged = on_model("spiral-mlp", *ROWS)
+    assert button["visible"] is False and hint["value"] == "", "points are scored as they run: no Score button"
+    _, *unchanged, button, hint = on_model("spiral-mlp", *ROWS)
     assert all("value" not in u for u in unchanged)
     rows = ROWS[:1] + ["euler", 100, "trailing"] + ROWS[4:6] + ["heun", 10, "trailing"] + ROWS[9:]
     *_, table, info, _ = client.predict(*FLOW, 100, False, *rows, api_name="/compare_run")
@@ -113,5 +141,5 @@ def test_the_tab_opens_on_spiral_ve_and_a_ve_model_moves_leading_spacings_to_tra
     assert compare_default() == "spiral-ve"
     assert (True, "unipc", 10, "logsnr", 0.0) in DEFAULT_ROWS
     rows = [True, "ddpm", 200, "leading", 1.0, True, "ddim", 20, "quadratic", 0.0, *ROWS[10:]]
-    _, *updates = on_model("spiral-ve", *rows)
+    _, *updates, _, _ = on_model("spiral-ve", *rows)
     assert [u.get("value") for u in updates] == [None, None, "trailing", None, None, "trailing"]

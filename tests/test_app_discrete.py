@@ -54,7 +54,7 @@ def test_generate_scrub_and_export_with_the_shipped_absorbing_model(client):
     settings = ["digits-absorbing", 4, 10, 0]
     played, slider, frame, info = client.predict(*settings, api_name="/d3pm_sample")
     assert [p["kind"] for p in played["panels"]] == ["images", "images"] and played["frames"] == len(played["labels"])
-    assert update_value(slider) == 10 and "10 reverse steps" in info and "confidence" in info
+    assert update_value(slider) == 10 and "10 reverse steps" in info and "reads the final samples as" in info
     assert iio.imread(frame["path"]).shape[2] == 3
     frame0, info0 = client.predict(0, api_name="/d3pm_reverse_step")
     assert "t = 1000 of 1000" in info0
@@ -64,6 +64,18 @@ def test_generate_scrub_and_export_with_the_shipped_absorbing_model(client):
     assert red.mean() > 0.3  # x_T is all [MASK], drawn red
     gif, *_ = client.predict(*settings, 4, 10, 128, api_name="/d3pm_reverse_gif")
     assert iio.imread(gif["value"]["path"], index=None).shape[0] == 4
+
+
+def test_score_reads_fd_precision_and_recall_of_297_generated_digits(client):
+    """Score draws 297 digits with Generate's settings (10 steps here) and reads them against the
+    floor: the same numbers as the evaluate command with the same settings."""
+    from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+    from explorer.sampling.registry import SamplerSettings
+
+    text = client.predict("digits-absorbing", 4, 10, 0, api_name="/d3pm_score")
+    direct = run_evaluation(EvaluateSettings("digits-absorbing", 297, 0, SamplerSettings(steps=10))).metrics
+    assert f"**FD {direct['fd']:.2f}**" in text and f"real held-out digits: {direct['fd_floor']:.2f}" in text
+    assert f"recall {direct['recall']:.2f}" in text and "297 samples of D3PM ancestral, 10 steps" in text
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_train_digits_in_the_panel(client):
     job = train_in_panel(client, args)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8)
-    assert "classifier_confidence_ddpm" in snap.message
+    assert "fd_ddpm" in snap.message
     info = client.predict("tiny-digits", 4, 0, "beta", False, *ANY, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 20" in info
 
@@ -185,7 +185,7 @@ def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
     job = train_in_panel(client, args)
     snap = job.snapshot()
     assert snap.status == "done" and snap.preview.shape == (16, 1, 8, 8), snap.message
-    assert "classifier_confidence_d3pm" in snap.message
+    assert "fd_d3pm" in snap.message
     *_, info = client.predict("tiny-d3pm", 4, 20, 0, api_name="/d3pm_sample")
     assert "20 reverse steps" in info and "uniform model" in info
 

@@ -81,7 +81,7 @@ def test_quality_curve_is_computed_once_then_read_from_the_cache(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the cached curve was recomputed")
 
-    monkeypatch.setattr(curves, "trajectory", fail)
+    monkeypatch.setattr(curves, "draw_samples", fail)
     assert quality_curve("spiral-mlp", config) == points
     heun = SamplerSettings("heun", spacing="karras")
     monkeypatch.undo()
@@ -144,20 +144,20 @@ def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(
     made_by = json.loads((loaded.folder / curves.SHIPPED_CURVES / "made-by.json").read_text())
     assert made_by["command"] == f"python -m explorer curves --model {model}" and made_by["seed"] == curves.CURVE_SEED
     assert made_by["weights"] == loaded.weights, "made for the weights that ship"
-    real_trajectory = curves.trajectory
+    real_draw = curves.draw_samples
 
     def fail(*args, **kwargs):
         raise AssertionError("a shipped curve was recomputed")
 
-    monkeypatch.setattr(curves, "trajectory", fail)
+    monkeypatch.setattr(curves, "draw_samples", fail)
     configs = default_configs(model)
     shipped = {config.name: quality_curve(model, config) for config in configs}
     assert set(shipped) == {"ddpm", "ddim", "dpmpp2m", "unipc"}
     assert [p.steps for p in shipped["ddim"]] == list(curves.CURVE_STEPS)
     ddim = next(c for c in configs if c.name == "ddim")
     n = curves.CURVE_IMAGES if is_image_model(loaded) else curves.CURVE_POINTS
-    _, xs, _, _ = real_trajectory(loaded, schedule, n, curves.CURVE_SEED, replace(ddim, steps=5), {0})
-    fresh = sample_quality(loaded.dataset, loaded.train.noise, xs[-1])
+    samples, _ = real_draw(loaded, schedule, n, curves.CURVE_SEED, replace(ddim, steps=5))
+    fresh = sample_quality(loaded.dataset, loaded.train.noise, samples)
     assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=1e-5)
 
 
@@ -170,7 +170,7 @@ def test_every_shipped_gaussian_and_flow_model_ships_its_default_curves(monkeypa
     def fail(*args, **kwargs):
         raise AssertionError("a shipped curve was recomputed")
 
-    monkeypatch.setattr(curves, "trajectory", fail)
+    monkeypatch.setattr(curves, "draw_samples", fail)
     gaussian = [name for name in find_checkpoints([SHIPPED_DIR]) if REGISTRY.handle(name).schedule is not None]
     assert len(gaussian) >= 11, gaussian
     for name in gaussian:

@@ -118,7 +118,7 @@ def _sample_discrete(args: argparse.Namespace, device, name: str, registry) -> s
     run = run_discrete(settings, registry)
     samples = run.samples.numpy()
     message = (f"wrote {write_samples(args.out, samples)} {samples.shape} ({len(run.xs) - 1} model evaluations; "
-               f"digits classifier confidence {run.confidence:.3f})")  # fmt: skip
+               f"python -m explorer evaluate --model {name} scores FD, precision and recall)")  # fmt: skip
     if args.gif:
         discrete_gif(run, args.frames, args.fps, args.size, args.gif)
         message += f" and {args.gif}"

@@ -28,6 +28,7 @@ def cmd_train(args: argparse.Namespace) -> str:
         coupling=args.coupling, ot_chunk=args.ot_chunk, ot_pairs=args.ot_pairs, transition=args.transition,
         hybrid_lambda=args.hybrid_lambda,
         conditional=args.conditional, label_dropout=args.label_dropout, sigma_max=args.sigma_max,
+        holdout=args.holdout, keep_best=args.keep_best,
     )  # fmt: skip
     out = Path(args.out)
     trainer = Trainer(config, out, device=args.device, command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -112,6 +113,16 @@ def add_train(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--label-dropout", type=float, default=d.label_dropout,
                    help="conditional: share of labels replaced by the null class")  # fmt: skip
+    p.add_argument(
+        "--holdout",
+        action="store_true",
+        help="digits: train on 1,500 digits and keep the 297 held-out ones unseen (for FD, copies, NLL)",
+    )
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="with --holdout: score each checkpoint by FD to the held-out digits and ship the best",
+    )
     p.add_argument("--noise", type=float, default=d.noise)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)

@@ -8,9 +8,10 @@ torch.Generator. `DATASETS` states each dataset's kind before it is loaded.
 from explorer.data.images import load_image, quantize
 from explorer.data.points import LABELLED, PATTERN_CLASSES, POINT_SETS, PointSet, make_points, spiral_curve
 from explorer.data.registry import DATASETS, DatasetInfo, dataset_info
-from explorer.data.sklearn_digits import digits, digits_levels, sample_digits
+from explorer.data.sklearn_digits import HELD_OUT, digits, digits_levels, sample_digits, split_indices
 
 __all__ = [
-    "DATASETS", "LABELLED", "PATTERN_CLASSES", "POINT_SETS", "DatasetInfo", "PointSet", "dataset_info", "digits",
-    "digits_levels", "load_image", "make_points", "quantize", "sample_digits", "spiral_curve",
+    "DATASETS", "HELD_OUT", "LABELLED", "PATTERN_CLASSES", "POINT_SETS", "DatasetInfo", "PointSet", "dataset_info",
+    "digits", "digits_levels", "load_image", "make_points", "quantize", "sample_digits", "spiral_curve",
+    "split_indices",
 ]  # fmt: skip

@@ -33,6 +33,17 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
     return levels.float() / 16.0 * 2.0 - 1.0, labels
 
 
+SPLIT_SEED, HELD_OUT = 0, 297  # the fixed train / held-out split of the 1,797 digits (1,500 / 297)
+
+
+def split_indices() -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed split of the 1,797 digits: (training indices (1500,), held-out indices (297,)).
+    The digits evaluator learns from the first; generative models trained with `holdout` never
+    see the second, so FD, memorisation and likelihood can be measured on digits they have not met."""
+    order = torch.randperm(len(_digits_arrays()[1]), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return order[HELD_OUT:], order[:HELD_OUT]
+
+
 def sample_digits(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """n digits drawn without replacement: (n, 1, 8, 8) in [-1, 1] and labels (n,)."""
     n = check_int("number of images", n, 1, MAX_IMAGES)

@@ -33,15 +33,20 @@ def coverage(samples: torch.Tensor, reference: torch.Tensor, radius: float = COV
     return float((torch.cdist(reference.float(), samples.float()).min(1).values < radius).float().mean())
 
 
-def spread_ratio(samples: torch.Tensor, real: torch.Tensor) -> float:
-    """Diversity for images: mean pairwise distance of the samples over that of real images of
-    the class (1: as varied as the data, 0: all the same image)."""
+def digit_class_recall(samples: torch.Tensor, label: int) -> float:
+    """Diversity for digits: k-NN recall (Kynkäänniemi et al. 2019, k = 3) in the digits evaluator's
+    features of the class's real digits (the evaluator's training split) by the samples: the share of
+    them inside the union of balls around the samples. Over-guided samples crowd onto a few prototypes
+    and cover few real digits; a pixel-spread ratio misread their grain as variety."""
+    from explorer.evaluation.digits import split
+    from explorer.evaluation.fidelity import precision_recall
+    from explorer.evaluation.sample_report import K_NEIGHBOURS, digit_features
 
-    def spread(x: torch.Tensor) -> float:
-        flat = x.reshape(len(x), -1).float()
-        return float(torch.pdist(flat).mean()) if len(flat) > 1 else 0.0
-
-    return spread(samples) / max(spread(real), 1e-12)
+    if len(samples) <= K_NEIGHBOURS:
+        raise ValueError(f"recall needs more than {K_NEIGHBOURS} samples (each one's ball reaches its "
+                         f"{K_NEIGHBOURS}rd nearest neighbour)")  # fmt: skip
+    x_train, y_train, _, _ = split()
+    return precision_recall(digit_features(x_train[y_train == label]), digit_features(samples), K_NEIGHBOURS)[1]
 
 
 def class_precision(samples: torch.Tensor, label: int, dataset: str) -> float:
@@ -55,12 +60,9 @@ def class_precision(samples: torch.Tensor, label: int, dataset: str) -> float:
 
 def class_readings(samples: torch.Tensor, label: int, dataset: str) -> tuple[float, float]:
     """(precision, diversity) of samples asked to be of class `label`: class_precision, and
-    coverage of the class (patterns) or the spread ratio (digits)."""
-    from explorer import data
-
+    coverage of the class (patterns) or the evaluator-feature recall of the class (digits)."""
     precision = class_precision(samples, label, dataset)
     if dataset == "digits":
-        images, labels = data.digits()
-        return precision, spread_ratio(samples, images[labels == label])
+        return precision, digit_class_recall(samples, label)
     ref, ref_label = pattern_reference()
     return precision, coverage(samples, ref[ref_label == label])

@@ -31,7 +31,7 @@ from explorer.models.classifier import DigitsCNN
 VERSION = "digits-cnn/2"
 
 
-SPLIT_SEED, HELD_OUT = 0, 297  # the fixed train / held-out split (1,500 / 297 digits)
+HELD_OUT = data.HELD_OUT  # the fixed train / held-out split (1,500 / 297 digits, data.split_indices)
 SEED, EPOCHS, BATCH, LR, LABEL_SMOOTHING = 0, 60, 128, 3e-3, 0.05
 ROTATION, SCALING, SHIFT = 0.2, 0.1, 0.25  # radians, relative, and one pixel in affine_grid's [-1, 1]
 
@@ -45,8 +45,7 @@ _LOCK = threading.Lock()
 def split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The fixed train / held-out split of the 1,797 digits: (x_train, y_train, x_test, y_test)."""
     images, labels = data.digits()
-    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(SPLIT_SEED))
-    test, train = order[:HELD_OUT], order[HELD_OUT:]
+    train, test = data.split_indices()
     return images[train], labels[train], images[test], labels[test]
 
 

@@ -21,7 +21,14 @@ import torch
 
 from explorer import data
 from explorer.evaluation.digits import HELD_OUT, classifier, evaluate_digits, split
-from explorer.evaluation.fidelity import GaussianStats, Interval, gaussian_stats, jackknife_fd, precision_recall
+from explorer.evaluation.fidelity import (
+    GaussianStats,
+    Interval,
+    frechet_distance,
+    gaussian_stats,
+    jackknife_fd,
+    precision_recall,
+)
 from explorer.evaluation.metrics import energy_distance, mean_spiral_distance, sliced_wasserstein
 
 FD_N = HELD_OUT  # every digits FD is measured on this many samples (297), as its floor is
@@ -53,6 +60,31 @@ def _reference(evaluator: torch.nn.Module) -> _Reference:
     train, held_out = digit_features(x_train), digit_features(x_test)
     stats = gaussian_stats(train)
     return _Reference(stats, train, jackknife_fd(held_out, stats), *precision_recall(train, held_out, K_NEIGHBOURS))
+
+
+@lru_cache(maxsize=1)
+def _held_out_stats(evaluator: torch.nn.Module) -> GaussianStats:
+    return gaussian_stats(digit_features(split()[2]))
+
+
+def fd_to_held_out(samples: torch.Tensor) -> float:
+    """FD of the first FD_N samples to the 297 held-out digits (what a model trained with holdout
+    never saw: the figure early stopping reads, training.selection)."""
+    if len(samples) < FD_N:
+        raise too_few(len(samples), FD_N, "The Fréchet distance")
+    return frechet_distance(gaussian_stats(digit_features(samples[:FD_N])), _held_out_stats(classifier()))
+
+
+def fd_floor() -> float:
+    """FD of the 297 held-out real digits to the training split: the floor every digits FD is read against."""
+    return _reference(classifier()).fd_floor.value
+
+
+def digits_fd(samples: torch.Tensor) -> float:
+    """FD of the first FD_N samples to the evaluator's training split (the value digits_quality reports)."""
+    if len(samples) < FD_N:
+        raise too_few(len(samples), FD_N, "The Fréchet distance")
+    return frechet_distance(gaussian_stats(digit_features(samples[:FD_N])), _reference(classifier()).stats)
 
 
 @dataclass(frozen=True)

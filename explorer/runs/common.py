@@ -30,16 +30,17 @@ def training_set(loaded: ModelHandle, limit: int, label: int | None = None) -> t
 def trajectory(
     loaded: ModelHandle, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
     keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu", prediction: str | None = None,
+    chunk: int = 0,
 ) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
     """Sample from the prior x_T ~ N(0, I) (N(0, sigma_max^2 I) for VE; seeded), recording (x_t, x0_hat)
     at the steps in `keep` (paper's t; T is recorded with the first estimate; None records every step the sampler
-    visits). `model` and `prediction` replace the checkpoint's network and its output type.
-    Returns steps, xs, x0s, NFE."""
+    visits). `model` and `prediction` replace the checkpoint's network and its output type; `chunk` k > 0
+    draws the k-th further batch of the same seed (chunk_seed). Returns steps, xs, x0s, NFE."""
     keep_all = keep is None
     keep = keep or set()
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
     n = check_int("number of samples", n, 1, limit)
-    gen = torch.Generator(device=device).manual_seed(check_int("seed", seed, 0, 2**31 - 1))
+    gen = torch.Generator(device=device).manual_seed(chunk_seed(check_int("seed", seed, 0, 2**31 - 1), chunk))
     x = torch.randn(sample_shape(loaded.hyper, n), generator=gen, device=device) * schedule.prior_std
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
@@ -52,6 +53,31 @@ def trajectory(
             steps.append(step.t_prev + 1), xs.append(step.x.cpu()), x0s.append(step.x0_hat.cpu())
         nfe = step.nfe
     return steps, xs, x0s, nfe
+
+
+CHUNK_STRIDE = 2**32  # above every seed a request may ask for: no chunk k > 0 meets another seed's chunk 0
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The generator seed of batch `chunk` of a draw of `seed`: chunk 0 is the seed itself, so the
+    first batch of a large draw is the interactive run of that seed."""
+    return seed + chunk * CHUNK_STRIDE
+
+
+def draw_samples(
+    loaded: ModelHandle, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings, model: Any = None
+) -> tuple[torch.Tensor, int]:
+    """n final samples and the NFE of one: points in one run; images in chunks of MAX_IMAGES (chunk_seed:
+    chunk 0 is the interactive run of the same seed), so a score at n = 297 is not bound by the
+    interactive image limit. The caller bounds the work."""
+    if not is_image_model(loaded):
+        _, xs, _, nfe = trajectory(loaded, schedule, n, seed, sampler, {0}, model)
+        return xs[-1], nfe
+    chunks, nfe = [], 0
+    for k, start in enumerate(range(0, n, MAX_IMAGES)):
+        _, xs, _, nfe = trajectory(loaded, schedule, min(MAX_IMAGES, n - start), seed, sampler, {0}, model, chunk=k)
+        chunks.append(xs[-1])
+    return torch.cat(chunks), nfe
 
 
 def model_parts(name: str) -> tuple[ModelHandle, NoiseSchedule, str, float]:

@@ -2,7 +2,8 @@
 
 Each configuration runs from the same seeded x_T, records its trajectory, and is scored by
 the model's quality metric (spiral: mean distance to the curve; other point sets: sliced
-W1 to held-out data; digits: the classifier's confidence), its exact NFE and its wall time.
+W1 to held-out data), its exact NFE and its wall time. A run of at most 64 images is too few
+for the digits' FD (its fixed n is 297): `score_comparison` draws that many per configuration.
 The quality-versus-NFE curve runs each sampler over a fixed ladder of step counts and is
 cached on disk per model weights, so it is computed once.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from explorer.runs.common import MAX_FRAMES, trajectory
 from explorer.sampling.registry import VP_ONLY, SamplerSettings
 from explorer.sampling.spacings import timesteps
 from explorer.store.registry import data_bound, is_image_model, load_model
+
+if TYPE_CHECKING:
+    from explorer.runs.evaluate import EvaluationRun
 
 MIN_CONFIGS, MAX_CONFIGS = 2, 4
 
@@ -51,7 +56,7 @@ class SamplerRun:
     x0s: np.ndarray  # (K, N, ...) the x0_hat that produced it
     nfe: int
     seconds: float
-    quality: float
+    quality: float | None  # None for images: FD needs FD_N samples (score_comparison)
     precision: float | None = None  # with a class asked for: the share the reference classifier gives it
 
     def frame_at(self, fraction: float) -> int:
@@ -105,7 +110,8 @@ def run_comparison(settings: CompareSettings) -> Comparison:
         precision = None if label is None else class_precision(final, label, loaded.dataset)
         runs.append(SamplerRun(config, [steps[i] for i in keep], torch.stack([xs[i] for i in keep]).numpy(),
                                torch.stack([x0s[i] for i in keep]).numpy(), nfe, seconds,
-                               sample_quality(loaded.dataset, loaded.train.noise, final), precision))  # fmt: skip
+                               None if images else sample_quality(loaded.dataset, loaded.train.noise, final),
+                               precision))  # fmt: skip
     return Comparison(settings, loaded.dataset, "image" if images else "points", schedule.T,
                       metric_for(loaded.dataset), schedule.log_snr.numpy(), runs,
                       loaded.classes)  # fmt: skip
@@ -168,5 +174,22 @@ def table(comparison: Comparison) -> list[list[object]]:
     (with a class asked for) the class precision."""
     return [[short_name(r.settings), r.settings.resolved_steps(comparison.T), r.settings.spacing,
              r.settings.eta if r.settings.name == "ddim" else "", r.nfe, round(r.seconds * 1000),
-             float(f"{r.quality:.3g}"), "" if r.precision is None else round(r.precision, 3)]
+             "" if r.quality is None else float(f"{r.quality:.3g}"),
+             "" if r.precision is None else round(r.precision, 3)]
             for r in comparison.runs]  # fmt: skip
+
+
+def score_comparison(settings: CompareSettings) -> list[EvaluationRun]:
+    """Each configuration's FD (with its floor), precision, recall and memorised share on FD_N samples
+    drawn in chunks from the comparison's seed (chunk 0 is the recorded run's x_T; runs.evaluate)."""
+    from explorer.evaluation.sample_report import FD_N
+    from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+
+    loaded, schedule = load_model(settings.model)
+    if not is_image_model(loaded):
+        raise ValueError("scoring by FD is for image models: a comparison of points is scored as it runs")
+    if settings.cond.label is not None and settings.cond.scale != 0.0:
+        raise ValueError("FD compares samples with all ten digits: set the class to none (or w = 0) to score")
+    settings = validate(settings, schedule.T, True)
+    return [run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, config, clip=False))
+            for config in settings.configs]  # fmt: skip

@@ -18,7 +18,7 @@ from explorer.config import cache_dir
 from explorer.core.guidance import UNCONDITIONAL, Conditioning
 from explorer.evaluation.quality import Metric, sample_quality
 from explorer.limits import MAX_CURVE_CACHE_BYTES
-from explorer.runs.common import trajectory
+from explorer.runs.common import draw_samples
 from explorer.runs.compare import short_name
 from explorer.sampling.registry import SamplerSettings
 from explorer.store.files import prune_folder
@@ -27,7 +27,7 @@ from explorer.store.registry import is_image_model, load_model
 CURVE_STEPS = (5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-CURVE_POINTS, CURVE_IMAGES = 2000, 64
+CURVE_POINTS, CURVE_IMAGES = 2000, 297  # images: FD's fixed n (evaluation.sample_report.FD_N), drawn in chunks
 
 
 CURVE_SEED = 0
@@ -105,9 +105,9 @@ def quality_curve(
             if progress:
                 progress(i / len(ladder), f"{short_name(config)}: {S} steps")
             start = time.perf_counter()
-            _, xs, _, nfe = trajectory(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), {0}, network)
+            samples, nfe = draw_samples(loaded, schedule, n, CURVE_SEED, replace(config, steps=S), network)
             seconds = time.perf_counter() - start
-            points.append(CurvePoint(S, nfe, sample_quality(loaded.dataset, loaded.train.noise, xs[-1]), seconds))
+            points.append(CurvePoint(S, nfe, sample_quality(loaded.dataset, loaded.train.noise, samples), seconds))
         path.parent.mkdir(parents=True, exist_ok=True)
         prune_folder(path.parent, math.inf, MAX_CURVE_CACHE_BYTES)  # every (sampler, eta, w) makes a file
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

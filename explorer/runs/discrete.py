@@ -8,6 +8,7 @@ import torch
 
 from explorer.core.discrete.process import DiscreteProcess
 from explorer.limits import check_int
+from explorer.runs.common import chunk_seed
 from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
 from explorer.store.registry import REGISTRY, ModelRegistry, load_discrete
 
@@ -19,6 +20,7 @@ class DiscreteSettings:
     steps: int | None = None  # model calls; None: every one of the T steps
     seed: int = 0
     device: str | None = None  # None: the best available
+    chunk: int = 0  # k > 0: the k-th further batch of the same seed (runs.common.chunk_seed)
 
 
 @dataclass
@@ -31,8 +33,7 @@ class DiscreteRun:
     ts: list[int]
     xs: list[torch.Tensor]
     guesses: list[torch.Tensor]
-    confidence: float  # the digits classifier's mean confidence on the samples
-    digits: list[int]  # and its reading of each
+    digits: list[int]  # the digits classifier's reading of each sample
 
     @property
     def samples(self) -> torch.Tensor:
@@ -41,7 +42,7 @@ class DiscreteRun:
 
 def run_discrete(settings: DiscreteSettings, registry: ModelRegistry = REGISTRY) -> DiscreteRun:
     """Sample n digits from a discrete model, recording every visited step (limits checked here)."""
-    from explorer.evaluation.digits import evaluate_digits, predict_digits
+    from explorer.evaluation.digits import predict_digits
     from explorer.limits import MAX_IMAGES
 
     loaded, process = load_discrete(settings.model, settings.device, registry)
@@ -49,7 +50,7 @@ def run_discrete(settings: DiscreteSettings, registry: ModelRegistry = REGISTRY)
     steps = process.T if settings.steps is None else check_int("reverse steps", settings.steps, 1, process.T)
     seed = check_int("seed", settings.seed, 0, 2**31 - 1)
     device = next(loaded.model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(chunk_seed(seed, check_int("chunk", settings.chunk, 0, 2**16)))
     hyper = loaded.hyper
     x_T = prior_sample(process, (n, 1, hyper["size"], hyper["size"]), gen, device)
     ts, xs, guesses = [process.T], [x_T.cpu()], []
@@ -59,5 +60,4 @@ def run_discrete(settings: DiscreteSettings, registry: ModelRegistry = REGISTRY)
         guesses.append(step.x0_mean)
     guesses.append(guesses[-1])
     images = to_images(xs[-1], process.K)
-    return DiscreteRun(settings, process, ts, xs, guesses, evaluate_digits(images).confidence,
-                       predict_digits(images).tolist())  # fmt: skip
+    return DiscreteRun(settings, process, ts, xs, guesses, predict_digits(images).tolist())

@@ -1,24 +1,26 @@
 """Evaluate a model: draw n samples with a sampler and score them (explorer.evaluation.sample_report).
 
-Images are drawn in chunks of at most MAX_IMAGES, chunk k from the seed seed * 1009 + k, so a request
-is bounded by its work (n x model calls, MAX_EVAL_WORK) rather than by the interactive image limit.
+Images are drawn in chunks of at most MAX_IMAGES (runs.common.chunk_seed: chunk 0 is the interactive run
+of the same seed), so a request is bounded by its work (n x model calls, MAX_EVAL_WORK) rather than by
+the interactive image limit.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from explorer.core.guidance import UNCONDITIONAL, Conditioning
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
-from explorer.runs.common import trajectory
+from explorer.runs.common import draw_samples
 from explorer.sampling.registry import SamplerSettings, reference_sampler
 from explorer.store.registry import REGISTRY, ModelHandle, data_bound, is_image_model
 
 MAX_EVAL_IMAGES = 2000
 MAX_EVAL_WORK = {"images": 1_000_000, "points": 20_000_000}  # samples x model calls
-CHUNK_SEED = 1009
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class EvaluateSettings:
     n: int = 1000
     seed: int = 0
     sampler: SamplerSettings | None = None  # None: the model's reference sampler (DDPM-T, Euler-T, D3PM-T)
+    cond: Conditioning = UNCONDITIONAL  # a class-conditional model: the class asked for and the guidance scale
+    clip: bool = True  # Gaussian and flow models: x0_hat clipped to the data range unless the sampler sets a bound
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class EvaluationRun:
     sampler: str
     nfe: int
     metrics: dict[str, Any]
+    seconds: float = 0.0  # sampling and scoring, wall time
 
 
 def _check_work(kind: str, n: int, nfe: int) -> None:
@@ -48,6 +53,8 @@ def _check_work(kind: str, n: int, nfe: int) -> None:
 def _digits(settings: EvaluateSettings, handle: ModelHandle) -> tuple[torch.Tensor, str, int]:
     n, chunks = settings.n, []
     if handle.discrete:
+        if settings.cond.label is not None:
+            raise ValueError(f"{settings.model!r} is a D3PM model, which here is unconditional: ask for no class")
         from explorer.runs.discrete import DiscreteSettings, run_discrete
         from explorer.sampling.discrete import to_images
 
@@ -55,23 +62,19 @@ def _digits(settings: EvaluateSettings, handle: ModelHandle) -> tuple[torch.Tens
         nfe = handle.process.T if steps is None else check_int("reverse steps", steps, 1, handle.process.T)
         _check_work("images", n, nfe)
         for k, start in enumerate(range(0, n, MAX_IMAGES)):
-            run = run_discrete(DiscreteSettings(settings.model, min(MAX_IMAGES, n - start), steps,
-                                                settings.seed * CHUNK_SEED + k))  # fmt: skip
+            run = run_discrete(DiscreteSettings(settings.model, min(MAX_IMAGES, n - start), steps, settings.seed,
+                                                chunk=k))  # fmt: skip
             chunks.append(to_images(run.xs[-1], run.process.K))
         return torch.cat(chunks), f"D3PM ancestral, {nfe} steps", nfe
     sampler = _gaussian_sampler(settings, handle)
-    nfe = sampler.nfe(handle.schedule)
-    _check_work("images", n, nfe)
-    for k, start in enumerate(range(0, n, MAX_IMAGES)):
-        _, xs, _, nfe = trajectory(handle, handle.schedule, min(MAX_IMAGES, n - start),
-                                   settings.seed * CHUNK_SEED + k, sampler, {0})  # fmt: skip
-        chunks.append(xs[-1])
-    return torch.cat(chunks), sampler.label(), nfe
+    _check_work("images", n, sampler.nfe(handle.schedule))
+    images, nfe = draw_samples(handle, handle.schedule, n, settings.seed, sampler, settings.cond.wrap(handle.model))
+    return images, sampler.label(), nfe
 
 
 def _gaussian_sampler(settings: EvaluateSettings, handle: ModelHandle) -> SamplerSettings:
     sampler = settings.sampler or reference_sampler(handle.schedule)
-    if sampler.clip_x0 is None:
+    if sampler.clip_x0 is None and settings.clip:
         sampler = replace(sampler, clip_x0=data_bound(handle))
     return sampler.validated(handle.schedule.T)
 
@@ -81,6 +84,7 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
     distances and precision / recall for points."""
     from explorer.evaluation.sample_report import digits_quality, points_quality
 
+    start = time.perf_counter()
     handle = REGISTRY.handle(settings.model, allow_path=allow_path)
     seed = check_int("seed", settings.seed, 0, 2**20)
     settings = replace(settings, seed=seed)
@@ -94,10 +98,10 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
                    "fd_n": quality.n, "precision": quality.precision, "recall": quality.recall,
                    "precision_floor": quality.precision_floor, "recall_floor": quality.recall_floor,
                    "memorised_share": quality.memorised_share, "confidence": quality.confidence}  # fmt: skip
-        return EvaluationRun(settings.model, "images", n, label, nfe, metrics)
+        return EvaluationRun(settings.model, "images", n, label, nfe, metrics, time.perf_counter() - start)
     n = check_int("number of samples", settings.n, 1, MAX_POINTS)
     sampler = _gaussian_sampler(settings, handle)
     _check_work("points", n, sampler.nfe(handle.schedule))
-    _, xs, _, nfe = trajectory(handle, handle.schedule, n, seed, sampler, {0})
-    metrics = points_quality(xs[-1], handle.dataset, handle.train.noise, seed)
-    return EvaluationRun(settings.model, "points", n, sampler.label(), nfe, metrics)
+    samples, nfe = draw_samples(handle, handle.schedule, n, seed, sampler, settings.cond.wrap(handle.model))
+    metrics = points_quality(samples, handle.dataset, handle.train.noise, seed)
+    return EvaluationRun(settings.model, "points", n, sampler.label(), nfe, metrics, time.perf_counter() - start)

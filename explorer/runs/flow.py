@@ -41,7 +41,7 @@ class FlowComparison:
 FLOW_PATHS = {"points": 256, "image": 64}  # trajectories measured for straightness
 
 
-FLOW_QUALITY = {"points": 2000, "image": 64}  # samples scored at each step count
+FLOW_QUALITY = {"points": 2000, "image": 297}  # samples scored at each step count (images: FD's fixed n)
 
 
 def path_times(schedule) -> np.ndarray:
@@ -55,7 +55,7 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
     """Euler trajectories (straightness) and few-step quality (1, 2, 5, 10 steps, uniformly spaced
     from t = T) of both models, every run from the same seeded x_T."""
     from explorer.evaluation.quality import metric_for, sample_quality
-    from explorer.runs.common import trajectory
+    from explorer.runs.common import draw_samples
     from explorer.training.config import sample_shape
 
     if not 2 <= len(settings.models) <= 3 or len(set(settings.models)) != len(settings.models):
@@ -81,7 +81,7 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
         out.samples[name], out.quality[name] = {}, {}
         for S in FEW_STEPS:
             sampler = SamplerSettings("euler", S, spacing="trailing", clip_x0=bound)
-            _, xs, _, _ = trajectory(loaded, schedule, FLOW_QUALITY[kind], settings.seed, sampler, {0})
-            out.samples[name][S] = xs[-1].numpy()
-            out.quality[name][S] = sample_quality(loaded.dataset, loaded.train.noise, xs[-1])
+            samples, _ = draw_samples(loaded, schedule, FLOW_QUALITY[kind], settings.seed, sampler)
+            out.samples[name][S] = samples.numpy()
+            out.quality[name][S] = sample_quality(loaded.dataset, loaded.train.noise, samples)
     return out

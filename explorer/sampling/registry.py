@@ -166,6 +166,13 @@ def reference_sampler(schedule: NoiseSchedule, variance: str = "beta_tilde") -> 
     return SamplerSettings("ddpm", variance=variance)
 
 
+def fast_sampler(schedule: NoiseSchedule, steps: int, clip_x0: float | None = None) -> SamplerSettings:
+    """A deterministic few-step sampler valid on every process: DDIM (eta 0), or Euler for rectified
+    flow, over `steps` trailing timesteps (they start at t = T, see check_start)."""
+    name = "euler" if schedule.kind == "flow" else "ddim"
+    return SamplerSettings(name, steps, spacing="trailing", clip_x0=clip_x0)
+
+
 PRIOR_ONLY_AT_T = ("ve", "flow")  # processes whose q_t equals the prior x_T is drawn from only at t = T
 
 

@@ -59,6 +59,7 @@ class CheckpointInfo:
     train: dict[str, Any] | None = None  # the TrainConfig fields the run used
     metrics: dict[str, float] = field(default_factory=dict)
     command: str = ""
+    selection: dict[str, Any] | None = None  # keep_best runs: each checkpoint's held-out FD, the step shipped
 
     @property
     def kind(self) -> DataKind:
@@ -93,7 +94,7 @@ def parse_info(config: Any, where: Path) -> CheckpointInfo:
             raise ValueError(f"{where}: unknown prediction {config['prediction']!r}")
         if schedule.name not in PROCESSES:
             raise ValueError(f"{where}: unknown schedule {schedule.name!r}")
-    optional = {"stored": dict, "classes": list, "train": dict, "metrics": dict, "command": str}
+    optional = {"stored": dict, "classes": list, "train": dict, "metrics": dict, "command": str, "selection": dict}
     for key, kind in optional.items():
         if key in config and config[key] is not None and not isinstance(config[key], kind):
             raise ValueError(f"{where}: config field {key!r} is not a {kind.__name__}")
@@ -102,7 +103,7 @@ def parse_info(config: Any, where: Path) -> CheckpointInfo:
         prediction=config["prediction"], steps=config["steps"], seed=config["seed"], files=dict(config["files"]),
         stored=dict(config.get("stored") or {}), classes=tuple(str(c) for c in config.get("classes") or ()),
         discrete=discrete, train=config.get("train"), metrics=dict(config.get("metrics") or {}),
-        command=config.get("command") or "",
+        command=config.get("command") or "", selection=config.get("selection"),
     )  # fmt: skip
 
 

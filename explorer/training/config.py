@@ -57,6 +57,9 @@ class TrainConfig:
     hybrid_lambda: float = 0.001  # D3PM: weight of the cross-entropy beside L_vb (Austin et al.'s default)
     conditional: bool = False  # a class-conditional model of a labelled set (data.LABELLED)
     label_dropout: float = 0.1  # conditional: the share of labels replaced by the null class (Ho & Salimans 2022)
+    holdout: bool = False  # digits: train on the 1,500 of data.split_indices, never on the 297 held out
+    keep_best: bool = False  # digits with holdout: ship the checkpoint whose samples are nearest the held-out
+    # digits by FD (early stopping chosen by FD, training.selection), not the last one
 
     @property
     def discrete(self) -> bool:
@@ -64,6 +67,10 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         kind = data.dataset_info(self.dataset).kind
+        if self.holdout and self.dataset != "digits":
+            raise ValueError("--holdout keeps the digits' 297 held-out images out of training: use --dataset digits")
+        if self.keep_best and not self.holdout:
+            raise ValueError("--keep-best scores checkpoints on held-out digits the model never saw: add --holdout")
         if self.discrete:
             return self._validated_discrete()
         if self.dataset not in TRAINABLE:
@@ -116,6 +123,8 @@ class TrainConfig:
             conditional=bool(self.conditional),
             sigma_max=None if self.sigma_max is None else check_float("sigma_max", self.sigma_max, 0.1, 1e4),
             label_dropout=check_float("label dropout", self.label_dropout, 0.0, 1.0),
+            holdout=bool(self.holdout),
+            keep_best=bool(self.keep_best),
         )
 
     @property
@@ -153,14 +162,19 @@ class TrainConfig:
 
 
 def training_data(config: TrainConfig) -> torch.Tensor:
-    """The fixed training set: n_data points drawn with the run's seed, or all 1,797 digits."""
+    """The fixed training set: n_data points drawn with the run's seed, or the digits (all 1,797;
+    with holdout the 1,500 of the training split)."""
     return labelled_training_data(config)[0]
 
 
 def labelled_training_data(config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The fixed training set and its labels (None for an unlabelled set)."""
     if config.dataset == "digits":
-        return data.digits()
+        images, labels = data.digits()
+        if config.holdout:
+            train = data.split_indices()[0]
+            return images[train], labels[train]
+        return images, labels
     gen = torch.Generator().manual_seed(config.seed)
     points = data.make_points(config.dataset, config.n_data, config.noise, gen)
     return points.x, points.label

@@ -28,7 +28,7 @@ from explorer.core.schedules import FLOW, VE, NoiseSchedule, make_schedule, ve_s
 from explorer.models.d3pm import DIGIT_LEVELS, model_logits
 from explorer.sampling.discrete import prior_sample, reverse_steps, to_images
 from explorer.sampling.gaussian import last
-from explorer.sampling.registry import reference_sampler, sample_steps
+from explorer.sampling.registry import fast_sampler, reference_sampler, sample_steps
 from explorer.training.config import TrainConfig, labelled_training_data, sample_shape
 from explorer.training.coupling import ot_pairing, ot_pool
 from explorer.training.reflow import reflow_pairs
@@ -84,11 +84,13 @@ class GaussianObjective:
 
     @torch.no_grad()
     def samples(self, model: torch.nn.Module, n: int, generator: torch.Generator, steps: int | None) -> torch.Tensor:
-        """n samples with the model's reference sampler (DDPM-T; Euler-T for rectified flow), on the CPU."""
+        """n samples on the CPU: with the model's reference sampler (DDPM-T; Euler-T for rectified flow),
+        or with `steps`, the deterministic few-step sampler (registry.fast_sampler, x0_hat in the data's range)."""
         shape = sample_shape(self.config.hyper(), n)
         x_T = torch.randn(shape, generator=generator, device=self.device) * self.schedule.prior_std
-        run = sample_steps(reference_sampler(self.schedule), model, self.schedule, x_T, generator,
-                           self.config.prediction)  # fmt: skip
+        bound = float(self.x_data.abs().max())
+        sampler = reference_sampler(self.schedule) if steps is None else fast_sampler(self.schedule, steps, bound)
+        run = sample_steps(sampler, model, self.schedule, x_T, generator, self.config.prediction)
         return last(run).x.float().cpu()
 
     def checkpoint_section(self) -> dict[str, Any]:
@@ -129,7 +131,8 @@ class D3PMObjective:
         self.config, self.device = config, device
         self.process = make_process(config.transition, DIGIT_LEVELS, config.T)
         self.device_process = on_device(self.process, device)
-        self.x_data = data.digits_levels()[0].to(device)
+        levels = data.digits_levels()[0]
+        self.x_data = (levels[data.split_indices()[0]] if config.holdout else levels).to(device)
 
     def loss(self, model: torch.nn.Module, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return d3pm_loss(model, self.device_process, self.x_data[idx], generator, self.config.hybrid_lambda)

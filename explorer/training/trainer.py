@@ -26,6 +26,7 @@ from explorer.models.networks import build_model, count_parameters
 from explorer.store.checkpoint import load_tensors, read_info, save_checkpoint
 from explorer.training.config import TrainConfig
 from explorer.training.objectives import make_objective
+from explorer.training.selection import Selection, held_out_fd
 
 TRAIN_FILE = "train.safetensors"
 
@@ -81,6 +82,19 @@ class Trainer:
         self.ema_params, self.params = list(self.ema.parameters()), list(self.model.parameters())
         self.gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.step = 0
+        self.selection = Selection() if config.keep_best else None  # early stopping by held-out FD
+
+    def select(self) -> None:
+        """Score the EMA model on the held-out digits at this step (keep_best runs; training.selection)."""
+        if self.selection is not None and (not self.selection.trace or self.selection.trace[-1][0] != self.step):
+            fd = held_out_fd(self.objective, self.ema, self.config.seed)
+            self.selection.record(self.step, fd, self.ema.state_dict())
+
+    def shipped_weights(self) -> dict[str, torch.Tensor]:
+        """The weights the checkpoint ships: the EMA model's, or with keep_best the best scored so far."""
+        if self.selection is not None and self.selection.best_weights is not None:
+            return self.selection.best_weights
+        return self.ema.state_dict()
 
     @property
     def schedule(self) -> NoiseSchedule | None:
@@ -125,6 +139,8 @@ class Trainer:
             for key, value in state.items():
                 train_state[f"optim.{i}.{key}"] = torch.as_tensor(value)
         train_state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
+        if self.selection is not None:  # the shipped weights may be an earlier step's: keep the EMA for resuming
+            train_state.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
         config = {
             "model": c.model, "hyper": c.hyper(), "dataset": c.dataset, "prediction": c.prediction,
             **self.objective.checkpoint_section(), "steps": self.step, "seed": c.seed, "train": asdict(c),
@@ -133,7 +149,9 @@ class Trainer:
         }  # fmt: skip
         if c.conditional:
             config["classes"] = list(data.LABELLED[c.dataset])
-        return save_checkpoint(self.out, self.ema.state_dict(), config, {TRAIN_FILE: train_state})
+        if self.selection is not None:
+            config["selection"] = self.selection.section()
+        return save_checkpoint(self.out, self.shipped_weights(), config, {TRAIN_FILE: train_state})
 
     def resume(self) -> None:
         """Continue from the checkpoint in `out` (same config required)."""
@@ -142,9 +160,12 @@ class Trainer:
         if {**defaults, **(saved.train or {})} != asdict(self.config):
             raise ValueError(f"{self.out.name!r} was trained with other settings; start a new run or use the same ones")
         state = load_tensors(self.out, TRAIN_FILE, saved)
-        ema = load_tensors(self.out, "model.safetensors", saved)
+        shipped = load_tensors(self.out, "model.safetensors", saved)
         self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-        self.ema.load_state_dict(ema)
+        ema = {k[4:]: v for k, v in state.items() if k.startswith("ema.")}
+        self.ema.load_state_dict(ema or shipped)
+        if self.selection is not None:
+            self.selection = Selection.restored(saved.selection, shipped)
         opt_state = self.opt.state_dict()
         for key, value in state.items():
             if key.startswith("optim."):
@@ -164,7 +185,8 @@ def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None 
 
 def preview_samples(trainer: Trainer, n: int = 256) -> Any:
     """A few samples for watching the model learn (numpy; 16 when they are images)."""
-    steps = min(trainer.config.T, PREVIEW_DISCRETE_STEPS)  # a discrete model's preview skips steps to stay quick
+    # a discrete model's preview skips steps to stay quick; a Gaussian one shows its reference sampler
+    steps = min(trainer.config.T, PREVIEW_DISCRETE_STEPS) if trainer.process is not None else None
     return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4, steps).numpy()
 
 
@@ -194,6 +216,7 @@ def run_training(
             return progress
         smoothed = loss if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * loss
         if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
+            trainer.select()
             trainer.save()
             last_good = trainer.step
         if preview_every and (trainer.step % preview_every == 0 or trainer.step in (1, c.steps)):
@@ -208,6 +231,10 @@ def run_training(
             progress.losses.append((trainer.step, loss))
             if len(progress.losses) > LOSS_HISTORY:
                 progress.losses[:] = progress.losses[::2]
+    if not stop.is_set():
+        trainer.select()
+        if trainer.selection is not None and trainer.selection.best_weights is not None:
+            trainer.ema.load_state_dict(trainer.selection.best_weights)  # the run is over: evaluate what ships
     path = trainer.save()  # first: a kill during the evaluation keeps every step trained
     metrics = evaluate(trainer) if evaluate and not stop.is_set() else {}
     if metrics:

@@ -10,7 +10,8 @@ from typing import Any
 import gradio as gr
 
 from explorer.core.guidance import conditioning
-from explorer.evaluation.quality import metric_for
+from explorer.evaluation.quality import metric_floor, metric_for
+from explorer.evaluation.sample_report import FD_N
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_T, MIN_GIF_SIZE, check_int
 from explorer.runs.compare import (
     DEFAULT_ROWS,
@@ -23,6 +24,7 @@ from explorer.runs.compare import (
     curve_label,
     row_settings,
     run_comparison,
+    score_comparison,
     table,
     visited_timesteps,
 )
@@ -46,7 +48,8 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.player import player
-from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind
+from explorer.ui.reverse_tab import count_slider, default_model, model_choices, model_kind, score_visibility
+from explorer.ui.scoring import SCORE_HEADERS, SCORE_HINT, floor_line, score_controls, score_table
 from explorer.viz import figures
 from explorer.viz.animations import compare_animation
 from explorer.viz.export import export_suffix, write_animation
@@ -102,14 +105,23 @@ def frame(comparison: Comparison, percent: float, estimate: bool) -> Any:
 
 
 def summary(comparison: Comparison) -> str:
-    better = "higher" if comparison.metric.higher_is_better else "lower"
-    runs = comparison.runs
-    best = (max if comparison.metric.higher_is_better else min)(runs, key=lambda r: r.quality)
     cond = comparison.settings.cond
     steered = "" if cond.label is None else f" · {cond.caption(comparison.classes)} for every sampler"
+    start = (f"every run starts from the same x_T (seed {comparison.settings.seed}){steered}; wall time includes "
+             f"recording the trajectory")  # fmt: skip
+    if comparison.kind == "image":  # a run's 64 images at most are too few for FD
+        return f"{start} · {SCORE_HINT}"
+    better = "higher" if comparison.metric.higher_is_better else "lower"
+    best = (max if comparison.metric.higher_is_better else min)(comparison.runs, key=lambda r: r.quality)
     return (f"**{comparison.metric.name}** ({better} is better) · best: {best.settings.label()} "
-            f"({best.quality:.3g} with {best.nfe} model evaluations) · every run starts from the same x_T "
-            f"(seed {comparison.settings.seed}){steered}; wall time includes recording the trajectory")  # fmt: skip
+            f"({best.quality:.3g} with {best.nfe} model evaluations) · {start}")  # fmt: skip
+
+
+@user_errors
+def on_score(model, n, seed, clip, label, w, *rows) -> tuple[Any, Any]:
+    """FD, precision and recall of FD_N samples for each enabled configuration (heavy: sampling group)."""
+    runs = score_comparison(make_settings(model, n, seed, clip, label, w, *rows))
+    return gr.update(value=score_table(runs), visible=True), floor_line(runs)
 
 
 def record(state: AppState, model, n, seed, clip, label, w, *rows) -> tuple[RunKey, Comparison]:
@@ -167,7 +179,8 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
         curves[curve_label(config)] = quality_curve(model, config, report, cond)
     loaded, _ = load_model(model)
     metric = metric_for(loaded.dataset)
-    fig = figures.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name)
+    fig = figures.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name,
+                             log_y=True if metric.log_axis else None, floor=metric_floor(loaded.dataset))  # fmt: skip
     path = new_output_path("quality-vs-nfe", ".csv")
     path.write_text(curves_csv(model, curves, metric))
     return plot_value(fig), gr.update(value=str(path), visible=True)
@@ -198,7 +211,7 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
     """The sample-count slider for the model's kind; for a rectified-flow model, the first two
     configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun; on a VE model
     a spacing that would start below t = T becomes trailing (registry.starts_at_prior)."""
-    updates = [gr.update()] * 6
+    updates = [gr.update()] * 6  # sampler, steps, spacing of the first two rows
     try:
         schedule = load_model(model)[1] if model else None
     except ValueError:
@@ -220,7 +233,7 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
                 updates += [gr.update(value=name), gr.update(value=steps), gr.update(value=spacing)]
             else:
                 updates += [gr.update()] * 3
-    return (count_slider(model_kind(model), MAX_COMPARE_POINTS), *updates)
+    return (count_slider(model_kind(model), MAX_COMPARE_POINTS), *updates, *score_visibility(model_kind(model)))
 
 
 def build(state: AppState) -> dict:
@@ -269,6 +282,9 @@ def build(state: AppState) -> dict:
             info = gr.Markdown(elem_id="cmp-info")
             results = gr.Dataframe(headers=TABLE_HEADERS, label="Results", elem_id="cmp-table",
                                    interactive=False)  # fmt: skip
+            score, score_info = score_controls("cmp", model_kind(compare_default()) == "image")
+            scores = gr.Dataframe(headers=SCORE_HEADERS, label=f"Scores at n = {FD_N}", elem_id="cmp-scores",
+                                  interactive=False, visible=False)  # fmt: skip
         with gr.Column(scale=1):
             diagnostic = gr.Plot(
                 show_label=False, label="timesteps each sampler visits, on the log-SNR curve", elem_id="cmp-timesteps"
@@ -297,7 +313,10 @@ def build(state: AppState) -> dict:
     for component in [model, clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
     first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
-    model.change(on_model, [model, *rows], [n, *first_two], api_visibility="private")
+    model.change(on_model, [model, *rows], [n, *first_two, score, score_info], api_visibility="private")
+    model.change(lambda: gr.update(visible=False), None, scores, api_visibility="private")  # scores of another model
+    score.click(gpu_call(on_score), [*settings, *rows], [scores, score_info], api_name="compare_score",
+                **sampling_queue())  # fmt: skip
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
     curve_button.click(
         gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve", **sampling_queue()

@@ -12,6 +12,7 @@ import numpy as np
 
 from explorer.core.discrete.process import MIN_CATEGORIES
 from explorer.data.text import DEFAULT_TEXT, decode_text
+from explorer.evaluation.sample_report import FD_N
 from explorer.limits import (
     MAX_GIF_FPS,
     MAX_GIF_FRAMES,
@@ -23,7 +24,9 @@ from explorer.limits import (
 )
 from explorer.runs.corruption import CORRUPTION_DATASETS, CorruptionSettings, corruption
 from explorer.runs.discrete import DiscreteRun, DiscreteSettings, run_discrete
+from explorer.runs.evaluate import EvaluateSettings, run_evaluation
 from explorer.runs.store import RunKey
+from explorer.sampling.registry import SamplerSettings
 from explorer.serve.state import AppState
 from explorer.store.registry import discrete_models, load_discrete
 from explorer.ui.common import (
@@ -39,6 +42,7 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.player import player
+from explorer.ui.scoring import score_controls, score_markdown
 from explorer.viz import figures
 from explorer.viz.animations import corruption_gif, discrete_gif
 from explorer.viz.export import export_suffix
@@ -119,8 +123,8 @@ def reverse_view(run: DiscreteRun, i: Any) -> tuple[Any, str]:
     i = clamped_index("the reverse step", i, len(run.xs))
     t = run.ts[i]
     text = (f"**t = {t} of {run.process.T}** · {run.process.transition} model · {len(run.xs) - 1} reverse steps "
-            f"(model calls) · digits classifier on the final samples: confidence {run.confidence:.3f}, "
-            f"reads {' '.join(map(str, run.digits))}")  # fmt: skip
+            f"(model calls) · the digits classifier reads the final samples as "
+            f"{' '.join(map(str, run.digits))}")  # fmt: skip
     return discrete_frame(run, i, PANEL), text
 
 
@@ -128,6 +132,14 @@ def record(state: AppState, model, n, steps, seed) -> tuple[RunKey, DiscreteRun]
     """Generate (or reuse the recorded run of the same settings and weights): heavy endpoints only."""
     settings = discrete_settings(model, n, steps, seed)
     return state.record("discrete", settings, lambda: run_discrete(settings))
+
+
+@user_errors
+def on_score(model, n, steps, seed) -> str:
+    """FD, precision and recall of FD_N digits generated as Generate does (same steps and seed)."""
+    settings = discrete_settings(model, n, steps, seed)
+    sampler = SamplerSettings(steps=settings.steps)  # a D3PM evaluation reads only the step count
+    return score_markdown(run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, sampler)))
 
 
 @user_errors
@@ -190,6 +202,7 @@ def build_reverse(state: AppState) -> None:
                               elem_id="d3r-steps")  # fmt: skip
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3r-seed")
             sample = gr.Button("Generate", variant="primary", elem_id="d3r-sample")
+            score, score_info = score_controls("d3r", True)
         with gr.Column(scale=3):
             playback = player("d3r-player", "Reverse process", "Generate")
             step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
@@ -204,6 +217,7 @@ def build_reverse(state: AppState) -> None:
     run_key = gr.State(None)  # this session's recorded generation, by its key in state.runs
     sample.click(gpu_call(bind(on_sample, state)), settings, [run_key, playback, step, frame, info],
                  api_name="d3pm_sample", **sampling_queue())  # fmt: skip
+    score.click(gpu_call(on_score), settings, score_info, api_name="d3pm_score", **sampling_queue())
     step.input(bind(on_reverse_step, state), [run_key, step], [frame, info], api_name="d3pm_reverse_step",
                show_progress="hidden", trigger_mode="always_last")  # fmt: skip
     export.click(

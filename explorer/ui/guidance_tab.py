@@ -62,7 +62,11 @@ def view(sweep: Sweep, i: Any) -> tuple[Any, str]:
     name = sweep.classes[sweep.settings.label] if sweep.classes else str(sweep.settings.label)
     cells = " · ".join(f"w = {w:g}: precision {sweep.precision[w]:.2f}, diversity {sweep.diversity[w]:.2f}"
                        for w in sweep.frames)  # fmt: skip
-    measure = "spread ratio" if sweep.dataset == "digits" else "coverage"
+    measure = (
+        "recall: the share of the class's real digits near a sample, in the evaluator's features"
+        if sweep.dataset == "digits"
+        else "coverage"
+    )
     text = f"**class {name}**, t = {sweep.steps[i]} · {cells} (diversity: {measure})"
     return sweep_frame(sweep, i, PANEL), text
 

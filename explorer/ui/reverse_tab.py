@@ -11,10 +11,13 @@ import gradio as gr
 
 from explorer.config import model_roots
 from explorer.core.guidance import conditioning
+from explorer.evaluation.sample_report import FD_N
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
+from explorer.runs.evaluate import EvaluateSettings, run_evaluation
 from explorer.runs.forward import parse_steps
 from explorer.runs.reverse import ReverseRun, ReverseSettings, optimal_reference, run_reverse
 from explorer.runs.store import RunKey
+from explorer.sampling.registry import reference_sampler
 from explorer.serve.state import AppState
 from explorer.store.registry import find_checkpoints, is_discrete, is_image_model, load_model
 from explorer.ui import conditioning as cond_ui
@@ -32,6 +35,7 @@ from explorer.ui.common import (
     user_errors,
 )
 from explorer.ui.player import player
+from explorer.ui.scoring import SCORE_HINT, score_controls, score_markdown
 from explorer.viz import figures
 from explorer.viz.animations import reverse_animation
 from explorer.viz.export import export_suffix, write_animation
@@ -108,7 +112,7 @@ def view(run: ReverseRun, step: float, overlay_ideal: bool) -> tuple[Any, ...]:
 
 
 def image_view(run: Any, step: float) -> tuple[Any, ...]:
-    """Image panels for x_t and x0_hat, and the classifier's confidence in x0_hat over t."""
+    """Image panels for x_t and x0_hat, and the share of x0_hat the classifier already reads as the final digit."""
     k = run.frame_index(step)
     t, progress = run.steps[k], 1 - run.steps[k] / run.T
     left = panel_frame(run.xs[k], None, IMAGE_PANEL_SIZE, f"x_t   t = {t} / {run.T}", progress)
@@ -177,8 +181,33 @@ def count_slider(kind: str | None, max_points: int) -> Any:
     return gr.update(maximum=max_points, value=1000, step=1)
 
 
-def on_model(model: str | None) -> Any:
-    return count_slider(model_kind(model), MAX_POINTS)
+def on_model(model: str | None) -> tuple[Any, ...]:
+    """The sample-count slider for the model's kind, and the Score button for an image model."""
+    kind = model_kind(model)
+    return count_slider(kind, MAX_POINTS), *score_visibility(kind)
+
+
+def score_visibility(kind: str | None) -> tuple[Any, Any]:
+    """Score (FD at n = 297) shows for image models only, with the line that says why it is needed."""
+    if kind is None:
+        return gr.update(), gr.update()
+    image = kind == "image"
+    return gr.update(visible=image), gr.update(value=SCORE_HINT if image else "")
+
+
+@user_errors
+def on_score(model, seed, variance, ideal, label, w) -> str:
+    """FD, precision and recall of 297 samples drawn as Sample draws them (DDPM, no clipping)."""
+    settings = make_settings(model, 1, seed, variance, ideal, label, w)
+    if settings.ideal:
+        raise ValueError("the ideal denoiser returns training digits: untick it to score the model")
+    if settings.cond.label is not None and settings.cond.scale != 0.0:
+        raise ValueError("FD compares samples with all ten digits: set the class to none (or w = 0) to score")
+    loaded, schedule = load_model(settings.model)
+    if not is_image_model(loaded):
+        raise ValueError("Score ranks image models; a point model's distance shows with every run")
+    sampler = reference_sampler(schedule, settings.variance)
+    return score_markdown(run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, sampler, clip=False)))
 
 
 @user_errors
@@ -222,6 +251,7 @@ def build(state: AppState) -> dict:
             label, w = cond_ui.controls("rev")
             overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
             sample = gr.Button("Sample", variant="primary", elem_id="rev-sample")
+            score, score_info = score_controls("rev", model_kind(default_model()) == "image")
         with gr.Column(scale=3):
             gr.Markdown(
                 "**Play the run in your browser** (space plays and pauses, the arrows step; nothing is "
@@ -264,7 +294,9 @@ def build(state: AppState) -> dict:
         **sampling_queue(),
     )
     strip_text.submit(bind(on_strip, state), [run_key, strip_text], strip_image, api_name="reverse_strip")
-    model.change(on_model, model, n, api_visibility="private")
+    model.change(on_model, model, [n, score, score_info], api_visibility="private")
+    score.click(gpu_call(on_score), settings[:1] + settings[2:], score_info, api_name="reverse_score",
+                **sampling_queue())  # fmt: skip
     model.change(cond_ui.on_model, [model, label], [label, w], api_visibility="private")
     # .input (user moves only): programmatic moves (sample, play) draw their own frames
     step.input(bind(on_step, state), [run_key, overlay, step], panels, api_name="reverse_step", **hidden)

@@ -290,13 +290,24 @@ def log_curves_figure(
     return {"data": traces, "layout": layout}
 
 
-def nfe_figure(curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340) -> Figure:
+def nfe_figure(
+    curves: dict[str, tuple[list[int], list[float]]], metric: str, height: int = 340, log_y: bool | None = None,
+    floor: tuple[str, float] | None = None,
+) -> Figure:  # fmt: skip
     """Quality against the number of model evaluations (log axis), one line per configuration; the
-    quality on a log axis too where its values are positive and span more than a decade."""
+    quality on a log axis where asked, or (None) where its values are positive and span more than a
+    decade. `floor` (name, value) draws what real data scores as a dashed line across the NFE range."""
     values = np.array([y for _, ys in curves.values() for y in ys], dtype=float)
-    spans = values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
-    return log_curves_figure(curves, f"{metric} against model evaluations", "NFE (model evaluations)", metric,
-                             log_y=spans, height=height)  # fmt: skip
+    if log_y is None:
+        log_y = values.size > 0 and bool((values > 0).all()) and values.max() > 10 * values.min()
+    fig = log_curves_figure(curves, f"{metric} against model evaluations", "NFE (model evaluations)", metric,
+                            log_y=log_y, height=height)  # fmt: skip
+    nfes = [x for xs, _ in curves.values() for x in xs]
+    if floor is not None and nfes:
+        fig["data"].append(dict(type="scatter", mode="lines", x=[min(nfes), max(nfes)], y=[floor[1]] * 2,
+                                name=floor[0], line=dict(color="#6b7280", dash="dash"),
+                                hovertemplate=f"{floor[0]}: {floor[1]:.3g}<extra></extra>"))  # fmt: skip
+    return fig
 
 
 def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: float, title: str) -> Figure:
