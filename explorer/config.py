@@ -6,6 +6,7 @@ digits evaluator, quality curves), EXPLORER_DEVICE overrides the device (cuda, t
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -32,6 +33,12 @@ def pick_device(override: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@functools.lru_cache(maxsize=1)
+def app_device() -> torch.device:
+    """The device this process computes on, chosen once: $EXPLORER_DEVICE, else cuda, mps, cpu."""
+    return pick_device()
 
 
 SHIPPED_ENV = "EXPLORER_SHIPPED_DIR"  # overrides where the shipped checkpoints are

@@ -299,3 +299,39 @@ def test_the_disk_budget_bounds_each_clients_upload_rate_and_the_cache(tmp_path)
     assert sorted(p.name for p in cache.iterdir()) == ["h3", "h4", "h5"], "the oldest went, and their folders"
     assert budget.prune() is None, "not walked again within PRUNE_EVERY_S"
     assert budget.admit("carol", 2000) is None and sorted(p.name for p in cache.iterdir()) == ["h5"], "room made"
+
+
+def test_a_request_that_runs_out_of_device_memory_gets_a_message_and_frees_the_memory(monkeypatch):
+    """A sampling request that exhausts the GPU (shared with a training job) answers with what to do and
+    returns the cached memory, instead of a stack trace; other errors keep their own messages."""
+    import gradio as gr
+    import torch
+
+    from explorer.ui import common
+
+    released = []
+    monkeypatch.setattr(common, "release_device", lambda device: released.append(device))
+
+    @common.user_errors
+    def greedy():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    with pytest.raises(gr.Error, match="ran out of memory for this request") as caught:
+        greedy()
+    assert "fewer samples or steps" in str(caught.value) and released == [common.app_device()]
+
+    @common.user_errors
+    def mps_greedy():
+        raise RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)")
+
+    with pytest.raises(gr.Error, match="ran out of memory"):
+        mps_greedy()
+    assert len(released) == 2
+
+    @common.user_errors
+    def wrong():
+        raise ValueError("steps must be between 1 and 1000")
+
+    with pytest.raises(gr.Error, match="steps must be between"):
+        wrong()
+    assert len(released) == 2

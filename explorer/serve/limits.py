@@ -119,7 +119,12 @@ def configure(new: ServerLimits) -> ServerLimits:
     return _current
 
 
+def zero_gpu() -> bool:
+    """Whether this is Hugging Face ZeroGPU hardware (it lends its GPU one wrapped call at a time)."""
+    return _flag(os.environ.get("SPACES_ZERO_GPU"))
+
+
 def training_device() -> str | None:
-    """The device for background training: the CPU on ZeroGPU hardware (it lends its GPU only
-    inside a request, and a training job outlives requests), else None (the best available)."""
-    return "cpu" if _flag(os.environ.get("SPACES_ZERO_GPU")) else None
+    """The device a background training job is held on: the CPU on ZeroGPU hardware (a job outlives
+    any one lent call; its steps go to the GPU in chunks, training.chunks), else None (the best available)."""
+    return "cpu" if zero_gpu() else None

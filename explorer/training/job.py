@@ -8,12 +8,19 @@ from dataclasses import replace
 
 import torch
 
-from explorer.training.trainer import Progress, Trainer, run_training
+from explorer.training.trainer import Advance, Progress, Trainer, one_step, run_training
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is a device running out of memory (CUDA's error type, or MPS's RuntimeError)."""
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
 
 
 def failure_message(error: Exception, step: int) -> str:
     """What a user reads when a training job dies of `error` at `step`."""
-    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+    if is_out_of_memory(error):
         return (f"the device ran out of memory at step {step}: try a smaller batch or model; the last checkpoint "
                 "is kept and the memory was released")  # fmt: skip
     return f"training stopped at step {step}: {type(error).__name__}: {error}; the last checkpoint is kept"
@@ -27,9 +34,10 @@ class TrainingJob:
         trainer: Trainer,
         evaluate: Callable[[Trainer], dict[str, float]] | None = None,
         preview_every: int = 0,
+        advance: Advance = one_step,
     ):
         self.trainer: Trainer | None = trainer
-        self._evaluate, self._preview_every = evaluate, preview_every
+        self._evaluate, self._preview_every, self._advance = evaluate, preview_every, advance
         self._progress, self._lock, self._stop = (
             Progress(total=trainer.config.steps),
             threading.Lock(),
@@ -45,7 +53,8 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate, self._preview_every)
+            run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate, self._preview_every,
+                         self._advance)  # fmt: skip
         except Exception as error:  # noqa: BLE001 - the job reports, the thread must not die silently
             with self._lock:
                 self._progress.status = "failed"

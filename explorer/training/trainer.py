@@ -134,13 +134,8 @@ class Trainer:
     def save(self, metrics: dict[str, float] | None = None) -> Path:
         """Atomically write EMA weights, resume state and config at the current step."""
         c = self.config
-        train_state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        for i, state in self.opt.state_dict()["state"].items():
-            for key, value in state.items():
-                train_state[f"optim.{i}.{key}"] = torch.as_tensor(value)
-        train_state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
-        if self.selection is not None:  # the shipped weights may be an earlier step's: keep the EMA for resuming
-            train_state.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
+        # the shipped weights may be an earlier step's (keep_best): then the EMA is kept for resuming
+        train_state = self.run_state(ema=self.selection is not None)
         config = {
             "model": c.model, "hyper": c.hyper(), "dataset": c.dataset, "prediction": c.prediction,
             **self.objective.checkpoint_section(), "steps": self.step, "seed": c.seed, "train": asdict(c),
@@ -161,19 +156,40 @@ class Trainer:
             raise ValueError(f"{self.out.name!r} was trained with other settings; start a new run or use the same ones")
         state = load_tensors(self.out, TRAIN_FILE, saved)
         shipped = load_tensors(self.out, "model.safetensors", saved)
-        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-        ema = {k[4:]: v for k, v in state.items() if k.startswith("ema.")}
-        self.ema.load_state_dict(ema or shipped)
+        if not any(k.startswith("ema.") for k in state):
+            state.update({f"ema.{k}": v for k, v in shipped.items()})  # the shipped weights are the EMA's
+        self.load_run_state(state, saved.steps)
         if self.selection is not None:
             self.selection = Selection.restored(saved.selection, shipped)
+
+    def run_state(self, ema: bool = True) -> dict[str, torch.Tensor]:
+        """What the next step depends on, as named tensors: the weights, the optimiser's moments, the
+        batch generator's state and (if asked) the EMA weights. Checkpoints keep it for resuming; a run
+        on lent GPU time carries it from one call to the next (training.chunks)."""
+        state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        for i, moments in self.opt.state_dict()["state"].items():
+            for key, value in moments.items():
+                state[f"optim.{i}.{key}"] = torch.as_tensor(value)
+        state["rng"] = self.gen.get_state()  # so a resumed run draws the same batches
+        if ema:
+            state.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
+        return state
+
+    def load_run_state(self, state: dict[str, torch.Tensor], step: int) -> None:
+        """Continue from a run_state(ema=True) taken at `step` (tensors on any device). A generator state
+        of another device's kind (a GPU's, on the CPU) is not applied: the batches then follow a new draw."""
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        self.ema.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("ema.")})
         opt_state = self.opt.state_dict()
         for key, value in state.items():
             if key.startswith("optim."):
                 _, index, name = key.split(".", 2)
                 opt_state["state"].setdefault(int(index), {})[name] = value.to(self.device)
         self.opt.load_state_dict(opt_state)
-        self.gen.set_state(state["rng"])
-        self.step = saved.steps
+        rng = state["rng"].cpu()
+        if rng.numel() == self.gen.get_state().numel():
+            self.gen.set_state(rng)
+        self.step = step
 
 
 def ema_samples(trainer: Trainer, n: int, seed: int, discrete_steps: int | None = None) -> torch.Tensor:
@@ -190,6 +206,22 @@ def preview_samples(trainer: Trainer, n: int = 256) -> Any:
     return ema_samples(trainer, n if trainer.config.model == "mlp" else 16, trainer.config.seed + 4, steps).numpy()
 
 
+Advance = Callable[["Trainer", int], list[float]]  # (trainer, at most k steps) -> the losses of the steps taken
+
+
+def one_step(trainer: Trainer, _: int) -> list[float]:
+    """The local loop's advance: one optimiser step on the trainer's own device."""
+    return [trainer.train_step()]
+
+
+def next_event(step: int, config: TrainConfig, preview_every: int) -> int:
+    """The first step after `step` at which the loop checkpoints, previews or ends."""
+    marks = [config.steps, (step // config.checkpoint_every + 1) * config.checkpoint_every]
+    if preview_every:
+        marks += [(step // preview_every + 1) * preview_every] + ([1] if step < 1 else [])
+    return min(m for m in marks if m > step)
+
+
 def run_training(
     trainer: Trainer,
     progress: Progress,
@@ -197,24 +229,30 @@ def run_training(
     lock: threading.Lock,
     evaluate: Callable[[Trainer], dict[str, float]] | None = None,
     preview_every: int = 0,
+    advance: Advance = one_step,
 ) -> Progress:
     """Train to the configured step count, updating `progress` under `lock`; checkpoint
     periodically, on cancel and at the end. With preview_every, the EMA model's samples are drawn at
-    step 1, every preview_every steps and at the last step. Returns the final progress."""
+    step 1, every preview_every steps and at the last step. `advance` takes the steps: one at a time
+    here, or as many as fit in a call lent a GPU (training.chunks), never past the next checkpoint,
+    preview or the end. Returns the final progress."""
     c = trainer.config
     start, start_step, smoothed = time.perf_counter(), trainer.step, math.nan
     with lock:
         progress.status, progress.total, progress.device = "running", c.steps, str(trainer.device)
     last_good = None
     while trainer.step < c.steps and not stop.is_set():
-        loss = trainer.train_step()
-        if not math.isfinite(loss):
+        first = trainer.step + 1
+        losses = advance(trainer, next_event(trainer.step, c, preview_every) - trainer.step)
+        if not losses or not math.isfinite(losses[-1]):  # a step whose loss is not finite is not applied
+            loss = losses[-1] if losses else math.nan
             kept = f"the last good checkpoint (step {last_good}) is kept" if last_good else "no checkpoint was written"
             with lock:
                 progress.status = "failed"
                 progress.message = f"the loss became {loss} at step {trainer.step + 1}; training stopped and {kept}"
             return progress
-        smoothed = loss if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * loss
+        for loss in losses:
+            smoothed = loss if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * loss
         if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
             trainer.select()
             trainer.save()
@@ -226,10 +264,10 @@ def run_training(
         elapsed = time.perf_counter() - start
         rate = (trainer.step - start_step) / max(elapsed, 1e-9)
         with lock:
-            progress.step, progress.loss, progress.smoothed = trainer.step, loss, smoothed
+            progress.step, progress.loss, progress.smoothed = trainer.step, losses[-1], smoothed
             progress.steps_per_s, progress.eta_s = rate, (c.steps - trainer.step) / max(rate, 1e-9)
-            progress.losses.append((trainer.step, loss))
-            if len(progress.losses) > LOSS_HISTORY:
+            progress.losses.extend((first + i, loss) for i, loss in enumerate(losses))
+            while len(progress.losses) > LOSS_HISTORY:
                 progress.losses[:] = progress.losses[::2]
     if not stop.is_set():
         trainer.select()

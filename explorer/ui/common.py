@@ -17,12 +17,15 @@ import gradio as gr
 import plotly.graph_objects as go
 from gradio.components.plot import PlotData
 
+from explorer.config import app_device
 from explorer.data.registry import DataKind
 from explorer.limits import quote
 from explorer.runs.store import RunMissing
 from explorer.serve.limits import limits
+from explorer.serve.training_queue import release_device
 from explorer.store.files import prune_folder
 from explorer.store.registry import ModelKindError
+from explorer.training.job import is_out_of_memory
 from explorer.viz.export import export_formats
 from explorer.viz.figures import Figure, to_json, waiting_figure
 
@@ -32,6 +35,10 @@ OUTPUT_DIR = Path(tempfile.gettempdir()) / "diffusion-explorer"
 OUTPUT_MAX_AGE_S = 3600  # exported files older than this are removed when a new one is made
 OUTPUT_MAX_BYTES = 512 * 2**20  # and the oldest beyond this total
 
+OUT_OF_MEMORY = ("the device ran out of memory for this request (a training job may be using it): ask for fewer "
+                 "samples or steps, or try again when training ends; its memory was released")  # fmt: skip
+
+
 MISSING_RUN = "that run is no longer recorded (or was never made): press Sample (or Run) first, then scrub"
 
 
@@ -40,6 +47,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     and show a short message instead of a traceback. Works for plain and generator handlers."""
 
     def translate(error: Exception) -> gr.Error:
+        if is_out_of_memory(error):  # free what the failed request cached, so the next one (or training) fits
+            release_device(app_device())
+            return gr.Error(OUT_OF_MEMORY, print_exception=False)
         if isinstance(error, RunMissing):
             return gr.Error(MISSING_RUN, print_exception=False)
         if isinstance(error, ModelKindError):
@@ -210,6 +220,12 @@ try:  # Hugging Face ZeroGPU lends a GPU per call to functions wrapped by spaces
     import spaces  # type: ignore[import-not-found]
 except ImportError:
     spaces = None
+
+
+def spaces_module() -> Any:
+    """The `spaces` package where it is installed (ZeroGPU), else None (read when called)."""
+    return spaces
+
 
 GPU_CALL_S = 120  # the longest a wrapped call may hold a ZeroGPU device
 

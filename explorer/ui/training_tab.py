@@ -16,14 +16,15 @@ import numpy as np
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
 from explorer.serve.disk import client_address
-from explorer.serve.limits import limits
+from explorer.serve.limits import limits, zero_gpu
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
+from explorer.training.chunks import chunkable, lent_gpu_steps
 from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
 from explorer.training.evaluate import evaluate_model
 from explorer.training.job import TrainingJob
-from explorer.training.trainer import Trainer
-from explorer.ui.common import CONTROLS, bind, picture, plot_value, result_plot, user_errors
+from explorer.training.trainer import Trainer, one_step
+from explorer.ui.common import CONTROLS, bind, picture, plot_value, result_plot, spaces_module, user_errors
 from explorer.viz import figures
 from explorer.viz.frames import POINT_LIM, render_images
 
@@ -36,8 +37,12 @@ EVAL_SAMPLES = 1000
 
 
 def make_job(trainer: Trainer) -> TrainingJob:
-    """The app's jobs evaluate the model when they finish and draw a preview every PREVIEW_EVERY steps."""
-    return TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY)
+    """The app's jobs evaluate the model when they finish and draw a preview every PREVIEW_EVERY steps;
+    on ZeroGPU hardware their steps run on the lent GPU in chunks (training.chunks)."""
+    advance, lent = one_step, spaces_module()
+    if lent is not None and zero_gpu() and chunkable(trainer.config):
+        advance = lent_gpu_steps(lent)
+    return TrainingJob(trainer, lambda t: evaluate_model(t, EVAL_SAMPLES), PREVIEW_EVERY, advance)
 
 
 def owner_of(request: gr.Request | None) -> str:
