@@ -1,8 +1,11 @@
 """Sampling speed and quality of the shipped models with DDPM-1000 on this machine.
 
 spiral-mlp: 10,000 points, points per second and mean distance to the spiral.
-digits-unet: 4 batches of 64 digits (the app's cap), images per second, the classifier's mean confidence, the share
-of samples that are near-copies of a training digit, and the class histogram.
+digits-unet: 5 batches of 64 digits (the app's cap), images per second, the Fréchet distance of the first 297 in
+the digits evaluator's features (297 real held-out digits score about 5.3), the share of samples that are
+near-copies of a training digit, and the class histogram.
+Beside each, the network's forward passes alone (the sampler's overhead is the ratio), and the Reverse tab's
+default Sample as the server computes it.
 Run: python -m benchmarks.sample [--device cuda]
 """
 
@@ -21,11 +24,12 @@ from explorer.config import (
 from explorer.core.schedules import make_schedule
 from explorer.evaluation.digits import classifier, evaluate_digits
 from explorer.evaluation.metrics import mean_spiral_distance
+from explorer.evaluation.sample_report import digits_fd
 from explorer.runs.common import trajectory
 from explorer.sampling.registry import SamplerSettings
 from explorer.store.checkpoint import load_checkpoint
 
-CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 4)}  # batch size (the app's cap), batches
+CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 5)}  # batch size (the app's cap), batches
 
 
 def main() -> None:
@@ -41,20 +45,71 @@ def main() -> None:
         schedule = make_schedule(s.name, s.T, s.zero_terminal_snr)
         start, finals = time.perf_counter(), []
         for seed in range(batches):
-            _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0}, device=device)
+            _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0})
             finals.append(xs[-1])
         seconds = time.perf_counter() - start
         samples = torch.cat(finals)
+        forward = forward_seconds(loaded.model, schedule.T, (n, *samples.shape[1:]), batches, device)
         row = {"model": name, "device": str(device), "samples": len(samples), "NFE each": nfe,
-               "seconds": round(seconds, 1), "samples/s": round(len(samples) / seconds, 1)}  # fmt: skip
+               "seconds": round(seconds, 1), "samples/s": round(len(samples) / seconds, 1),
+               "forward-only s": round(forward, 1), "sampler / forward": round(seconds / forward, 2)}  # fmt: skip
         if name.startswith("spiral"):
             row["quality"] = f"spiral distance {mean_spiral_distance(samples):.4f}"
         else:
             r = evaluate_digits(samples)
-            row["quality"] = (f"confidence {r.confidence:.3f}, near-copies {r.memorised:.1%}, "
+            row["quality"] = (f"FD {digits_fd(samples):.2f}, near-copies {r.memorised:.1%}, "
                               f"classes {r.histogram}")  # fmt: skip
         rows.append(row)
     report(f"sample-{device.type}", rows, list(rows[0]))
+    tab = reverse_tab_seconds()
+    report(f"reverse-tab-{device.type}", [tab], list(tab))
+
+
+@torch.no_grad()
+def forward_seconds(model: torch.nn.Module, T: int, shape: tuple[int, ...], batches: int, device) -> float:
+    """The network's own cost in a DDPM-T run: T forward passes on a batch of `shape` (one t each, as the
+    sampler calls it), `batches` times, nothing else; what the sampler adds is its overhead."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
+    model(x, torch.tensor(T - 1, device=device))  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(batches):
+        for t in range(T - 1, -1, -1):
+            model(x, torch.tensor(t, device=device))
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reverse_tab_seconds(repeats: int = 3) -> dict:
+    """The Reverse tab's default Sample as the server computes it (the run, the player's payload, the
+    inspected frame and the strip), median of `repeats` fresh runs, its parts beside it."""
+    import statistics
+
+    from explorer.runs.reverse import ReverseSettings, run_reverse
+    from explorer.ui.reverse_tab import DEFAULT_MODEL, strip_at, view
+    from explorer.viz.playback import reverse_payload
+
+    run_reverse(ReverseSettings(DEFAULT_MODEL, n=10))  # load the model, warm up
+    parts: dict[str, list[float]] = {"run": [], "payload": [], "view and strip": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run = run_reverse(ReverseSettings(DEFAULT_MODEL))
+        parts["run"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        reverse_payload(run)
+        parts["payload"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        view(run, 0, True), strip_at(run, "")
+        parts["view and strip"].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in parts.items()}
+    return {"what": f"Reverse tab default Sample ({DEFAULT_MODEL}, {ReverseSettings(DEFAULT_MODEL).n} points, "
+                    f"DDPM-1000)", "server s": round(sum(medians.values()), 2),
+            **{f"{k} s": round(v, 2) for k, v in medians.items()}}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
         if args.label is None:
             raise ValueError("--guidance needs --label (the class to steer towards)")
         model = conditioning(args.label, args.guidance).wrap(loaded.model)
-    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model, device=device)
+    steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
         steps, xs = [steps[i] for i in picks], [xs[i] for i in picks]

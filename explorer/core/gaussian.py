@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from explorer.core import draws
 from explorer.core.schedules import NoiseSchedule, extract, scales
 
 
@@ -25,7 +26,7 @@ def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t: int, generator: tor
     Gaussian Markov chain whose marginals are q(x_t | x0) = N(a_t x0, s_t^2 I). For the variance-preserving
     process r = sqrt(alpha_t) and the variance is beta_t (Ho et al. eq. 2); for VE the variance is
     sigma_t^2 - sigma_{t-1}^2 (Song et al. 2021, eq. 9)."""
-    z = torch.randn(x_prev.shape, generator=generator, dtype=x_prev.dtype, device=x_prev.device)
+    z = draws.randn(x_prev.shape, generator, x_prev.device, x_prev.dtype)
     if schedule.kind == "vp":
         return extract(schedule.alphas.sqrt(), t, x_prev) * x_prev + extract(schedule.betas.sqrt(), t, x_prev) * z
     (a, s), (a_prev, s_prev) = scales(schedule, t), scales(schedule, t - 1)

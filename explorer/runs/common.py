@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from explorer.core import draws
 from explorer.core.schedules import NoiseSchedule
 from explorer.limits import MAX_IMAGES, MAX_POINTS, check_int
 from explorer.sampling.registry import SamplerSettings, sample_steps
@@ -29,30 +30,32 @@ def training_set(loaded: ModelHandle, limit: int, label: int | None = None) -> t
 @torch.no_grad()
 def trajectory(
     loaded: ModelHandle, schedule: NoiseSchedule, n: int, seed: int, sampler: SamplerSettings,
-    keep: set[int] | None, model: Any = None, device: torch.device | str = "cpu", prediction: str | None = None,
-    chunk: int = 0,
+    keep: set[int] | None, model: Any = None, prediction: str | None = None, chunk: int = 0,
 ) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor], int]:  # fmt: skip
     """Sample from the prior x_T ~ N(0, I) (N(0, sigma_max^2 I) for VE; seeded), recording (x_t, x0_hat)
     at the steps in `keep` (paper's t; T is recorded with the first estimate; None records every step the sampler
     visits). `model` and `prediction` replace the checkpoint's network and its output type; `chunk` k > 0
-    draws the k-th further batch of the same seed (chunk_seed). Returns steps, xs, x0s, NFE."""
+    draws the k-th further batch of the same seed (chunk_seed). Runs on the model's device with a CPU
+    generator (core.draws); the recorded states leave the device in one transfer at the end.
+    Returns steps, xs, x0s (CPU), NFE."""
     keep_all = keep is None
     keep = keep or set()
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
     n = check_int("number of samples", n, 1, limit)
-    gen = torch.Generator(device=device).manual_seed(chunk_seed(check_int("seed", seed, 0, 2**31 - 1), chunk))
-    x = torch.randn(sample_shape(loaded.hyper, n), generator=gen, device=device) * schedule.prior_std
+    device = next(loaded.model.parameters()).device  # the registry put the model on the app's device
+    gen = torch.Generator().manual_seed(chunk_seed(check_int("seed", seed, 0, 2**31 - 1), chunk))  # CPU: see draws
+    x = draws.randn(sample_shape(loaded.hyper, n), gen, device) * schedule.prior_std
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
     prediction = prediction or loaded.prediction
     for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, prediction):
         if first and (keep_all or schedule.T in keep):
-            steps.append(schedule.T), xs.append(x.cpu()), x0s.append(step.x0_hat.cpu())
+            steps.append(schedule.T), xs.append(x), x0s.append(step.x0_hat)
         first = False
         if keep_all or step.t_prev + 1 in keep or step.t_prev == -1:
-            steps.append(step.t_prev + 1), xs.append(step.x.cpu()), x0s.append(step.x0_hat.cpu())
+            steps.append(step.t_prev + 1), xs.append(step.x), x0s.append(step.x0_hat)
         nfe = step.nfe
-    return steps, xs, x0s, nfe
+    return steps, list(torch.stack(xs).cpu().unbind(0)), list(torch.stack(x0s).cpu().unbind(0)), nfe
 
 
 CHUNK_STRIDE = 2**32  # above every seed a request may ask for: no chunk k > 0 meets another seed's chunk 0

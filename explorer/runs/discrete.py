@@ -50,7 +50,7 @@ def run_discrete(settings: DiscreteSettings, registry: ModelRegistry = REGISTRY)
     steps = process.T if settings.steps is None else check_int("reverse steps", settings.steps, 1, process.T)
     seed = check_int("seed", settings.seed, 0, 2**31 - 1)
     device = next(loaded.model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(chunk_seed(seed, check_int("chunk", settings.chunk, 0, 2**16)))
+    gen = torch.Generator().manual_seed(chunk_seed(seed, check_int("chunk", settings.chunk, 0, 2**16)))  # CPU: draws
     hyper = loaded.hyper
     x_T = prior_sample(process, (n, 1, hyper["size"], hyper["size"]), gen, device)
     ts, xs, guesses = [process.T], [x_T.cpu()], []

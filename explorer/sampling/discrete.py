@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.core import draws
 from explorer.core.discrete.process import DiscreteProcess, bayes_posterior, categorical, transition_between
 from explorer.limits import check_int
 from explorer.models.d3pm import model_logits
@@ -28,7 +29,7 @@ def prior_sample(process: DiscreteProcess, shape: tuple[int, ...], generator: to
     """x_T from the stationary distribution: all [MASK], or uniform levels."""
     if process.mask is not None:
         return torch.full(shape, process.mask, dtype=torch.long, device=device)
-    return torch.randint(0, process.K, shape, generator=generator, device=device)
+    return draws.randint(process.K, shape, generator, device)
 
 
 def to_images(levels: torch.Tensor, K: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.core import draws
 from explorer.core.gaussian import eps_from_x0
 from explorer.core.parametrization import predict_x0_eps
 from explorer.core.schedules import NoiseSchedule, scales
@@ -82,7 +83,7 @@ def vp_factor(schedule: NoiseSchedule, t: int) -> float:
 
 
 def noise_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return draws.randn(x.shape, generator, x.device, x.dtype)
 
 
 @torch.no_grad()

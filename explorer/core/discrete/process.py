@@ -14,6 +14,7 @@ from enum import StrEnum
 
 import torch
 
+from explorer.core import draws
 from explorer.core.schedules import cosine_betas, linear_betas
 from explorer.limits import MAX_T, MIN_T, check_int
 
@@ -144,7 +145,7 @@ def q_probs(process: DiscreteProcess, x0: torch.Tensor, k: int) -> torch.Tensor:
 
 def categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One draw per distribution on the last axis (Gumbel-max, seeded, in the probabilities' type and device)."""
-    u = torch.rand(probs.shape, generator=generator, dtype=probs.dtype, device=probs.device).clamp(1e-12, 1 - 1e-6)
+    u = draws.rand(probs.shape, generator, probs.device, probs.dtype).clamp(1e-12, 1 - 1e-6)
     return torch.argmax(torch.log(probs.clamp_min(LOG_EPS)) - torch.log(-torch.log(u)), dim=-1)
 
 
