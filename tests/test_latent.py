@@ -244,3 +244,20 @@ def test_anderson_acceleration_finds_a_fixed_point_that_plain_iteration_approach
     accelerated = (anderson(g, start, 8) - exact).norm() / exact.norm()
     assert 0.4 < plain < 0.95 and accelerated < 1e-5, (plain, accelerated)
     assert torch.allclose(anderson(g, exact, 6), exact, atol=1e-5)
+
+
+def test_heun_inversion_is_second_order_and_beats_ddim_at_equal_steps():
+    """Heun run forwards to encode and backwards to decode (`invert --solver heun`): with the exact
+    denoiser of Gaussian data the round trip's error falls as h^2 (MSE by about 16 when S doubles,
+    DDIM's by 4; measured 2.2e-6 -> 1.5e-7 from S = 25 to 50, against DDIM's 1.0e-2 -> 2.8e-3) down to a
+    floor of 6e-8 set by the first step from the data, an Euler step as the decoder's last; refinement
+    belongs to DDIM's steps and is refused."""
+    x0 = gaussian_data(2000)
+    heun = {S: round_trip(exact_eps(SCHEDULE), SCHEDULE, x0, steps=S, solver="heun").mse() for S in (25, 50, 400)}
+    ddim = {S: round_trip(exact_eps(SCHEDULE), SCHEDULE, x0, steps=S).mse() for S in (25, 50)}
+    assert 10 < heun[25] / heun[50] < 24 and 3 < ddim[25] / ddim[50] < 5, (heun, ddim)
+    assert heun[25] < ddim[50] / 1000 and heun[400] < 1e-7, (heun, ddim)
+    with pytest.raises(ValueError, match="Heun's inversion runs without it"):
+        round_trip(exact_eps(SCHEDULE), SCHEDULE, x0, steps=20, solver="heun", refine=1)
+    with pytest.raises(ValueError, match="unknown inversion solver 'rk4'"):
+        round_trip(exact_eps(SCHEDULE), SCHEDULE, x0, steps=20, solver="rk4")

@@ -29,12 +29,13 @@ def cmd_invert(args: argparse.Namespace) -> str:
 
     loaded, schedule, clip = _latent_model(args)
     x0 = data_items(loaded, args.n, args.seed).to(next(loaded.model.parameters()).device)
-    trip = round_trip(loaded.model, schedule, x0, loaded.prediction, args.steps, clip_x0=clip, refine=args.refine)
+    trip = round_trip(loaded.model, schedule, x0, loaded.prediction, args.steps, clip_x0=clip, refine=args.refine,
+                      solver=args.solver)  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, x0=trip.x0.cpu().numpy(), xT=trip.x_T.cpu().numpy(), x0_rec=trip.x0_rec.cpu().numpy())
     latent = f"latent mean {float(trip.x_T.mean()):.3f}, std {float(trip.x_T.std()):.3f}"
     refined = f", {args.refine} fixed-point iterations a step" if args.refine else ""
-    return (f"wrote {args.out} ({len(x0)} items, {args.steps} steps each way{refined}): "
+    return (f"wrote {args.out} ({len(x0)} items, {args.steps} {args.solver} steps each way{refined}): "
             f"round-trip MSE {trip.mse():.3g}, PSNR {trip.psnr():.1f} dB; {latent}")  # fmt: skip
 
 
@@ -89,6 +90,12 @@ def add_invert(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="roundtrip.npz", help="arrays x0, xT and x0_rec")
     p.add_argument("--refine", type=int, default=0,
                    help="fixed-point iterations per inverse step (Pan et al. 2023; one model call each)")  # fmt: skip
+    p.add_argument(
+        "--solver",
+        default="ddim",
+        choices=("ddim", "heun"),
+        help="the ODE solver run forwards to encode and backwards to decode (heun: 2 calls a step)",
+    )
     p.set_defaults(run=cmd_invert)
 
 

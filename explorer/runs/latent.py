@@ -118,6 +118,7 @@ class InvertRun:
     refined_mse: float  # the round trip with REFINE_ITERATIONS fixed-point iterations per inverse step
     refined_std: float  # the standard deviation of its latents
     refined_errors: dict[int, list[tuple[int, float]]]  # MSE against S, by iterations per step (REFINE_CURVES)
+    heun_errors: list[tuple[int, float]]  # MSE against S with Heun run forwards to encode, backwards to decode
 
 
 def run_invert(settings: LatentSettings) -> InvertRun:
@@ -143,8 +144,9 @@ def run_invert(settings: LatentSettings) -> InvertRun:
     refined = round_trip(loaded.model, schedule, x0, prediction, steps, clip_x0=bound, refine=REFINE_ITERATIONS)
     refined_errors = {k: error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, refine=k)
                       for k in REFINE_CURVES}  # fmt: skip
+    heun_errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, solver="heun")
     return InvertRun(settings, kind, x0.numpy(), x_T.numpy(), x0_rec.numpy(), paths, trip.mse(), trip.psnr(), errors,
-                     refined.mse(), float(refined.x_T.std()), refined_errors)  # fmt: skip
+                     refined.mse(), float(refined.x_T.std()), refined_errors, heun_errors)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A deterministic sampler is an invertible map between data and noise. Encoding runs the
 eta = 0 update forwards, x_0 -> x_T, over the same S timesteps that decoding visits
 backwards; the round trip x_0 -> x_T -> x_0 is exact only in the limit of small steps,
-and its error measures the discretisation (Table 2).
+and its error measures the discretisation (Table 2). Heun's second-order method (Karras et
+al. 2022) inverts the same way: its trapezoid run forwards, its decoder run backwards.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from explorer.core.schedules import NoiseSchedule
-from explorer.sampling.gaussian import Denoiser, Estimator, euler_steps, last, scales
+from explorer.sampling.gaussian import Denoiser, Estimator, euler_steps, heun_steps, last, scales
 from explorer.sampling.spacings import timesteps
 
 INVERT_SPACING = "linspace"  # visits both index 0 (nearest the data) and T - 1 (nearest pure noise)
@@ -35,6 +36,15 @@ REFINE_CURVES = (1, REFINE_ITERATIONS)  # the iterations whose round-trip error 
 
 
 ANDERSON_MEMORY = 3  # past residuals an Anderson step combines
+
+
+DECODERS = {"ddim": euler_steps, "heun": heun_steps}  # the ODE solvers an inversion can mirror
+
+
+def check_solver(solver: str) -> str:
+    if solver not in DECODERS:
+        raise ValueError(f"unknown inversion solver {solver!r}; choose from {list(DECODERS)}")
+    return solver
 
 
 def anderson(
@@ -71,36 +81,67 @@ def _inverse_step(
     return lambda z: ratio * x + step_back * decoder(z, t_next)[1]
 
 
+def _heun_forward(estimate: Estimator, x: torch.Tensor, x_euler: torch.Tensor, t: int, t_next: int) -> torch.Tensor:
+    """Heun's trapezoid from index t up to t_next, heun_steps run forwards: the slopes at x (index t) and
+    at the Euler predictor x_euler (index t_next); rectified flow in its own time, x' = x + (t' - t) (u + u') / 2."""
+    schedule = estimate.schedule
+    (a, s), (a_next, s_next) = scales(schedule, t), scales(schedule, t_next)
+    x0_hat, eps_hat = estimate(x, t)
+    x0_next, eps_next = estimate(x_euler, t_next)
+    if schedule.kind == "flow":
+        return x + (s_next - s) * 0.5 * ((eps_hat - x0_hat) + (eps_next - x0_next))
+    if a_next <= 0:  # zero SNR at the top: the Euler step is the only finite one
+        return x_euler
+    return a_next * (x / a + (s_next / a_next - s / a) * 0.5 * (eps_hat + eps_next))
+
+
+def _exact_step(decoder: Estimator, x: torch.Tensor, guess: torch.Tensor, t_cur: int, t_next: int,
+                refine: int) -> torch.Tensor:  # fmt: skip
+    """The state at t_next that DDIM's decoding step takes to x at t_cur, by `refine` Anderson iterations
+    from `guess` (AIDI): z -> (a'/a) x + a' (sigma - sigma') eps_hat(z, t')."""
+    (a, s), (a_cur, s_cur) = scales(decoder.schedule, t_next), scales(decoder.schedule, t_cur)
+    if a <= 0:  # zero SNR at the top: nothing to solve
+        return guess
+    return anderson(_inverse_step(decoder, x, t_next, a / a_cur, a * (s / a - s_cur / a_cur)), guess, refine)
+
+
 @torch.no_grad()
 def ddim_invert(
     model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps", steps: int = 50,
     spacing: str = INVERT_SPACING, keep: bool = False, refine: int = 0, clip_x0: float | None = None,
+    solver: str = "ddim",
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     """Encode x0 to x_T with the eta = 0 DDIM update run forwards over the S timesteps of
     `spacing` (ascending): x_{t'} = a' x0_hat(x_t, t) + s' eps_hat(x_t, t). The first step
     starts at the data, where the model is not defined; it is evaluated at the lowest
-    visited timestep (the usual x_t ~ x_{t-1} approximation of DDIM inversion).
+    visited timestep (the usual x_t ~ x_{t-1} approximation of DDIM inversion). With solver "heun"
+    every later step is Heun's trapezoid run forwards (the decoder's own last step is Euler, so
+    the first inverse step stays one).
 
     With `refine` = k, each inverse step is then made exact for the decoder by k fixed-point
     iterations, Anderson-accelerated (Pan et al. 2023, AIDI): decoding from t' computes
     x~ = x~' + (sigma - sigma') eps_hat(x_{t'}, t') in x~ = x / a, so the x_{t'} that decodes to x_t solves
     x_{t'} = a' (x_t / a + (sigma' - sigma) eps_hat(x_{t'}, t')), iterated from the plain estimate
     (k more model calls a step), with x0_hat clipped as the decoder clips it (`clip_x0`), so the
-    refined steps invert the very map that decodes. Returns x_T and, if keep, every state from x0 up."""
+    refined steps invert the very map that decodes. Heun's inverse steps are not refined: its trapezoid
+    over the top step (sigma 14 -> 157 on the linear schedule) makes that fixed point ill-conditioned.
+    Returns x_T and, if keep, every state from x0 up."""
     if not 0 <= refine <= MAX_REFINE:
         raise ValueError(f"fixed-point iterations must be between 0 and {MAX_REFINE}, got {refine}")
+    if check_solver(solver) == "heun" and refine:
+        raise ValueError("fixed-point refinement inverts DDIM's steps; Heun's inversion runs without it")
     estimate, decoder = Estimator(model, schedule, prediction), Estimator(model, schedule, prediction, clip_x0)
     ascending = timesteps(schedule.T, steps, spacing, schedule)[::-1]
     x, states = x0, [x0] if keep else []
     for k, t_next in enumerate(ascending):
-        t_eval = ascending[max(k - 1, 0)]
-        x0_hat, eps_hat = estimate(x, t_eval)
+        t_cur = ascending[k - 1] if k else -1
+        x0_hat, eps_hat = estimate(x, ascending[max(k - 1, 0)])
         a, s = scales(schedule, t_next)
         x_next = a * x0_hat + s * eps_hat
-        a_prev, s_prev = scales(schedule, ascending[k - 1] if k else -1)
-        if a > 0 and refine:
-            x_next = anderson(_inverse_step(decoder, x, t_next, a / a_prev, a * (s / a - s_prev / a_prev)),
-                              x_next, refine)  # fmt: skip
+        if solver == "heun" and k:
+            x_next = _heun_forward(estimate, x, x_next, t_cur, t_next)
+        if refine:
+            x_next = _exact_step(decoder, x, x_next, t_cur, t_next, refine)
         x = x_next
         if keep:
             states.append(x)
@@ -109,11 +150,12 @@ def ddim_invert(
 
 def ddim_decode(
     model: Denoiser, schedule: NoiseSchedule, x_T: torch.Tensor, prediction: str = "eps", steps: int = 50,
-    spacing: str = INVERT_SPACING, clip_x0: float | None = None,
+    spacing: str = INVERT_SPACING, clip_x0: float | None = None, solver: str = "ddim",
 ) -> torch.Tensor:  # fmt: skip
-    """Decode x_T to x_0 with deterministic DDIM (eta = 0), that is Euler on the flow ODE, over the same timesteps."""
+    """Decode x_T to x_0 with deterministic DDIM (eta = 0), that is Euler on the flow ODE, or with Heun,
+    over the same timesteps."""
     estimate = Estimator(model, schedule, prediction, clip_x0)
-    return last(euler_steps(estimate, x_T, timesteps(schedule.T, steps, spacing, schedule))).x
+    return last(DECODERS[check_solver(solver)](estimate, x_T, timesteps(schedule.T, steps, spacing, schedule))).x
 
 
 @dataclass(frozen=True)
@@ -134,18 +176,19 @@ class RoundTrip:
 
 def round_trip(
     model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps", steps: int = 50,
-    spacing: str = INVERT_SPACING, clip_x0: float | None = None, refine: int = 0,
+    spacing: str = INVERT_SPACING, clip_x0: float | None = None, refine: int = 0, solver: str = "ddim",
 ) -> RoundTrip:  # fmt: skip
-    """x0 -> x_T -> x0_rec with the same S steps both ways (x0_hat clipped while decoding, if asked;
-    each inverse step refined by `refine` fixed-point iterations)."""
-    x_T, _ = ddim_invert(model, schedule, x0, prediction, steps, spacing, refine=refine, clip_x0=clip_x0)
-    return RoundTrip(x0, x_T, ddim_decode(model, schedule, x_T, prediction, steps, spacing, clip_x0))
+    """x0 -> x_T -> x0_rec with the same S steps and solver both ways (x0_hat clipped while decoding, if
+    asked; each inverse step refined by `refine` fixed-point iterations)."""
+    x_T, _ = ddim_invert(model, schedule, x0, prediction, steps, spacing, refine=refine, clip_x0=clip_x0,
+                         solver=solver)  # fmt: skip
+    return RoundTrip(x0, x_T, ddim_decode(model, schedule, x_T, prediction, steps, spacing, clip_x0, solver))
 
 
 def error_curve(
     model: Denoiser, schedule: NoiseSchedule, x0: torch.Tensor, prediction: str = "eps",
     steps: tuple[int, ...] = ERROR_STEPS, clip_x0: float | None = None,
-    progress: Callable[[float, str], None] | None = None, refine: int = 0,
+    progress: Callable[[float, str], None] | None = None, refine: int = 0, solver: str = "ddim",
 ) -> list[tuple[int, float]]:  # fmt: skip
     """Round-trip MSE per dimension at each S (those above T are skipped), with `refine`
     fixed-point iterations per inverse step."""
@@ -154,7 +197,8 @@ def error_curve(
     for i, S in enumerate(ladder):
         if progress:
             progress(i / len(ladder), f"round trip with {S} steps")
-        out.append((S, round_trip(model, schedule, x0, prediction, S, clip_x0=clip_x0, refine=refine).mse()))
+        trip = round_trip(model, schedule, x0, prediction, S, clip_x0=clip_x0, refine=refine, solver=solver)
+        out.append((S, trip.mse()))
     return out
 
 

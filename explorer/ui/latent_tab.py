@@ -68,6 +68,7 @@ def on_invert(state: AppState, model, steps, n, seed, upload) -> tuple[Any, ...]
     curves = {"plain DDIM inversion": run.errors}
     for k, errors in run.refined_errors.items():
         curves[f"with {k} fixed-point iteration{'s' if k > 1 else ''} a step"] = errors
+    curves["Heun both ways (2S − 1 calls each way)"] = run.heun_errors
     errors = figures.log_curves_figure({k: ([s for s, _ in v], [e for _, e in v]) for k, v in curves.items()},
                                       "Round-trip error against steps", "S (steps each way)", "MSE per dimension",
                                       log_y=True)  # fmt: skip
