@@ -49,3 +49,24 @@ def test_energy_distance_closed_form():
     assert metrics.energy_distance(a, a) == pytest.approx(0.0, abs=1e-12)
     b = torch.randn(2000, 2, generator=g)
     assert metrics.energy_distance(a, b) < 0.01 < metrics.energy_distance(a, b + 0.5)
+
+
+def test_the_spiral_distance_is_the_distance_to_the_nearest_point_of_the_curve():
+    """Newton from a start every half turn of the point's polar angle (and both ends) against a brute-force
+    search over 400,000 points of the curve, for points near it, between its arms, at its centre and far away:
+    never farther than the dense search, and closer by at most the grid's own error."""
+    import math
+
+    from explorer.data.points import SPIRAL_T_MAX, SPIRAL_T_MIN, spiral_curve
+    from explorer.evaluation.metrics import spiral_distance
+
+    g = torch.Generator().manual_seed(1)
+    on_curve = spiral_curve(SPIRAL_T_MIN + 3 * math.pi * torch.rand(500, generator=g, dtype=torch.float64))
+    points = torch.cat([torch.randn(1500, 2, generator=g, dtype=torch.float64) * 0.5, on_curve + 0.02 *
+                        torch.randn(500, 2, generator=g, dtype=torch.float64),
+                        torch.randn(200, 2, generator=g, dtype=torch.float64) * 4])  # fmt: skip
+    dense = spiral_curve(torch.linspace(SPIRAL_T_MIN, SPIRAL_T_MAX, 400_000, dtype=torch.float64))
+    brute = torch.cat([torch.cdist(chunk, dense).min(1).values for chunk in points.split(500)])
+    found = spiral_distance(points)
+    assert float((found - brute).max()) < 1e-12 and float((brute - found).max()) < 1e-5
+    assert float(spiral_distance(on_curve).max()) < 1e-9

@@ -6,6 +6,8 @@ search over the curve parameter followed by Newton steps on the squared distance
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -40,29 +42,43 @@ def path_straightness(paths: np.ndarray, times: np.ndarray) -> float:
     return float((deviation * gaps).sum() / (times[0] - times[-1]))
 
 
-SEARCH_POINTS = 2048
-
-
 NEWTON_STEPS = 6
 
 
+HALF_TURNS = range(1, 6)  # phi + k pi for phi in (-pi, pi]: these k reach every angle in [1.5 pi, 4.5 pi]
+
+
 def spiral_distance(points: torch.Tensor) -> torch.Tensor:
-    """Distance (N,) from each point (N, 2) to the normalised spiral curve."""
+    """Distance (N,) from each point (N, 2) to the normalised spiral curve gamma(theta), theta in
+    [T_MIN, T_MAX]: Newton's method on f(theta) = |gamma(theta) - p|^2 / 2 from a few starts (the angles
+    with the point's own polar angle modulo a half turn, within the range, and both ends), the nearest
+    result kept. On an Archimedean spiral every local minimum of f lies within a half turn of the
+    point's polar angle, so the starts reach the global one (checked against a dense search)."""
     p = points.double()
-    theta_grid = torch.linspace(SPIRAL_T_MIN, SPIRAL_T_MAX, SEARCH_POINTS, dtype=torch.float64)
-    curve = spiral_curve(theta_grid)  # (M, 2)
-    theta = theta_grid[torch.cdist(p, curve).argmin(dim=1)]  # (N,) coarse guess
+    q = (p - SPIRAL_SHIFT) / SPIRAL_SCALE
+    phi = torch.atan2(q[:, 1], q[:, 0])  # (N,)
+    k = torch.tensor(list(HALF_TURNS), dtype=torch.float64)
+    starts = phi[:, None] + math.pi * k  # (N, K) the polar angle, every half turn
+    starts = torch.cat(
+        [starts, torch.full_like(phi[:, None], SPIRAL_T_MIN), torch.full_like(phi[:, None], SPIRAL_T_MAX)], 1
+    )
+    inside = (starts >= SPIRAL_T_MIN) & (starts <= SPIRAL_T_MAX)
+    theta = starts.clamp(SPIRAL_T_MIN, SPIRAL_T_MAX)  # (N, K)
+    target = p[:, None, :]
     for _ in range(NEWTON_STEPS):  # minimise f(theta) = |gamma(theta) - p|^2 / 2
         c, s = torch.cos(theta), torch.sin(theta)
         gamma = torch.stack([theta * c, theta * s], -1) * SPIRAL_SCALE + SPIRAL_SHIFT
         d1 = torch.stack([c - theta * s, s + theta * c], -1) * SPIRAL_SCALE  # gamma'
         d2 = torch.stack([-2 * s - theta * c, 2 * c - theta * s], -1) * SPIRAL_SCALE  # gamma''
-        r = gamma - p
+        r = gamma - target
         grad = (r * d1).sum(-1)
         hess = (d1 * d1).sum(-1) + (r * d2).sum(-1)
         step = torch.where(hess > 1e-12, grad / hess.clamp(min=1e-12), torch.zeros_like(grad))
         theta = (theta - step).clamp(SPIRAL_T_MIN, SPIRAL_T_MAX)
-    return torch.linalg.norm(spiral_curve(theta) - p, dim=1)
+    distance = torch.linalg.norm(spiral_curve(theta) - target, dim=-1)  # (N, K)
+    ends = torch.zeros_like(inside)
+    ends[:, -2:] = True
+    return distance.where(inside | ends, torch.inf).min(1).values
 
 
 def mean_spiral_distance(points: torch.Tensor) -> float:
