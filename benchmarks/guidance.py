@@ -4,8 +4,8 @@ For each shipped class-conditional model, each class and w in {0, 1, 2, 4, 8}: s
 seeded x_T with DDIM-50 (eta = 0, trailing, x0 clipped to the data range). Precision: the share
 the reference classifier assigns to the asked class (patterns: the class of the nearest of 2,000
 fresh points per class; digits: the digits CNN). Diversity: for the patterns, coverage (the share
-of the class's reference points with a sample within 0.05); for the digits, the samples' mean
-pairwise distance over the training digits' of that class.
+of the class's reference points with a sample within 0.05); for the digits, k-NN recall (k = 3) in
+the digits evaluator's features of that class's training digits by the samples.
 Run: python -m benchmarks.guidance   (writes results/guidance.json)
 """
 

@@ -69,7 +69,7 @@ def test_bad_reverse_requests(client):
 
 def test_train_in_the_background_then_sample_the_new_model(client):
     # dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume
-    args = ["two_moons", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
+    args = ["two_moons", "small (width 64, depth 3)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
             "tiny-moons", False]  # fmt: skip
     status = client.predict(*args, api_name="/train_start")
     assert "started **tiny-moons**" in status
@@ -90,7 +90,7 @@ def test_a_retrained_model_is_served_with_its_new_weights(client):
     """Retraining a model under the same name (here with another seed, as `train --out` over its folder
     would) changes what the running app serves from the next request on: the registry looks models
     up by their current weights' hash, and recorded runs are keyed on it."""
-    args = ["two_moons", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
+    args = ["two_moons", "small (width 64, depth 3)", GAUSSIAN, False, "linear", 100, "eps", 150, 256, 2e-3, 0,
             "retrained-moons", False]  # fmt: skip
     train_in_panel(client, args)
     request = [
@@ -135,7 +135,7 @@ def test_scrubbing_never_samples(client):
 
 
 def test_cancel_keeps_the_model(client):
-    args = ["rings", "small (width 64, depth 2)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
+    args = ["rings", "small (width 64, depth 3)", GAUSSIAN, False, "linear", 100, "eps", 100_000, 64, 2e-3, 0,
             "cancelled-rings", False]  # fmt: skip
     client.predict(*args, api_name="/train_start")
     job = STATE.queue.ticket_of_name(args[11]).job
@@ -177,6 +177,13 @@ def test_train_digits_in_the_panel(client):
     assert "fd_ddpm" in snap.message
     info = client.predict("tiny-digits", 4, 0, "beta", False, *ANY, False, "", api_name="/reverse_sample")[-2]
     assert "t = 0 of 20" in info
+    assert "shipped the weights of step 4" in snap.message  # digits in the panel: held out, FD-selected
+    score = client.predict("tiny-digits", 0, "beta", False, *ANY, api_name="/reverse_score")
+    assert score.startswith("**FD ") and "297 samples of DDPM S=T" in score and "(20 model calls each)" in score
+    with pytest.raises(AppError, match="Score ranks image models"):
+        client.predict("spiral-mlp", 0, "beta", False, *ANY, api_name="/reverse_score")
+    with pytest.raises(AppError, match="the ideal denoiser returns training digits"):
+        client.predict("tiny-digits", 0, "beta", True, *ANY, api_name="/reverse_score")
 
 
 def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
@@ -191,7 +198,7 @@ def test_train_a_d3pm_model_in_the_panel_then_generate_with_it(client):
 
 
 def test_train_a_conditional_model_in_the_panel_then_sweep_guidance(client):
-    args = ["patterns", "small (width 64, depth 2)", GAUSSIAN, True, "linear", 50, "v", 20, 256, 2e-3, 0,
+    args = ["patterns", "small (width 64, depth 3)", GAUSSIAN, True, "linear", 50, "v", 20, 256, 2e-3, 0,
             "tiny-cond", False]  # fmt: skip
     job = train_in_panel(client, args)
     assert job.snapshot().status == "done"

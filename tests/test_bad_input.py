@@ -21,7 +21,7 @@ from tests.test_app import raw_call, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ANY = ["any", 1.0]
-TRAIN = ["spiral", "small (width 64, depth 2)", "gaussian-noise", False, "linear", 50, "eps", 20, 64, 2e-3, 0]
+TRAIN = ["spiral", "small (width 64, depth 3)", "gaussian-noise", False, "linear", 50, "eps", 20, 64, 2e-3, 0]
 
 
 @pytest.fixture(scope="module")

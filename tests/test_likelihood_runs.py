@@ -34,6 +34,20 @@ def test_digit_elbos_are_bits_per_dim_better_than_a_uniform_guess_over_the_level
     run = run_elbo(ElboSettings(name, n=24, seed=0, every=100))
     assert run.terms.unit == "bits/dim" and run.terms.dims == 64
     assert 0.5 < run.terms.total < math.log2(DIGIT_LEVELS)  # log2 17 = 4.09 bits is knowing nothing
+    assert run.items == "24 held-out digits, never trained on (seed 0)"  # the shipped models train with holdout
+
+
+def test_a_holdout_models_likelihood_is_measured_on_the_297_digits_it_never_saw():
+    from explorer import data
+    from explorer.runs.likelihood import evaluation_items
+    from explorer.store.registry import REGISTRY
+
+    handle = REGISTRY.handle("digits-unet")
+    items, where = evaluation_items(handle, 297, 0, (5000, 500))
+    held_out = data.digits()[0][data.split_indices()[1]]
+    assert "held-out" in where and sorted(items.flatten(1).tolist()) == sorted(held_out.flatten(1).tolist())
+    with pytest.raises(ValueError, match="there are 297 held-out digits"):
+        evaluation_items(handle, 298, 0, (5000, 500))
 
 
 def test_digit_ode_likelihood_after_dequantisation():
@@ -59,8 +73,8 @@ def test_bad_likelihood_settings_are_refused():
         run_elbo(ElboSettings("spiral-mlp", n=10, every=0))
     with pytest.raises(ValueError, match="no probability-flow ODE"):
         run_nll(NllSettings("digits-absorbing", n=4))
-    with pytest.raises(ValueError, match="499,500 item-evaluations; at most 100,000"):
-        run_elbo(ElboSettings("digits-unet", n=500, every=1))  # refused before any model call
+    with pytest.raises(ValueError, match="296,703 item-evaluations; at most 100,000"):
+        run_elbo(ElboSettings("digits-unet", n=297, every=1))  # refused before any model call
     with pytest.raises(ValueError, match="take fewer steps"):
         run_nll(NllSettings("spiral-mlp", n=500, steps=500, density=True))
     with pytest.raises(ValueError, match="Hutchinson probes"):

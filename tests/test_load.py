@@ -14,7 +14,7 @@ from tests.appserver import running_app
 STATE = make_state(training_tab.make_job)  # the app's state, shared with the tests that inspect its queue
 
 CLIENTS = 8
-TRAIN = ["spiral", "small (width 64, depth 2)", "gaussian-noise", False, "linear", 100, "eps", 300, 256, 2e-3, 0]
+TRAIN = ["spiral", "small (width 64, depth 3)", "gaussian-noise", False, "linear", 100, "eps", 300, 256, 2e-3, 0]
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,10 @@ def test_keep_best_ships_the_checkpoint_with_the_lowest_held_out_fd(tmp_path, mo
         seen.update({k: v.clone() for k, v in t.ema.state_dict().items()})
         return {}
 
-    run_training(trainer, Progress(), threading.Event(), threading.Lock(), evaluate)
+    progress = run_training(trainer, Progress(), threading.Event(), threading.Lock(), evaluate)
+    assert (
+        "shipped the weights of step 20, whose samples were nearest the held-out digits (FD 3.00)" in progress.message
+    )
     config = read_config(tmp_path / "m")
     assert config["selection"]["trace"] == [[10, 5.0], [20, 3.0], [30, 4.0]] and config["selection"]["kept_step"] == 20
     shipped = load_checkpoint(tmp_path / "m", "cpu").model.state_dict()

@@ -182,14 +182,9 @@ def table(comparison: Comparison) -> list[list[object]]:
 def score_comparison(settings: CompareSettings) -> list[EvaluationRun]:
     """Each configuration's FD (with its floor), precision, recall and memorised share on FD_N samples
     drawn in chunks from the comparison's seed (chunk 0 is the recorded run's x_T; runs.evaluate)."""
-    from explorer.evaluation.sample_report import FD_N
-    from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+    from explorer.runs.evaluate import EvaluateSettings, score_images
 
     loaded, schedule = load_model(settings.model)
-    if not is_image_model(loaded):
-        raise ValueError("scoring by FD is for image models: a comparison of points is scored as it runs")
-    if settings.cond.label is not None and settings.cond.scale != 0.0:
-        raise ValueError("FD compares samples with all ten digits: set the class to none (or w = 0) to score")
-    settings = validate(settings, schedule.T, True)
-    return [run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, config, clip=False))
+    settings = validate(settings, schedule.T, is_image_model(loaded))
+    return [score_images(EvaluateSettings(settings.model, 0, settings.seed, config, settings.cond, clip=False))
             for config in settings.configs]  # fmt: skip

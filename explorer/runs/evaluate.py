@@ -89,6 +89,8 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
     seed = check_int("seed", settings.seed, 0, 2**20)
     settings = replace(settings, seed=seed)
     if handle.discrete or is_image_model(handle):
+        if settings.cond.label is not None and settings.cond.scale != 0.0:
+            raise ValueError("FD compares samples with all ten digits: set the class to none (or w = 0) to score")
         n = check_int("number of samples", settings.n, 1, MAX_EVAL_IMAGES)
         images, label, nfe = _digits(replace(settings, n=n), handle)
         quality = digits_quality(images)
@@ -105,3 +107,13 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
     samples, nfe = draw_samples(handle, handle.schedule, n, seed, sampler, settings.cond.wrap(handle.model))
     metrics = points_quality(samples, handle.dataset, handle.train.noise, seed)
     return EvaluationRun(settings.model, "points", n, sampler.label(), nfe, metrics, time.perf_counter() - start)
+
+
+def score_images(settings: EvaluateSettings) -> EvaluationRun:
+    """What a tab's Score button reports: run_evaluation of an image model at FD's fixed n (FD_N)."""
+    from explorer.evaluation.sample_report import FD_N
+
+    handle = REGISTRY.handle(settings.model)
+    if not (handle.discrete or is_image_model(handle)):
+        raise ValueError("Score ranks image models; a point model's quality shows with every run")
+    return run_evaluation(replace(settings, n=FD_N))

@@ -57,15 +57,20 @@ class NllSettings:
 
 def evaluation_items(handle: ModelHandle, n: int, seed: int, limits: tuple[int, int]) -> tuple[torch.Tensor, str]:
     """n items to score, and where they come from: points drawn afresh from the model's dataset
-    (held out), or images picked by the seed from the digits (the models were trained on all 1,797,
-    so these are training images: no held-out digits exist)."""
+    (held out), or images picked by the seed from the 297 held-out digits of a model trained with
+    holdout (digits it never saw), else from its training digits (a model trained on all 1,797 has
+    no held-out digits)."""
     image = is_image_model(handle) or handle.discrete
     n = check_int("number of items", n, 1, limits[1] if image else limits[0])
     seed = check_int("seed", seed, 0, 2**31 - 1)
     if image:
-        pool = training_set(handle, 100_000)
+        held_out = handle.train.holdout
+        pool = data.digits()[0][data.split_indices()[1]] if held_out else training_set(handle, 100_000)
+        if n > len(pool):
+            raise ValueError(f"there are {len(pool)} held-out digits: score at most that many")
         picks = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n]
-        return pool[picks], f"{n} training digits (seed {seed})"
+        where = "held-out digits, never trained on" if held_out else "training digits"
+        return pool[picks], f"{n} {where} (seed {seed})"
     train, gen = handle.train, torch.Generator().manual_seed(seed + HELD_OUT_OFFSET)
     return data.make_points(train.dataset, n, train.noise, gen).x, f"{n} fresh {train.dataset} points (held out)"
 

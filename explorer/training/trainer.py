@@ -283,4 +283,8 @@ def run_training(
         progress.message = f"saved {path} at step {trainer.step}" + (
             "".join(f"; {k} = {v:.4f}" for k, v in metrics.items())
         )
+        chosen = trainer.selection
+        if chosen is not None and chosen.best_weights is not None:
+            progress.message += (f"; shipped the weights of step {chosen.best_step}, whose samples were nearest "
+                                 f"the held-out digits (FD {chosen.best_fd:.2f})")  # fmt: skip
     return progress

@@ -12,7 +12,6 @@ import numpy as np
 
 from explorer.core.discrete.process import MIN_CATEGORIES
 from explorer.data.text import DEFAULT_TEXT, decode_text
-from explorer.evaluation.sample_report import FD_N
 from explorer.limits import (
     MAX_GIF_FPS,
     MAX_GIF_FRAMES,
@@ -24,7 +23,7 @@ from explorer.limits import (
 )
 from explorer.runs.corruption import CORRUPTION_DATASETS, CorruptionSettings, corruption
 from explorer.runs.discrete import DiscreteRun, DiscreteSettings, run_discrete
-from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+from explorer.runs.evaluate import EvaluateSettings, score_images
 from explorer.runs.store import RunKey
 from explorer.sampling.registry import SamplerSettings
 from explorer.serve.state import AppState
@@ -139,7 +138,7 @@ def on_score(model, n, steps, seed) -> str:
     """FD, precision and recall of FD_N digits generated as Generate does (same steps and seed)."""
     settings = discrete_settings(model, n, steps, seed)
     sampler = SamplerSettings(steps=settings.steps)  # a D3PM evaluation reads only the step count
-    return score_markdown(run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, sampler)))
+    return score_markdown(score_images(EvaluateSettings(settings.model, 0, settings.seed, sampler)))
 
 
 @user_errors

@@ -11,9 +11,8 @@ import gradio as gr
 
 from explorer.config import model_roots
 from explorer.core.guidance import conditioning
-from explorer.evaluation.sample_report import FD_N
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
-from explorer.runs.evaluate import EvaluateSettings, run_evaluation
+from explorer.runs.evaluate import EvaluateSettings, score_images
 from explorer.runs.forward import parse_steps
 from explorer.runs.reverse import ReverseRun, ReverseSettings, optimal_reference, run_reverse
 from explorer.runs.store import RunKey
@@ -201,13 +200,9 @@ def on_score(model, seed, variance, ideal, label, w) -> str:
     settings = make_settings(model, 1, seed, variance, ideal, label, w)
     if settings.ideal:
         raise ValueError("the ideal denoiser returns training digits: untick it to score the model")
-    if settings.cond.label is not None and settings.cond.scale != 0.0:
-        raise ValueError("FD compares samples with all ten digits: set the class to none (or w = 0) to score")
-    loaded, schedule = load_model(settings.model)
-    if not is_image_model(loaded):
-        raise ValueError("Score ranks image models; a point model's distance shows with every run")
-    sampler = reference_sampler(schedule, settings.variance)
-    return score_markdown(run_evaluation(EvaluateSettings(settings.model, FD_N, settings.seed, sampler, clip=False)))
+    sampler = reference_sampler(load_model(settings.model)[1], settings.variance)
+    return score_markdown(score_images(EvaluateSettings(settings.model, 0, settings.seed, sampler, settings.cond,
+                                                        clip=False)))  # fmt: skip
 
 
 @user_errors

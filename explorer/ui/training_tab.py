@@ -20,7 +20,7 @@ from explorer.serve.limits import limits, zero_gpu
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
 from explorer.training.chunks import chunkable, lent_gpu_steps
-from explorer.training.config import MAX_BATCH, TRAINABLE, TrainConfig
+from explorer.training.config import MAX_BATCH, RECIPES, TRAINABLE, TrainConfig
 from explorer.training.evaluate import evaluate_model
 from explorer.training.job import TrainingJob
 from explorer.training.trainer import Trainer, one_step
@@ -28,7 +28,7 @@ from explorer.ui.common import CONTROLS, bind, picture, plot_value, result_plot,
 from explorer.viz import figures
 from explorer.viz.frames import POINT_LIM, render_images
 
-MODEL_SIZES = {"small (width 64, depth 2)": (64, 2), "medium (width 128, depth 3)": (128, 3),
+MODEL_SIZES = {"small (width 64, depth 3)": (64, 3), "medium (width 128, depth 3)": (128, 3),
                "large (width 256, depth 4)": (256, 4), "digits UNet (base 32, 1 block a level)": (32, 1),
                "digits UNet (base 64, 2 blocks a level)": (64, 2)}  # fmt: skip
 POLL_S = 1.0
@@ -99,6 +99,9 @@ def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[
 
 
 DIGITS_SIZE = "digits UNet (base 32, 1 block a level)"
+DIGITS_STEPS = 3000
+POINTS = RECIPES["points"]  # the default recipe, chosen by benchmarks/train.py
+POINTS_SIZE = "small (width 64, depth 3)"
 GAUSSIAN = "gaussian-noise"
 CORRUPTIONS = [("Gaussian noise (or rectified flow)", GAUSSIAN), ("D3PM absorbing ([MASK])", "absorbing"),
                ("D3PM uniform", "uniform"), ("D3PM discretized Gaussian", "gaussian")]  # fmt: skip
@@ -112,21 +115,11 @@ def fresh_name(base: str) -> str:
 
 def on_dataset(dataset: str) -> tuple[Any, ...]:
     """Sensible settings for the chosen kind of data (the user may still change them)."""
-    if dataset == "digits":
-        return (
-            gr.update(value=DIGITS_SIZE),
-            gr.update(value="cosine"),
-            gr.update(value=128),
-            gr.update(value=1e-3),
-            gr.update(value=fresh_name("my-digits")),
-        )
-    return (
-        gr.update(value="medium (width 128, depth 3)"),
-        gr.update(value="linear"),
-        gr.update(value=1024),
-        gr.update(value=2e-3),
-        gr.update(value=fresh_name(f"my-{dataset.replace('_', '-')}")),
-    )
+    if dataset == "digits":  # the shipped digits models' recipe (docs/tabs.md)
+        return tuple(gr.update(value=v) for v in (DIGITS_SIZE, "cosine", "eps", DIGITS_STEPS, 128, 1e-3,
+                                                   fresh_name("my-digits")))  # fmt: skip
+    return tuple(gr.update(value=v) for v in (POINTS_SIZE, "linear", POINTS.prediction, POINTS.steps, 1024, POINTS.lr,
+                                               fresh_name(f"my-{dataset.replace('_', '-')}")))  # fmt: skip
 
 
 def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
@@ -190,7 +183,7 @@ def build(state: AppState) -> None:
     with gr.Row():
         with gr.Column(**CONTROLS):
             dataset = gr.Dropdown(sorted(TRAINABLE), value="spiral", label="Dataset", elem_id="train-dataset")
-            size = gr.Dropdown(list(MODEL_SIZES), value="medium (width 128, depth 3)", label="Model size")
+            size = gr.Dropdown(list(MODEL_SIZES), value=POINTS_SIZE, label="Model size")
             corruption = gr.Dropdown(CORRUPTIONS, value=GAUSSIAN, label="Corruption (D3PM: digits only; it has its "
                                      "own schedule and predicts x0 logits)", elem_id="train-corruption")  # fmt: skip
             conditional = gr.Checkbox(False, label="Class-conditional, for guidance (patterns, digits; 10% of labels "
@@ -198,12 +191,11 @@ def build(state: AppState) -> None:
             schedule = gr.Dropdown(PROCESSES, value="linear", label="Schedule (flow: rectified flow; ve: variance "
                                    "exploding, σ_max the data's largest distance; subvp: sub-VP)")  # fmt: skip
             T = gr.Number(1000, precision=0, label="T")
-            prediction = gr.Radio(list(PREDICTIONS), value="eps", label="Prediction target")
-            steps = gr.Number(
-                3000, precision=0, minimum=1, maximum=state.limits.max_train_steps, label="Steps", elem_id="train-steps"
-            )
+            prediction = gr.Radio(list(PREDICTIONS), value=POINTS.prediction, label="Prediction target")
+            steps = gr.Number(POINTS.steps, precision=0, minimum=1, maximum=state.limits.max_train_steps, label="Steps",
+                              elem_id="train-steps")  # fmt: skip
             batch = gr.Number(1024, precision=0, minimum=1, maximum=MAX_BATCH, label="Batch")
-            lr = gr.Number(2e-3, label="Learning rate")
+            lr = gr.Number(POINTS.lr, label="Learning rate")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed")
             name = gr.Textbox(lambda: fresh_name("my-spiral"), label="Model name", elem_id="train-name")  # each load
             resume = gr.Checkbox(False, label="Resume the model of this name from its last checkpoint")
@@ -228,7 +220,7 @@ def build(state: AppState) -> None:
                 preview_image = picture(label="preview", visible=False, elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
-    dataset.change(on_dataset, dataset, [size, schedule, batch, lr, name], api_visibility="private")
+    dataset.change(on_dataset, dataset, [size, schedule, prediction, steps, batch, lr, name], api_visibility="private")
     start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
                 concurrency_limit=1)  # fmt: skip
     cancel.click(bind(on_cancel, state), job, status, api_name="train_cancel")
