@@ -101,7 +101,7 @@ def test_class_recall_reads_a_collapsed_class_as_not_diverse():
 
 
 def test_image_draws_come_in_chunks_whose_first_is_the_interactive_run():
-    from explorer.runs.common import draw_samples, trajectory
+    from explorer.runs.common import chunk_seed, draw_samples, trajectory
     from explorer.sampling.registry import SamplerSettings
     from explorer.store.registry import load_model
 
@@ -113,3 +113,7 @@ def test_image_draws_come_in_chunks_whose_first_is_the_interactive_run():
     torch.testing.assert_close(images[:64], xs[-1], rtol=0, atol=0)
     _, xs, _, _ = trajectory(loaded, schedule, 6, 3, sampler, {0}, chunk=1)
     torch.testing.assert_close(images[64:], xs[-1], rtol=0, atol=0)
+    # every image its own draw: torch's CPU generator keeps 32 bits of a seed, so chunk seeds must differ there
+    assert len({tuple(x.flatten().tolist()) for x in draw_samples(loaded, schedule, 297, 0, sampler)[0]}) == 297
+    seeds = {chunk_seed(s, k) % 2**32 for s in range(50) for k in range(5)}
+    assert len(seeds) == 250 and all(chunk_seed(s, k) >= 2**31 for s in range(50) for k in range(1, 5))

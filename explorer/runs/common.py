@@ -58,13 +58,17 @@ def trajectory(
     return steps, list(torch.stack(xs).cpu().unbind(0)), list(torch.stack(x0s).cpu().unbind(0)), nfe
 
 
-CHUNK_STRIDE = 2**32  # above every seed a request may ask for: no chunk k > 0 meets another seed's chunk 0
+SEED_SPACE = 2**31  # a request's seeds are below this; torch's CPU generator keeps 32 bits of a seed
 
 
 def chunk_seed(seed: int, chunk: int) -> int:
     """The generator seed of batch `chunk` of a draw of `seed`: chunk 0 is the seed itself, so the
-    first batch of a large draw is the interactive run of that seed."""
-    return seed + chunk * CHUNK_STRIDE
+    first batch of a large draw is the interactive run of that seed; later chunks take seeds in
+    [2^31, 2^32), which no request's chunk 0 uses (torch's CPU generator reads 32 bits of a seed: a
+    stride of 2^32 would give every chunk the same draw)."""
+    if chunk == 0:
+        return seed
+    return SEED_SPACE + (seed * 1_000_003 + chunk * 7_919) % SEED_SPACE
 
 
 def draw_samples(
