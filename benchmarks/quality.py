@@ -2,7 +2,7 @@
 (at n = 297, with its jackknife interval), its floor (the 297 held-out digits), k-NN precision and
 recall with their floors, and the memorised share, at the model's reference sampler (all T steps:
 DDPM, Euler for the flow, D3PM ancestral) and at 10, 25 and 50 model calls (DDIM for Gaussian models,
-Euler for the flow, respaced ancestral steps for D3PM). 300 samples each, seed 0.
+Euler for the flow, both on trailing steps; respaced ancestral steps for D3PM). 300 samples each, seed 0.
 Run: python -m benchmarks.quality   (writes results/quality.json)
 """
 
@@ -25,7 +25,8 @@ def samplers(model: str) -> list[SamplerSettings | None]:
     handle = REGISTRY.handle(model)
     if handle.discrete:  # the respaced ancestral sampler reads only the step count
         return [None, *(SamplerSettings("ddpm", S) for S in BUDGETS)]
-    name, spacing = ("euler", "leading") if handle.schedule.kind == "flow" else ("ddim", "trailing")
+    name = "euler" if handle.schedule.kind == "flow" else "ddim"
+    spacing = "trailing"  # from t = T: a flow's x_T is its prior only there (registry.check_start)
     return [None, *(SamplerSettings(name, S, spacing=spacing) for S in BUDGETS)]
 
 
