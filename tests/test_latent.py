@@ -211,7 +211,7 @@ def test_fixed_point_refinement_makes_each_inverse_step_exact_for_the_decoder():
 def test_the_shipped_models_round_trip_within_1e_5_with_refinement(model):
     """The issue's target at S = 50 on the items the Latent tab inverts (fresh spiral points; 64 of
     the model's training digits): plain inversion 1.6e-4 (spiral) and 6.0e-4 (digits) per dimension;
-    four Anderson-accelerated iterations a step, under 1e-6 and 1.6e-6 (three left the digits at 2.2e-5)."""
+    four Anderson-accelerated iterations a step, under 1e-6 and 1.7e-6 (three left the digits at 2.2e-5)."""
     from explorer.data.points import spiral
     from explorer.runs.common import model_parts
     from explorer.runs.latent import data_items

@@ -31,7 +31,7 @@ MAX_MORPH_FRAMES = 64
 
 MAX_REFINE = 20  # fixed-point iterations per inverse step
 REFINE_ITERATIONS = 4  # the Latent tab's refined inversion; at S = 50 (Anderson, 64 training digits):
-# digits-unet 6.0e-4 -> 2.2e-5 with 3, 1.6e-6 with 4; digits-flow 7.9e-8 / 3.7e-8 (plain fixed-point
+# digits-unet 6.0e-4 -> 2.2e-5 with 3, 1.7e-6 with 4; digits-flow 7.9e-8 / 3.7e-8 (plain fixed-point
 # iteration on the earlier digits-unet stalled at 1.7e-5 by 10)
 REFINE_CURVES = (1, REFINE_ITERATIONS)  # the iterations whose round-trip error against S the tab draws
 
