@@ -171,3 +171,32 @@ def test_schedule_aware_spacings():
     gaps = (lam[1:] - lam[:-1]).numpy()
     assert gaps.std() < 0.1 * gaps.mean()  # uniform in log-SNR up to rounding to integer steps
     assert timesteps(1000, 1000, "karras", schedule) == list(range(999, -1, -1))
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+def test_matches_diffusers_euler_and_heun_discrete_schedulers(name):
+    """EulerDiscreteScheduler and HeunDiscreteScheduler (Karras et al.'s Algorithm 1 on the VP model's sigmas,
+    last step to sigma = 0 first order) on our Karras timesteps, step for step. They carry x~ = x / a and feed
+    the network x~ / sqrt(sigma^2 + 1) = x; Heun's second call is at the next timestep, as ours is."""
+    from diffusers import EulerDiscreteScheduler, HeunDiscreteScheduler
+
+    T, S = 1000, 12
+    schedule = make_schedule("linear", T)
+    ts = timesteps(T, S, "karras", schedule)
+    scheduler = EulerDiscreteScheduler if name == "euler" else HeunDiscreteScheduler
+    oracle = scheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02, beta_schedule="linear")
+    oracle.set_timesteps(timesteps=ts)
+    model = exact_eps(schedule)
+    ours = list(sample_steps(SamplerSettings(name, S, spacing="karras"), model, schedule, x_T(64), torch.Generator()))
+    sample, theirs = (x_T(64) / math.sqrt(float(schedule.alpha_bar[ts[0]]))).float(), []
+    for t in oracle.timesteps:
+        x_in = oracle.scale_model_input(sample, t)
+        sample = oracle.step(model(x_in.double(), int(t)).float(), t, sample).prev_sample
+        if name == "euler" or oracle.state_in_first_order:
+            theirs.append(sample)  # a whole step taken (Heun: after its correction)
+    if name == "heun":
+        theirs.append(sample)  # its last step, to sigma = 0, is an Euler step
+    assert len(theirs) == S and ours[-1].nfe == len(oracle.timesteps)
+    for step, x_tilde in zip(ours, theirs, strict=True):
+        a_prev = math.sqrt(float(schedule.alpha_bar[step.t_prev])) if step.t_prev >= 0 else 1.0
+        torch.testing.assert_close(step.x.float() / a_prev, x_tilde, rtol=1e-4, atol=1e-4)
