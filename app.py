@@ -5,7 +5,8 @@ when set (as on Hugging Face Spaces). Runs offline: analytics are off. The serve
 (--read-only, --public, --max-train-steps, --train-queue, --sampling-concurrency,
 --torch-threads, --max-models) default to
 the EXPLORER_* environment variables that explorer/server.py lists, so a Space sets them
-in its settings.
+in its settings. The Reverse tab's default run is recorded in the background at start-up, so its
+first Sample answers from the run store (--no-warm or EXPLORER_WARM=0 turns that off).
 """
 
 import argparse
@@ -17,6 +18,7 @@ if os.environ.get("HTTP_PROXY") or os.environ.get("HTTPS_PROXY") or os.environ.g
 
 from explorer.serve import limits as server  # noqa: E402
 from explorer.ui import build_demo, launch_kwargs  # noqa: E402
+from explorer.ui.warm import WARM_ENV  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         "torch_threads": ("EXPLORER_TORCH_THREADS", "torch threads per request"),
         "max_models": ("EXPLORER_MAX_MODELS", "trained models kept before new runs are refused"),
     }
+    parser.add_argument("--no-warm", action="store_true",
+                        help="do not record the default runs at start-up (EXPLORER_WARM=0)")  # fmt: skip
     for dest, (variable, text) in numbers.items():
         parser.add_argument(f"--{dest.replace('_', '-')}", type=int, help=f"{text} ({variable})")  # fmt: skip
     args = parser.parse_args(argv)
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         server.configure(server.limits_from_env(env))
     except ValueError as error:
         parser.error(str(error))
-    demo = build_demo()
+    warm = not args.no_warm and os.environ.get(WARM_ENV, "1") != "0"
+    demo = build_demo(warm_defaults=warm)
     demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(demo))
 
 

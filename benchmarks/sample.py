@@ -17,17 +17,13 @@ import time
 import torch
 
 from benchmarks.common import report
-from explorer.config import (
-    SHIPPED_DIR,
-    pick_device,
-)
-from explorer.core.schedules import make_schedule
+from explorer.config import pick_device
 from explorer.evaluation.digits import classifier, evaluate_digits
 from explorer.evaluation.metrics import mean_spiral_distance
 from explorer.evaluation.sample_report import digits_fd
 from explorer.runs.common import trajectory
 from explorer.sampling.registry import SamplerSettings
-from explorer.store.checkpoint import load_checkpoint
+from explorer.store.registry import REGISTRY
 
 CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 5)}  # batch size (the app's cap), batches
 
@@ -40,9 +36,8 @@ def main() -> None:
     classifier()  # train or load the evaluator before timing anything
     rows = []
     for name, (n, batches) in CASES.items():
-        loaded = load_checkpoint(SHIPPED_DIR / name, device)
-        s = loaded.info.schedule
-        schedule = make_schedule(s.name, s.T, s.zero_terminal_snr)
+        loaded = REGISTRY.handle(name, str(device))
+        schedule = loaded.schedule
         start, finals = time.perf_counter(), []
         for seed in range(batches):
             _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0})

@@ -26,6 +26,7 @@ from explorer.ui import (  # noqa: E402
 )
 from explorer.ui.common import OUTPUT_DIR, guard_inputs  # noqa: E402
 from explorer.ui.middleware import RequestGuard  # noqa: E402
+from explorer.ui.warm import warm  # noqa: E402
 
 TITLE = "Diffusion explorer"
 LIGHT_CONCURRENCY = 4
@@ -38,9 +39,10 @@ CSS = f"""
 """
 
 
-def build_demo(state: AppState | None = None) -> gr.Blocks:
+def build_demo(state: AppState | None = None, warm_defaults: bool = False) -> gr.Blocks:
     """The whole app as a Blocks, ready to launch, over `state` (default: a new AppState with the
-    limits in force, the process's model registry, an empty run store and a training queue)."""
+    limits in force, the process's model registry, an empty run store and a training queue); with
+    warm_defaults, the default runs start recording in the background (ui/warm.py)."""
     state = state or make_state(training_tab.make_job)
     torch.set_num_threads(state.limits.torch_threads)  # thread hygiene: see explorer/serve/limits.py
     with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
@@ -81,6 +83,8 @@ def build_demo(state: AppState | None = None) -> gr.Blocks:
     # share the "sampling" group (common.sampling_queue); at most MAX_QUEUED requests wait
     demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=MAX_QUEUED)
     guard_inputs(demo)
+    if warm_defaults:
+        warm(state)
     return demo
 
 

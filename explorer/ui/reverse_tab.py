@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from explorer.config import model_roots
-from explorer.core.guidance import conditioning
+from explorer.core.guidance import ANY_CLASS, conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
 from explorer.runs.evaluate import EvaluateSettings, score_images
 from explorer.runs.forward import parse_steps
@@ -51,6 +51,7 @@ def model_choices() -> list[str]:
 
 
 DEFAULT_MODEL = "spiral-mlp"
+DEFAULT_N, DEFAULT_SEED, DEFAULT_VARIANCE = 1000, 0, "beta_tilde"  # the controls' starting values
 
 
 def default_model() -> str | None:
@@ -147,6 +148,13 @@ def record(state: AppState, model, n, seed, variance, ideal, label, w) -> tuple[
     return state.record("reverse", settings, lambda: run_reverse(settings))
 
 
+def record_default(state: AppState) -> None:
+    """Record the run the untouched controls ask for (start-up warming: see ui/warm.py)."""
+    model = default_model()
+    if model is not None:
+        record(state, model, DEFAULT_N, DEFAULT_SEED, DEFAULT_VARIANCE, False, ANY_CLASS, 1.0)
+
+
 @user_errors
 def on_sample(state: AppState, model, n, seed, variance, ideal, label, w, overlay, strip_text) -> tuple[Any, ...]:
     """Run the sampler, record the run for this session and show its final step."""
@@ -239,9 +247,9 @@ def build(state: AppState) -> dict:
             model = gr.Dropdown(
                 model_choices(), value=default_model(), label="Model", elem_id="rev-model", allow_custom_value=True
             )  # the core checks names; the list can lag behind models trained meanwhile
-            n = gr.Slider(1, MAX_POINTS, 1000, step=1, label="Samples", elem_id="rev-n")
-            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
-            variance = gr.Radio(VARIANCE_CHOICES, value="beta_tilde", label="σ_t²", elem_id="rev-variance")
+            n = gr.Slider(1, MAX_POINTS, DEFAULT_N, step=1, label="Samples", elem_id="rev-n")
+            seed = gr.Number(DEFAULT_SEED, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
+            variance = gr.Radio(VARIANCE_CHOICES, value=DEFAULT_VARIANCE, label="σ_t²", elem_id="rev-variance")
             ideal = gr.Checkbox(False, label="Sample with the ideal denoiser (it memorises the training set)")
             label, w = cond_ui.controls("rev")
             overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
