@@ -8,7 +8,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706", "#0891b2", "#c026d3", "#111827", "#84cc16"]
+COLORS = ["#4f46e5", "#e11d48", "#059669", "#d97706", "#0891b2", "#c026d3", "#111827", "#84cc16", "#f97316",
+          "#64748b", "#0ea5e9", "#a16207"]  # fmt: skip
 MARGIN = dict(left=64, right=200, top=44, bottom=44)  # the legend sits in the right margin
 
 

@@ -2,9 +2,9 @@
 digits models, plus the issue's two targets measured with more samples.
 
 The curves are the Sampler comparison tab's own (explorer.runs.curves.quality_curve: 2,000 points or
-297 digits, seed 0, x0_hat clipped to the data range) and fill its cache: every sampler below for the
-spiral; for the digits (FD at n = 297, a few minutes a curve) the tab's four default configurations,
-which ship with the checkpoint. The targets use 5,000
+297 digits, seed 0, x0_hat clipped to the data range): every sampler of the registry as the tab sets it
+up (runs.compare.shipped_configs), read from the curves that ship with the checkpoint (`python -m
+explorer curves`) or computed into the cache. The targets use 5,000
 points and three seeds: DDIM (eta = 0) at 50 steps against DDPM-1000, and DPM-Solver++(2M) at 15
 steps against DDIM at 50.
 Run: python -m benchmarks.samplers   (writes results/samplers.json and assets/quality-vs-nfe.png)
@@ -24,22 +24,13 @@ from explorer.evaluation.digits import classifier
 from explorer.evaluation.metrics import mean_spiral_distance
 from explorer.evaluation.quality import metric_for
 from explorer.runs.common import trajectory
-from explorer.runs.compare import clip_bound, curve_label, default_configs
+from explorer.runs.compare import clip_bound, curve_label, shipped_configs
 from explorer.runs.curves import quality_curve
 from explorer.sampling.registry import SamplerSettings
 from explorer.store.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CURVES = [
-    SamplerSettings("ddpm", spacing="leading"),
-    SamplerSettings("ddim", spacing="leading"),
-    SamplerSettings("ddim", spacing="quadratic"),
-    SamplerSettings("ddim", spacing="logsnr"),
-    SamplerSettings("heun", spacing="logsnr"),
-    SamplerSettings("em", spacing="karras"),
-    SamplerSettings("dpmpp2m", spacing="logsnr"),
-]
 MODELS = ["spiral-mlp", "digits-unet"]
 TARGET_POINTS, TARGET_SEEDS = 5000, (0, 1, 2)
 FIGURE = ROOT / "assets" / "quality-vs-nfe.png"
@@ -80,11 +71,8 @@ def main() -> None:
     for model in MODELS:
         loaded, _ = load_model(model)
         metric = metric_for(loaded.dataset)
-        bound = clip_bound(model)
         series = {}
-        configs = CURVES if loaded.dataset != "digits" else default_configs(model)
-        for config in configs:
-            config = replace(config, clip_x0=bound)
+        for config in shipped_configs(model):
             points = quality_curve(model, config, lambda f, text, m=model: print(f"  {m}: {text}", flush=True))
             series[curve_label(config)] = ([p.nfe for p in points], [p.quality for p in points])
             for p in points:

@@ -22,7 +22,7 @@ from explorer.evaluation.classes import class_precision
 from explorer.evaluation.quality import Metric, metric_for, sample_quality
 from explorer.limits import MAX_IMAGES, check_int, clamped_fraction
 from explorer.runs.common import MAX_FRAMES, trajectory
-from explorer.sampling.registry import VP_ONLY, SamplerSettings
+from explorer.sampling.registry import DEFAULT_SPACING, SAMPLERS, VP_ONLY, SamplerSettings
 from explorer.sampling.spacings import timesteps
 from explorer.store.registry import data_bound, is_image_model, load_model
 
@@ -143,6 +143,20 @@ def default_configs(model: str) -> list[SamplerSettings]:
         if row[1] in VP_ONLY:
             row[1:4] = replacement
     return [row_settings(name, steps, spacing, eta, clip_bound(model)) for _, name, steps, spacing, eta in rows]
+
+
+def shipped_configs(model: str) -> list[SamplerSettings]:
+    """The configurations whose curves ship with a checkpoint (issue 18, section 4): the tab's first
+    rows, then every other sampler of the registry as picking it in a row sets it up (its usual
+    spacing, its options at their defaults, x0_hat clipped), so any sampler a user picks draws at once.
+    A rectified-flow model leaves out the samplers written in the VP chain."""
+    configs = default_configs(model)
+    flow = load_model(model)[1].kind == "flow"
+    for name in SAMPLERS:
+        taken = any(c.name == name and c.spacing == DEFAULT_SPACING[name] for c in configs)
+        if not taken and not (flow and name in VP_ONLY):
+            configs.append(row_settings(name, 50, DEFAULT_SPACING[name], None, clip_bound(model)))
+    return configs
 
 
 def clip_bound(model: str) -> float:

@@ -117,21 +117,28 @@ def quality_curve(
 
 
 def ship_curves(model: str, command: str, progress: Callable[[float, str], None] | None = None) -> Path:
-    """Compute the curves of every configuration the Comparison tab first offers for `model` and
-    store them in its checkpoint folder (curves/, one file per cache key, with made-by.json saying
-    how), so the tab shows them at once. Returns that folder."""
-    from explorer.runs.compare import curve_label, default_configs
+    """Compute the curves of every configuration the Comparison tab first offers for `model`, and of
+    every other sampler at its usual settings (compare.shipped_configs), and store them in its
+    checkpoint folder (curves/, one file per cache key, with made-by.json saying how), so the tab shows
+    them at once. A configuration the model's process cannot start from its prior is left out and
+    named there. Returns that folder."""
+    from explorer.runs.compare import curve_label, shipped_configs
 
     loaded, _ = load_model(model)
     folder = Path(loaded.folder) / SHIPPED_CURVES
     folder.mkdir(exist_ok=True)
-    configs = default_configs(model)
-    for config in configs:
-        points = quality_curve(model, config, progress)
+    made, skipped = [], {}
+    for config in shipped_configs(model):
+        try:
+            points = quality_curve(model, config, progress)
+        except ValueError as error:  # e.g. a spacing that starts below t = T on a VE or flow process
+            skipped[curve_label(config)] = str(error)
+            continue
         _, n, ladder, path = curve_key(model, config)
         (folder / path.name).write_text(json.dumps([asdict(p) for p in points]))
+        made.append(curve_label(config))
     made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": ladder, "weights": loaded.weights,
-               "configurations": [curve_label(c) for c in configs]}  # fmt: skip
+               "configurations": made, "left out": skipped}  # fmt: skip
     (folder / "made-by.json").write_text(json.dumps(made_by, indent=1))
     return folder
 
