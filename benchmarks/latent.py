@@ -28,7 +28,7 @@ from explorer.store.registry import (
 )
 
 ROUND_TRIPS = {"spiral-mlp": 1000, "digits-unet": 64, "spiral-flow": 1000, "digits-flow": 64}
-GROUPS = [("spiral-mlp", "spiral-flow", "spiral-reflow"), ("digits-unet", "digits-flow")]
+GROUPS = [("spiral-mlp", "spiral-flow", "spiral-otflow", "spiral-reflow"), ("digits-unet", "digits-flow")]
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ FEW_STEPS = (1, 2, 5, 10)
 
 @dataclass(frozen=True)
 class FlowComparisonSettings:
-    """Two or three models of the same data (a diffusion model, a rectified flow, its reflow), one x_T."""
+    """Two to four models of the same data (a diffusion model, a rectified flow, one trained on minibatch-OT
+    pairs, a reflow), one x_T."""
 
     models: tuple[str, ...]
     seed: int = 0
@@ -58,8 +59,8 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
     from explorer.runs.common import draw_samples
     from explorer.training.config import sample_shape
 
-    if not 2 <= len(settings.models) <= 3 or len(set(settings.models)) != len(settings.models):
-        raise ValueError("compare two or three different models")
+    if not 2 <= len(settings.models) <= 4 or len(set(settings.models)) != len(settings.models):
+        raise ValueError("compare two to four different models")
     models = {name: model_parts(name) for name in settings.models}
     datasets = {loaded.dataset for loaded, *_ in models.values()}
     if len(datasets) != 1:

@@ -134,23 +134,26 @@ def on_gif(state: AppState, model, steps, n, seed, a, b, upload_a, upload_b, n_f
 DRAWN_PATHS = 48
 
 
-def flow_defaults() -> tuple[str | None, str | None, str | None]:
-    """A diffusion model, a rectified flow and a reflowed one, of the spiral where they exist."""
+def flow_defaults() -> tuple[str | None, str | None, str | None, str | None]:
+    """A diffusion model, a rectified flow, one trained on minibatch-OT pairs and a reflowed one, of the
+    spiral where they exist: the independent, OT and reflow couplings side by side."""
     names = model_choices()
     reflows = [n for n in names if "reflow" in n]
-    flows = [n for n in names if "flow" in n and n not in reflows]
+    otflows = [n for n in names if "otflow" in n]
+    flows = [n for n in names if "flow" in n and n not in reflows and n not in otflows]
     diffusion = [n for n in names if "flow" not in n]
     pick = lambda pool: next((n for n in pool if "spiral" in n), pool[0] if pool else None)  # noqa: E731
-    return pick(diffusion), pick(flows), pick(reflows)
+    return pick(diffusion), pick(flows), pick(otflows), pick(reflows)
 
 
 @user_errors
 def on_flow(
-    state: AppState, diffusion: str | None, flow: str | None, reflow: str | None, seed: float
+    state: AppState, diffusion: str | None, flow: str | None, otflow: str | None, reflow: str | None, seed: float
 ) -> tuple[Any, ...]:
     if not diffusion or not flow:
         raise ValueError("choose a diffusion model and a rectified-flow model")
-    names = (diffusion, flow, reflow) if reflow else (diffusion, flow)
+    slots = (diffusion, flow, otflow, reflow)  # the four path plots, in this order
+    names = tuple(name for name in slots if name)
     seed = check_int("seed", 0 if seed is None else seed, 0, 2**31 - 1)
     settings = FlowComparisonSettings(names, seed)
     _, c = state.record("flow", settings, lambda: run_flow_comparison(settings), models=names)
@@ -165,12 +168,15 @@ def on_flow(
     hide = gr.update(visible=False)
     if c.kind == "points":
         plots = []
-        for name, paths in c.paths.items():
-            color = frames.angle_colors(paths[:, 0])
+        for name in slots:
+            if not name:
+                plots.append(hide)
+                continue
+            paths = c.paths[name]
             title = f"{name}: straightness S {c.straightness[name]:.3f}"
-            fig = figures.points_figure(paths[:, -1], color, POINT_LIM, title, paths=paths[:DRAWN_PATHS], height=420)
+            fig = figures.points_figure(paths[:, -1], frames.angle_colors(paths[:, 0]), POINT_LIM, title,
+                                        paths=paths[:DRAWN_PATHS], height=420)  # fmt: skip
             plots.append(gr.update(value=plot_value(fig), visible=True))
-        plots += [hide] * (3 - len(plots))
         return (*plots, hide, rows, info)
     grid = []
     for name in c.paths:
@@ -179,7 +185,7 @@ def on_flow(
         grid.append(frames.hstack_frames(panels))
     gap = np.full((8, grid[0].shape[1], 3), 255, np.uint8)
     image = np.concatenate([part for row in grid for part in (row, gap)][:-1])
-    return hide, hide, hide, gr.update(value=image, visible=True), rows, info
+    return hide, hide, hide, hide, gr.update(value=image, visible=True), rows, info
 
 
 def on_model(model: str | None) -> tuple[Any, Any, Any, Any]:
@@ -249,16 +255,20 @@ def build(state: AppState) -> dict:
             "A rectified-flow model learns the velocity eps − x_0 of the straight path x_t = (1 − t) x_0 + t eps "
             "(Liu et al. 2023), trained by the same trainer (`--schedule flow --prediction flow`) and sampled and "
             "inverted by the same Euler and Heun code. Its paths are straight for each (x_0, eps) pair, but the "
-            "learned velocity averages over all pairs through a point, so the ODE's paths bend; one reflow "
-            "(`--reflow MODEL`: retrain on the noise-to-sample pairs of the first model's ODE) straightens them. "
+            "learned velocity averages over all pairs through a point, so the ODE's paths bend. Pairing noise with "
+            "data by minibatch optimal transport while training (`--coupling ot`; Tong et al. 2023, Pooladian et "
+            "al. 2023) straightens them in one run; one reflow (`--reflow MODEL`: retrain on the noise-to-sample "
+            "pairs of the first model's ODE) straightens them with a second. "
             "Compare trajectories and few-step samples with a diffusion model's DDIM paths from the same x_T."
         )
-        diffusion_default, flow_default, reflow_default = flow_defaults()
+        diffusion_default, flow_default, otflow_default, reflow_default = flow_defaults()
         with gr.Row(equal_height=True):
             diffusion_model = gr.Dropdown(model_choices(), value=diffusion_default, label="Diffusion model",
                                           elem_id="lat-diffusion", allow_custom_value=True)  # fmt: skip
             flow_model = gr.Dropdown(model_choices(), value=flow_default, label="Rectified-flow model",
                                      elem_id="lat-flow", allow_custom_value=True)  # fmt: skip
+            otflow_model = gr.Dropdown(model_choices(), value=otflow_default, label="Flow on minibatch-OT pairs "
+                                       "(optional)", elem_id="lat-otflow", allow_custom_value=True)  # fmt: skip
             reflow_model = gr.Dropdown(model_choices(), value=reflow_default, label="Reflowed model (optional)",
                                        elem_id="lat-reflow", allow_custom_value=True)  # fmt: skip
             flow_run = gr.Button("Compare", variant="primary", elem_id="lat-flow-run")
@@ -268,6 +278,7 @@ def build(state: AppState) -> dict:
                 "the diffusion model's DDIM paths", "lat-diffusion-paths", "Press Compare", 360
             )
             flow_paths = result_plot("the rectified-flow model's paths", "lat-flow-paths", "Press Compare", 360)
+            otflow_paths = result_plot("the minibatch-OT flow's paths", "lat-otflow-paths", "Press Compare", 360)
             reflow_paths = result_plot("the reflowed model's paths", "lat-reflow-paths", "Press Compare", 360)
         flow_images = picture(label="samples with 1, 2, 5, 10 steps", visible=False,
                                elem_id="lat-flow-images")  # fmt: skip
@@ -296,10 +307,10 @@ def build(state: AppState) -> dict:
         **sampling_queue(),
     )
     model.change(on_model, model, [n, upload, upload_a, upload_b], api_visibility="private")
-    flow_outputs = [diffusion_paths, flow_paths, reflow_paths, flow_images, flow_table, flow_info]
+    flow_outputs = [diffusion_paths, flow_paths, otflow_paths, reflow_paths, flow_images, flow_table, flow_info]
     flow_run.click(
         gpu_call(bind(on_flow, state)),
-        [diffusion_model, flow_model, reflow_model, seed],
+        [diffusion_model, flow_model, otflow_model, reflow_model, seed],
         flow_outputs,
         api_name="latent_flow",
         **sampling_queue(),
