@@ -8,11 +8,12 @@
 2. The shipped rectified-flow models against the diffusion models of the same data, from the
    same x_T: straightness of Euler-200 trajectories (mean distance from the chord over its
    length) and the quality metric with 1, 2, 5 and 10 Euler steps (digits: FD of 297 samples).
-Run: python -m benchmarks.latent   (writes results/latent-roundtrip.json and results/latent-flow.json)
+Run: python -m benchmarks.latent [--flow-only]   (writes results/latent-roundtrip.json and results/latent-flow.json)
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from benchmarks.common import report
@@ -34,6 +35,12 @@ GROUPS = [("spiral-mlp", "spiral-flow", "spiral-otflow", "spiral-reflow"), ("dig
 def main() -> None:
     classifier()
     available = find_checkpoints(model_roots())
+    if "--flow-only" not in sys.argv:
+        round_trips(available)
+    flow_comparisons(available)
+
+
+def round_trips(available: dict) -> None:
     rows = []
     for name, n in ROUND_TRIPS.items():
         if name not in available:
@@ -51,6 +58,9 @@ def main() -> None:
                              "seconds": round(time.perf_counter() - start, 2)})  # fmt: skip
     report("latent-roundtrip", rows, ["model", "items", "solver", "refine", "S", "MSE", "PSNR dB", "latent std",
                                       "seconds"])  # fmt: skip
+
+
+def flow_comparisons(available: dict) -> None:
     flow_rows = []
     for group in GROUPS:
         present = tuple(name for name in group if name in available)
@@ -59,7 +69,8 @@ def main() -> None:
             continue
         c = run_flow_comparison(FlowComparisonSettings(present))
         for name in present:
-            row = {"model": name, "metric": c.metric, "straightness": round(c.straightness[name], 4)}
+            row = {"model": name, "metric": c.metric, "straightness S": round(c.straightness[name], 4),
+                   "chord deviation": round(c.chord_deviation[name], 4)}  # fmt: skip
             row |= {f"{S} step{'s' if S > 1 else ''}": round(c.quality[name][S], 4) for S in FEW_STEPS}
             flow_rows.append(row)
     if flow_rows:

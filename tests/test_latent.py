@@ -97,6 +97,26 @@ def test_flow_samplers_recover_gaussian_data_and_heun_beats_euler():
         last(sample_steps(SamplerSettings("ddpm"), exact_flow(flow), flow, x_T, torch.Generator(), "flow"))
 
 
+def test_flow_paths_clip_x0_as_the_samplers_do():
+    """An eps-model's x0_hat at the cosine schedule's top amplifies a 0.01 error in eps by s / a (about
+    20,000): unclipped, the first Euler step of the Latent tab's paths jumped several units (digits-unet's
+    straightness S read 9.5e5); clipped to the data range, as every sampler clips, it stays small."""
+    from explorer.evaluation.metrics import path_straightness
+    from explorer.runs.flow import path_times
+    from explorer.sampling.inversion import ode_paths
+
+    cosine = make_schedule("cosine", 1000)
+    exact = exact_eps(cosine)
+    biased = lambda x, t: exact(x, t) + 0.01  # noqa: E731
+    x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    raw, clipped = (ode_paths(biased, cosine, x_T, "eps", clip_x0=bound) for bound in (None, 2.0))
+    first_step = {name: float(np.linalg.norm(p[:, 1] - p[:, 0], axis=-1).mean()) for name, p in
+                  (("raw", raw), ("clipped", clipped))}  # fmt: skip
+    assert first_step["clipped"] < 0.05 < 0.5 < first_step["raw"], first_step
+    times = path_times(cosine)
+    assert path_straightness(clipped, times) < 0.01 * path_straightness(raw, times)
+
+
 def test_flow_paths_to_a_point_are_straight_and_diffusion_paths_are_not():
     """For (nearly) a point mass the ODE paths are the conditional paths: rectified flow's
     (1 - t) x0 + t eps is a segment, the variance-preserving a x0 + sqrt(1 - a^2) eps an arc."""
