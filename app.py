@@ -5,8 +5,9 @@ when set (as on Hugging Face Spaces). Runs offline: analytics are off. The serve
 (--read-only, --public, --max-train-steps, --train-queue, --sampling-concurrency,
 --torch-threads, --max-models) default to
 the EXPLORER_* environment variables that explorer/server.py lists, so a Space sets them
-in its settings. The Reverse tab's default run is recorded in the background at start-up, so its
-first Sample answers from the run store (--no-warm or EXPLORER_WARM=0 turns that off).
+in its settings. Every tab's primary button is pressed once with its starting controls in the background
+at start-up, so a newcomer's first presses answer from the run store (explorer/ui/warm.py; --no-warm or
+EXPLORER_WARM=0 turns that off).
 """
 
 import argparse

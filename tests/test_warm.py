@@ -1,54 +1,46 @@
-"""Start-up warming records the Reverse tab's default run under the very key an untouched Sample asks for."""
+"""Start-up warming records the runs an untouched page's primary buttons ask for, under the very keys
+their presses compute, so those presses are answered from the run store."""
 
-import threading
+import inspect
 
-import gradio as gr
+from gradio_client import Client
 
+import explorer.ui
 from explorer.serve.state import make_state
-from explorer.ui import build_demo, reverse_tab
+from explorer.ui import build_demo
+from explorer.ui.warm import WARM_EVENTS, default_inputs, warm
+from tests.appserver import running_app
 
 
-def component(demo: gr.Blocks, elem_id: str | None = None, label: str | None = None):
-    found = [b for b in demo.blocks.values()
-             if (elem_id and b.elem_id == elem_id) or (label and getattr(b, "label", None) == label)]  # fmt: skip
-    assert len(found) == 1, (elem_id, label, found)
-    return found[0]
-
-
-def test_the_warmed_default_is_what_the_untouched_controls_ask_for(monkeypatch):
-    made = []
-
-    def fake_run(settings):  # the key is what matters here, not the sampling (tests/test_app covers that)
-        made.append(settings)
-        return settings
-
-    monkeypatch.setattr(reverse_tab, "run_reverse", fake_run)
+def test_a_press_with_untouched_controls_is_answered_from_what_warming_recorded():
+    """Two cheap events warmed for real, then pressed through the API with the page's defaults (what
+    gradio_client sends when given no values): no run is computed again."""
     state = make_state()
-    demo = build_demo(state, warm_defaults=True)
-    for thread in threading.enumerate():
-        if thread.name == "warm-defaults":
-            thread.join(timeout=60)
-    assert state.runs.computed == 1 and made[0].model == reverse_tab.DEFAULT_MODEL
-    ideal = "Sample with the ideal denoiser (it memorises the training set)"
-    controls = [component(demo, "rev-model"), component(demo, "rev-n"), component(demo, "rev-seed"),
-                component(demo, "rev-variance"), component(demo, label=ideal), component(demo, "rev-class"),
-                component(demo, "rev-w")]  # fmt: skip
-    key, run = reverse_tab.record(state, *(c.value for c in controls))
-    assert state.runs.computed == 1 and run is made[0] and len(made) == 1  # answered from the store
+    events = ("d3pm_sample", "guidance_sweep")
+    warm(build_demo(state), events).join(timeout=120)
+    assert state.runs.computed == 2
+    with running_app(state) as url:  # another page over the same state, as a newcomer meets it
+        client = Client(url, download_files=False, verbose=False)
+        for api_name in events:
+            client.predict(api_name=f"/{api_name}")
+    assert state.runs.computed == 2, "a default press recomputed a warmed run"
 
 
-def test_without_warming_nothing_is_recorded(monkeypatch):
-    monkeypatch.setattr(reverse_tab, "run_reverse", lambda settings: settings)
-    state = make_state()
-    build_demo(state)
-    assert state.runs.computed == 0 and not any(t.name == "warm-defaults" for t in threading.enumerate())
+def test_every_warmed_event_exists_and_takes_the_page_defaults():
+    demo = build_demo(make_state())
+    for api_name in WARM_EVENTS:
+        handler, args = default_inputs(demo, api_name)
+        inspect.signature(handler).bind(*args)  # raises if the handler would not take them
+
+
+def test_build_demo_warms_only_when_asked(monkeypatch):
+    started = []
+    monkeypatch.setattr(explorer.ui, "warm", lambda demo: started.append(demo))
+    plain = build_demo(make_state())
+    warmed = build_demo(make_state(), warm_defaults=True)
+    assert started == [warmed] and plain is not warmed
 
 
 def test_a_failing_warm_up_is_logged_not_raised(caplog):
-    from explorer.ui.warm import warm
-
-    def broken(state):
-        raise RuntimeError("no such model")
-
-    warm(make_state(), {"Reverse denoising": broken}).join(timeout=10)
-    assert "warming the Reverse denoising default failed" in caplog.text
+    warm(build_demo(make_state()), ("no_such_event",)).join(timeout=10)
+    assert "warming the default no_such_event failed" in caplog.text

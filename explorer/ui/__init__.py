@@ -84,7 +84,7 @@ def build_demo(state: AppState | None = None, warm_defaults: bool = False) -> gr
     demo.queue(default_concurrency_limit=LIGHT_CONCURRENCY, max_size=MAX_QUEUED)
     guard_inputs(demo)
     if warm_defaults:
-        warm(state)
+        warm(demo)
     return demo
 
 

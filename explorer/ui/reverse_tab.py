@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from explorer.config import model_roots
-from explorer.core.guidance import ANY_CLASS, conditioning
+from explorer.core.guidance import conditioning
 from explorer.limits import MAX_GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SIZE, MAX_IMAGES, MAX_POINTS, MIN_GIF_SIZE, check_int
 from explorer.runs.evaluate import EvaluateSettings, score_images
 from explorer.runs.forward import parse_steps
@@ -146,13 +146,6 @@ def record(state: AppState, model, n, seed, variance, ideal, label, w) -> tuple[
     """Sample (or reuse the recorded run of the same settings and weights): heavy endpoints only."""
     settings = make_settings(model, n, seed, variance, ideal, label, w)
     return state.record("reverse", settings, lambda: run_reverse(settings))
-
-
-def record_default(state: AppState) -> None:
-    """Record the run the untouched controls ask for (start-up warming: see ui/warm.py)."""
-    model = default_model()
-    if model is not None:
-        record(state, model, DEFAULT_N, DEFAULT_SEED, DEFAULT_VARIANCE, False, ANY_CLASS, 1.0)
 
 
 @user_errors
