@@ -82,6 +82,27 @@ def test_ipndm_of_order_one_is_euler():
         torch.testing.assert_close(a.x, b.x, rtol=1e-12, atol=1e-12)
 
 
+def test_ipndm_steps_to_the_data_by_euler_and_converges_on_the_shipped_spiral():
+    """Its last step (sigma' = 0) returns x0_hat, as Heun's and DPM-Solver++'s do; with the step taken at
+    full order the shipped spiral-mlp stalled at 0.0037 from the spiral from 50 steps on, where
+    DPM-Solver++(3M) reaches 0.0006 (both on log-SNR steps)."""
+    from explorer.evaluation.metrics import mean_spiral_distance
+    from explorer.runs.common import draw_samples
+    from explorer.runs.compare import clip_bound
+    from explorer.store.registry import load_model
+
+    schedule = make_schedule("linear", 1000)
+    last = list(sample_steps(SamplerSettings("ipndm", 20, spacing="logsnr"), exact_eps(schedule), schedule, x_T(),
+                             torch.Generator()))[-1]  # fmt: skip
+    assert last.t_prev == -1 and torch.equal(last.x, last.x0_hat)
+    loaded, schedule = load_model("spiral-mlp")
+    distance = {}
+    for name in ("ipndm", "dpmpp3m"):
+        settings = SamplerSettings(name, 200, spacing="logsnr", clip_x0=clip_bound("spiral-mlp"))
+        distance[name] = mean_spiral_distance(draw_samples(loaded, schedule, 2000, 0, settings)[0])
+    assert distance["ipndm"] < 1.5 * distance["dpmpp3m"] < 0.0012, distance
+
+
 def diffusers_run(oracle, ours, schedule) -> list[torch.Tensor]:
     """The oracle scheduler stepped through our timesteps from our x_T, on the same exact model."""
     model, x = exact_eps(schedule), x_T(64).to(ours[0].x.dtype)
@@ -143,7 +164,8 @@ def test_matches_diffusers_unipc_multistep(spacing):
 def test_the_multistep_solvers_integrate_a_rectified_flow_too(name):
     """x_t = (1 - t) x0 + t eps is a Gaussian path like any other: with a = 1 - t, s = t the same
     exponential-integrator and sigma = s / a forms apply, and beat Euler at 10 steps (errors 0.01-0.03
-    against 0.12; the first step starts at t = 1, zero SNR, and restarts their history)."""
+    against 0.12; iPNDM 0.049: its last step, over t = 0.1 -> 0, is an Euler step, 0.027 at full order;
+    the first step starts at t = 1, zero SNR, and restarts their history)."""
     from tests.oracles import exact_flow
 
     flow = make_schedule("flow", 1000)
@@ -153,7 +175,7 @@ def test_the_multistep_solvers_integrate_a_rectified_flow_too(name):
         x = list(sample_steps(SamplerSettings(sampler, 10, spacing="trailing"), exact_flow(flow), flow, xT,
                               torch.Generator(), "flow"))[-1].x  # fmt: skip
         errors[sampler] = (x.var(0) - S2).abs().sum().item() + (x.mean(0) - MU).abs().sum().item()
-    assert torch.isfinite(x).all() and errors[name] < errors["euler"] / 3, errors
+    assert torch.isfinite(x).all() and errors[name] < errors["euler"] / (2 if name == "ipndm" else 3), errors
 
 
 def test_edm_without_churn_is_heun_and_with_churn_samples_the_data():

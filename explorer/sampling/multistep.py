@@ -99,7 +99,10 @@ def ipndm_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int], order: in
     ODE dx~/dsigma = eps_hat in x~ = x / a, sigma = s / a, using the last `order` slopes, with lower
     orders while the history fills. The weights are those of the actual sigma gaps (Lagrange
     interpolation of eps_hat in sigma), which on an even grid are the classic constant ones. A step
-    from zero SNR (sigma = inf) is an Euler step and restarts the history."""
+    from zero SNR (sigma = inf) is an Euler step and restarts the history, and so is the step to the data
+    (sigma' = 0: x0_hat), as in Karras et al.'s Algorithm 1 and DPM-Solver's lower-order final step: the
+    polynomial extrapolated over [0, sigma_min] carries the network's error next to a thin data set into
+    the sample (the shipped spiral-mlp then stalled at 0.0037 from 50 steps on; with it 0.00055 at 200)."""
     if not 1 <= order <= MAX_IPNDM_ORDER:
         raise ValueError(f"iPNDM's order must be between 1 and {MAX_IPNDM_ORDER}, got {order}")
     schedule = estimate.schedule
@@ -108,9 +111,9 @@ def ipndm_steps(estimate: Estimator, x_T: torch.Tensor, ts: list[int], order: in
         x0_hat, eps_hat = estimate(x, t)
         a, s = scales(schedule, t)
         a_prev, s_prev = scales(schedule, t_prev)
-        if a == 0:
+        if a == 0 or t_prev < 0:
             history = []
-            x = a_prev * x0_hat + s_prev * eps_hat  # Euler from sigma = inf
+            x = a_prev * x0_hat + s_prev * eps_hat  # Euler from sigma = inf, or to the data
         else:
             sigma, sigma_prev = s / a, s_prev / a_prev
             history = [*history, (eps_hat, sigma)][-order:]
