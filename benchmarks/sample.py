@@ -81,14 +81,18 @@ def _sync(device) -> None:
 
 
 def reverse_tab_seconds(repeats: int = 3) -> dict:
-    """The Reverse tab's default Sample as the server computes it (the run, the player's payload, the
-    inspected frame and the strip), median of `repeats` fresh runs, its parts beside it."""
+    """The Reverse tab's default Sample as the server computes it, at the server's torch threads (the
+    run, the player's payload, the inspected frame and the strip), median of `repeats` fresh runs, its
+    parts beside it; a press whose run start-up warming already recorded (ui/warm.py) costs the last two."""
     import statistics
 
     from explorer.runs.reverse import ReverseSettings, run_reverse
+    from explorer.serve.limits import limits
     from explorer.ui.reverse_tab import DEFAULT_MODEL, strip_at, view
     from explorer.viz.playback import reverse_payload
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(limits().torch_threads)
     run_reverse(ReverseSettings(DEFAULT_MODEL, n=10))  # load the model, warm up
     parts: dict[str, list[float]] = {"run": [], "payload": [], "view and strip": []}
     for _ in range(repeats):
@@ -101,10 +105,12 @@ def reverse_tab_seconds(repeats: int = 3) -> dict:
         start = time.perf_counter()
         view(run, 0, True), strip_at(run, "")
         parts["view and strip"].append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
     medians = {k: statistics.median(v) for k, v in parts.items()}
     return {"what": f"Reverse tab default Sample ({DEFAULT_MODEL}, {ReverseSettings(DEFAULT_MODEL).n} points, "
-                    f"DDPM-1000)", "server s": round(sum(medians.values()), 2),
-            **{f"{k} s": round(v, 2) for k, v in medians.items()}}  # fmt: skip
+                    f"DDPM-1000, {limits().torch_threads} torch thread)", "server s": round(sum(medians.values()), 2),
+            **{f"{k} s": round(v, 2) for k, v in medians.items()},
+            "warmed press s": round(medians["payload"] + medians["view and strip"], 2)}  # fmt: skip
 
 
 if __name__ == "__main__":

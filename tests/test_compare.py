@@ -161,10 +161,14 @@ def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(
     assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=1e-5)
 
 
-def test_every_shipped_gaussian_and_flow_model_ships_its_default_curves(monkeypatch):
-    """The Comparison tab's curves draw at once for every model that ships (issue 18, section 4)."""
+def test_every_shipped_gaussian_and_flow_model_ships_the_curve_of_every_sampler(monkeypatch):
+    """The Comparison tab's curves draw at once for every model that ships (issue 18, section 4): its
+    first rows, and every other sampler as picking it sets it up, each over the whole ladder."""
+    import json
+
     from explorer.config import SHIPPED_DIR
-    from explorer.runs.compare import default_configs
+    from explorer.runs.compare import curve_label, shipped_configs
+    from explorer.sampling.registry import SAMPLERS, VP_ONLY
     from explorer.store.registry import REGISTRY, find_checkpoints
 
     def fail(*args, **kwargs):
@@ -174,5 +178,37 @@ def test_every_shipped_gaussian_and_flow_model_ships_its_default_curves(monkeypa
     gaussian = [name for name in find_checkpoints([SHIPPED_DIR]) if REGISTRY.handle(name).schedule is not None]
     assert len(gaussian) >= 11, gaussian
     for name in gaussian:
-        for config in default_configs(name):
+        handle = REGISTRY.handle(name)
+        configs = shipped_configs(name)
+        made_by = json.loads((handle.folder / curves.SHIPPED_CURVES / "made-by.json").read_text())
+        assert made_by["configurations"] == [curve_label(c) for c in configs] and not made_by["left out"], name
+        expected = set(SAMPLERS) - (set(VP_ONLY) if handle.schedule.kind == "flow" else set())
+        assert {c.name for c in configs} == expected, name
+        for config in configs:
             assert len(quality_curve(name, config)) == len(curves.CURVE_STEPS), (name, config)
+
+
+def test_ship_curves_stores_every_sampler_and_names_what_it_left_out(zero_snr_models, monkeypatch):
+    """`python -m explorer curves` on a small model: one file per configuration in curves/, made-by.json
+    listing them, and the tab then reads them without sampling."""
+    import json
+
+    from explorer.runs.compare import curve_label, shipped_configs
+
+    monkeypatch.setattr(curves, "CURVE_STEPS", (5, 10))
+    monkeypatch.setattr(curves, "CURVE_POINTS", 200)
+    name = zero_snr_models["v"]
+    folder = curves.ship_curves(name, f"python -m explorer curves --model {name}")
+    made_by = json.loads((folder / "made-by.json").read_text())
+    labels = [curve_label(c) for c in shipped_configs(name)]
+    assert sorted(made_by["configurations"] + list(made_by["left out"])) == sorted(labels)
+    assert len(made_by["configurations"]) >= 9 and made_by["ladder"] == [5, 10] and made_by["n"] == 200
+    assert len(list(folder.glob("*.json"))) == len(made_by["configurations"]) + 1
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a shipped curve was recomputed")
+
+    monkeypatch.setattr(curves, "draw_samples", fail)
+    for config in shipped_configs(name):
+        if curve_label(config) in made_by["configurations"]:
+            assert [p.steps for p in quality_curve(name, config)] == [5, 10]
