@@ -13,7 +13,7 @@ Run: python -m benchmarks.latent [--flow-only]   (writes results/latent-roundtri
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 from benchmarks.common import report
@@ -33,9 +33,12 @@ GROUPS = [("spiral-mlp", "spiral-flow", "spiral-otflow", "spiral-reflow"), ("dig
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flow-only", action="store_true", help="only the rectified-flow comparison")
+    args = parser.parse_args()
     classifier()
     available = find_checkpoints(model_roots())
-    if "--flow-only" not in sys.argv:
+    if not args.flow_only:
         round_trips(available)
     flow_comparisons(available)
 

@@ -151,11 +151,11 @@ def shipped_configs(model: str) -> list[SamplerSettings]:
     spacing, its options at their defaults, x0_hat clipped), so any sampler a user picks draws at once.
     A rectified-flow model leaves out the samplers written in the VP chain."""
     configs = default_configs(model)
-    flow = load_model(model)[1].kind == "flow"
+    flow, bound = load_model(model)[1].kind == "flow", clip_bound(model)
     for name in SAMPLERS:
         taken = any(c.name == name and c.spacing == DEFAULT_SPACING[name] for c in configs)
         if not taken and not (flow and name in VP_ONLY):
-            configs.append(row_settings(name, 50, DEFAULT_SPACING[name], None, clip_bound(model)))
+            configs.append(row_settings(name, 50, DEFAULT_SPACING[name], None, bound))
     return configs
 
 

@@ -124,18 +124,18 @@ def ship_curves(model: str, command: str, progress: Callable[[float, str], None]
     named there. Returns that folder."""
     from explorer.runs.compare import curve_label, shipped_configs
 
-    loaded, _ = load_model(model)
+    loaded, schedule = load_model(model)
     folder = Path(loaded.folder) / SHIPPED_CURVES
     folder.mkdir(exist_ok=True)
+    n, ladder = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS, curve_steps(schedule.T)
     made, skipped = [], {}
     for config in shipped_configs(model):
-        try:
+        try:  # a spacing that starts below t = T on a VE or flow process is refused here
             points = quality_curve(model, config, progress)
-        except ValueError as error:  # e.g. a spacing that starts below t = T on a VE or flow process
+        except ValueError as error:
             skipped[curve_label(config)] = str(error)
             continue
-        _, n, ladder, path = curve_key(model, config)
-        (folder / path.name).write_text(json.dumps([asdict(p) for p in points]))
+        (folder / curve_key(model, config)[3].name).write_text(json.dumps([asdict(p) for p in points]))
         made.append(curve_label(config))
     made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": ladder, "weights": loaded.weights,
                "configurations": made, "left out": skipped}  # fmt: skip

@@ -51,7 +51,6 @@ def model_choices() -> list[str]:
 
 
 DEFAULT_MODEL = "spiral-mlp"
-DEFAULT_N, DEFAULT_SEED, DEFAULT_VARIANCE = 1000, 0, "beta_tilde"  # the controls' starting values
 
 
 def default_model() -> str | None:
@@ -240,9 +239,9 @@ def build(state: AppState) -> dict:
             model = gr.Dropdown(
                 model_choices(), value=default_model(), label="Model", elem_id="rev-model", allow_custom_value=True
             )  # the core checks names; the list can lag behind models trained meanwhile
-            n = gr.Slider(1, MAX_POINTS, DEFAULT_N, step=1, label="Samples", elem_id="rev-n")
-            seed = gr.Number(DEFAULT_SEED, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
-            variance = gr.Radio(VARIANCE_CHOICES, value=DEFAULT_VARIANCE, label="σ_t²", elem_id="rev-variance")
+            n = gr.Slider(1, MAX_POINTS, 1000, step=1, label="Samples", elem_id="rev-n")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="rev-seed")
+            variance = gr.Radio(VARIANCE_CHOICES, value="beta_tilde", label="σ_t²", elem_id="rev-variance")
             ideal = gr.Checkbox(False, label="Sample with the ideal denoiser (it memorises the training set)")
             label, w = cond_ui.controls("rev")
             overlay = gr.Checkbox(True, label="Overlay the ideal x̂₀ on the model's x̂₀", elem_id="rev-overlay")
