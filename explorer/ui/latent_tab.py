@@ -173,7 +173,7 @@ def on_flow(
                 plots.append(hide)
                 continue
             paths = c.paths[name]
-            title = f"{name}: straightness S {c.straightness[name]:.2g}"
+            title = f"{name}: S = {c.straightness[name]:.2g}"  # short: four panels share a row
             fig = figures.points_figure(paths[:, -1], frames.angle_colors(paths[:, 0]), POINT_LIM, title,
                                         paths=paths[:DRAWN_PATHS], height=420)  # fmt: skip
             plots.append(gr.update(value=plot_value(fig), visible=True))
