@@ -5,7 +5,8 @@ one-call-a-step sampler at each of its useful spacings, beside the converged pro
 ODE (DDIM over all 1,000 steps). The issue's anchors, measured the same way before these
 samplers: 0.00053 converged; DPM-Solver++(2M) with log-SNR spacing 0.0051 at 10 NFE and 0.091
 at 5; DDIM 0.0145 at 10. Then EDM's stochastic sampler (Karras et al. 2022, Algorithm 2) at
-S_churn = 0 (Heun, the ODE), 10 and 40 over 10, 25 and 50 karras steps.
+S_churn = 0 (Heun, the ODE), 10 and 40 over 10, 25 and 50 karras steps. UniPC on the model's tuned
+timesteps (`python -m explorer tune`, searched on seed 100: seed 0 here is held out) at 5 and 10.
 Run: python -m benchmarks.fewstep   (writes results/fewstep.json)
 """
 
@@ -17,7 +18,9 @@ from benchmarks.common import report
 from explorer.evaluation.metrics import mean_spiral_distance
 from explorer.runs.common import trajectory
 from explorer.runs.compare import clip_bound
+from explorer.runs.tuned import with_tuned
 from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.tuning import TUNED
 from explorer.store.registry import load_model
 
 MODELS, POINTS, SEED = ("spiral-mlp", "spiral-ve"), 4000, 0
@@ -25,7 +28,8 @@ NFES = (5, 10, 20)
 EDM_STEPS = (10, 25, 50)  # Heun-type steps: 2 S - 1 model calls
 CONFIGS = [("ddim", "trailing"), ("ddim", "logsnr"), ("dpmpp2m", "logsnr"), ("dpmpp2m", "karras"),
            ("dpmpp3m", "logsnr"), ("dpmpp3m", "trailing"), ("unipc", "logsnr"), ("unipc", "karras"),
-           ("unipc", "trailing"), ("ipndm", "karras"), ("ipndm", "trailing"), ("ipndm", "logsnr")]  # fmt: skip
+           ("unipc", "trailing"), ("ipndm", "karras"), ("ipndm", "trailing"), ("ipndm", "logsnr"),
+           ("unipc", TUNED)]  # fmt: skip
 
 
 def distance(loaded, schedule, settings: SamplerSettings) -> tuple[float, int]:
@@ -42,7 +46,11 @@ def model_rows(model: str) -> list[dict]:
         row = {"model": model, "sampler": name, "spacing": spacing}
         start = time.perf_counter()
         for nfe in NFES:
-            value, used = distance(loaded, schedule, SamplerSettings(name, nfe, spacing=spacing, clip_x0=bound))
+            settings = with_tuned(SamplerSettings(name, nfe, spacing=spacing, clip_x0=bound), loaded)
+            if spacing == TUNED and nfe not in settings.tuned_steps():
+                row[f"{nfe} NFE"] = row[f"{nfe} NFE / converged"] = ""  # tuned at 5 and 10 calls only
+                continue
+            value, used = distance(loaded, schedule, settings)
             assert used == nfe, (name, used)
             row[f"{nfe} NFE"] = round(value, 5)
             row[f"{nfe} NFE / converged"] = round(value / converged, 1)

@@ -6,7 +6,8 @@ The curves are the Sampler comparison tab's own (explorer.runs.curves.quality_cu
 up (runs.compare.shipped_configs), read from the curves that ship with the checkpoint (`python -m
 explorer curves`) or computed into the cache. The targets use 5,000
 points and three seeds: DDIM (eta = 0) at 50 steps against DDPM-1000, and DPM-Solver++(2M) at 15
-steps against DDIM at 50.
+steps against DDIM at 50; and the few-step issue's: UniPC at 10 and 5 NFE on log-SNR and on the
+model's tuned timesteps against the converged ODE (DDIM over all 1,000 steps).
 Run: python -m benchmarks.samplers   (writes results/samplers.json and assets/quality-vs-nfe.png)
 """
 
@@ -26,7 +27,9 @@ from explorer.evaluation.quality import metric_for
 from explorer.runs.common import trajectory
 from explorer.runs.compare import clip_bound, curve_label, shipped_configs
 from explorer.runs.curves import quality_curve
+from explorer.runs.tuned import with_tuned
 from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.tuning import TUNED
 from explorer.store.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,10 +49,12 @@ def spiral_targets() -> list[dict]:
         *(SamplerSettings("ddim", 50, spacing=s) for s in spacings),
         SamplerSettings("dpmpp2m", 15, spacing="logsnr"),
         SamplerSettings("heun", 8, spacing="logsnr"),
+        SamplerSettings("ddim", 1000, spacing="trailing"),  # the converged probability-flow ODE
+        *(SamplerSettings("unipc", S, spacing=spacing) for S in (10, 5) for spacing in ("logsnr", TUNED)),
     ]
     rows = []
     for config in configs:
-        config = replace(config, clip_x0=bound)
+        config = with_tuned(replace(config, clip_x0=bound), loaded)  # tuned on seed 100; these seeds are held out
         start, distances = time.perf_counter(), []
         for seed in TARGET_SEEDS:
             _, xs, _, nfe = trajectory(loaded, schedule, TARGET_POINTS, seed, config, {0})

@@ -104,7 +104,7 @@ def test_picking_a_flow_model_moves_ddpm_and_ddim_rows_to_euler_and_heun(client)
     from explorer.ui.compare_tab import on_model
 
     _, *updates, button, hint = on_model("spiral-flow", *ROWS)
-    assert [u.get("value") for u in updates] == ["euler", 100, "trailing", "heun", 10, "trailing"]
+    assert [u.get("value") for u in updates] == ["euler", 100, "trailing", "heun", 10, "trailing", *[None] * 6]
     assert button["visible"] is False and hint["value"] == "", "points are scored as they run: no Score button"
     _, *unchanged, button, hint = on_model("spiral-mlp", *ROWS)
     assert all("value" not in u for u in unchanged)
@@ -133,13 +133,26 @@ def test_a_class_and_guidance_scale_steer_every_sampler(client):
 
 
 def test_the_tab_opens_on_spiral_ve_and_a_ve_model_moves_leading_spacings_to_trailing():
-    """spiral-ve with UniPC-10 on log-SNR steps meets the few-step targets (benchmarks/fewstep.py),
+    """spiral-ve with UniPC-10 on its tuned timesteps meets the few-step targets (benchmarks/fewstep.py),
     so the tab opens on it with that row ticked; a leading spacing would start VE below sigma_max."""
     from explorer.runs.compare import DEFAULT_ROWS
     from explorer.ui.compare_tab import compare_default, on_model
 
     assert compare_default() == "spiral-ve"
-    assert (True, "unipc", 10, "logsnr", 0.0) in DEFAULT_ROWS
+    assert (True, "unipc", 10, "tuned", 0.0) in DEFAULT_ROWS
     rows = [True, "ddpm", 200, "leading", 1.0, True, "ddim", 20, "quadratic", 0.0, *ROWS[10:]]
     _, *updates, _, _ = on_model("spiral-ve", *rows)
-    assert [u.get("value") for u in updates] == [None, None, "trailing", None, None, "trailing"]
+    assert [u.get("value") for u in updates] == [None, None, "trailing", None, None, "trailing", *[None] * 6]
+
+
+def test_a_tuned_row_keeps_its_spacing_where_the_model_has_tuned_timesteps_and_falls_back_elsewhere():
+    from explorer.ui.compare_tab import on_model
+
+    rows = [*ROWS[:15], True, "unipc", 10, "tuned", 0.0]
+    for model in ("spiral-ve", "spiral-mlp"):
+        _, *updates, _, _ = on_model(model, *rows)
+        assert all("value" not in u for u in updates), model
+    _, *updates, _, _ = on_model("digits-unet", *rows)  # not tuned: UniPC's usual log-SNR steps
+    assert [u.get("value") for u in updates] == [*[None] * 11, "logsnr"]
+    _, *updates, _, _ = on_model("spiral-mlp", *rows[:17], 7, *rows[18:])  # tuned at 5 and 10 steps, not 7
+    assert updates[-1]["value"] == "logsnr"

@@ -192,6 +192,24 @@ def test_sample_with_each_solver(tmp_path, capsys, sampler, steps, nfe):
     assert mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.05
 
 
+def test_sample_on_the_models_tuned_timesteps(tmp_path, capsys):
+    """`--spacing tuned` runs the timesteps `python -m explorer tune` stored with the checkpoint, at the
+    step counts it tuned; elsewhere it says what exists."""
+    import numpy as np
+
+    from explorer.evaluation.metrics import mean_spiral_distance
+
+    out = tmp_path / "tuned.npy"
+    args = ["sample", "--model", "spiral-mlp", "--sampler", "unipc", "--spacing", "tuned", "--n", "2000", "--out"]
+    assert main([*args, str(out), "--steps", "10"]) == 0
+    assert "(10 model evaluations)" in capsys.readouterr().out
+    assert mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.0015  # log-SNR steps: 0.0030
+    assert main([*args, str(out), "--steps", "7"]) == 1
+    assert "tuned timesteps exist for 5, 10 steps of UniPC on this model, not for 7" in capsys.readouterr().err
+    assert main(["sample", "--model", "digits-unet", *args[3:], str(out), "--steps", "10"]) == 1
+    assert "digits-unet has no tuned timesteps for UniPC" in capsys.readouterr().err
+
+
 def test_sample_refuses_bad_solver_settings(tmp_path, capsys):
     out = str(tmp_path / "x.npy")
     cases = [

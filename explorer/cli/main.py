@@ -19,10 +19,11 @@ from explorer.cli.likelihood import add_elbo, add_nll
 from explorer.cli.models import add_models
 from explorer.cli.sample import add_sample
 from explorer.cli.train import add_train
+from explorer.cli.tune import add_tune
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_forward, add_train, add_models, add_sample, add_invert, add_interpolate, add_corrupt, add_bench, add_curves,
-    add_elbo, add_nll, add_evaluate, add_evaluator,
+    add_elbo, add_nll, add_evaluate, add_evaluator, add_tune,
 ]  # fmt: skip
 
 

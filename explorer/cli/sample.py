@@ -30,6 +30,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
 
     from explorer.config import pick_device
     from explorer.runs.common import trajectory
+    from explorer.runs.tuned import with_tuned
     from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings
     from explorer.store.registry import command_line_model, data_bound
     from explorer.viz.panels import panel_frame
@@ -46,7 +47,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
     sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip, churn=args.churn,
                               s_tmin=args.s_tmin, s_tmax=args.s_tmax, s_noise=args.s_noise, snr=args.snr,
                               corrector_steps=args.corrector_steps)  # fmt: skip
-    sampler = sampler.validated(schedule.T)
+    sampler = with_tuned(sampler, loaded).validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
     else:
@@ -132,13 +133,15 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     from explorer.sampling.gaussian import DDPM_VARIANCES, Churn
     from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS, SamplerSettings
     from explorer.sampling.spacings import SPACINGS
+    from explorer.sampling.tuning import TUNED
 
     names = ", ".join(f"{k}: {v}" for k, v in SAMPLER_LABELS.items())
     p.add_argument("--sampler", default="ddpm", choices=SAMPLERS, help=names)
     p.add_argument("--steps", type=int, help=f"timesteps visited (default: T for ddpm, {DEFAULT_STEPS} for the others)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM: 0 deterministic ... 1 DDPM-like")
-    p.add_argument("--spacing", choices=SPACINGS,
-                   help=f"which timesteps (default per sampler: {DEFAULT_SPACING})")  # fmt: skip
+    p.add_argument("--spacing", choices=[*SPACINGS, TUNED],
+                   help=f"which timesteps (default per sampler: {DEFAULT_SPACING}; tuned: the model's own, "
+                        "from `python -m explorer tune`)")  # fmt: skip
     p.add_argument("--variance", default="beta_tilde", choices=DDPM_VARIANCES, help="DDPM's sigma_t^2")
     churn = Churn()
     p.add_argument("--churn", type=float, default=churn.s_churn, help="EDM: S_churn, the noise added back (0: Heun)")

@@ -22,8 +22,9 @@ from explorer.evaluation.classes import class_precision
 from explorer.evaluation.quality import Metric, metric_for, sample_quality
 from explorer.limits import MAX_IMAGES, check_int, clamped_fraction
 from explorer.runs.common import MAX_FRAMES, trajectory
+from explorer.runs.tuned import has_tuned, with_tuned
 from explorer.sampling.registry import DEFAULT_SPACING, SAMPLERS, VP_ONLY, SamplerSettings
-from explorer.sampling.spacings import timesteps
+from explorer.sampling.tuning import TUNED
 from explorer.store.registry import data_bound, is_image_model, load_model
 
 if TYPE_CHECKING:
@@ -124,14 +125,26 @@ DEFAULT_ROWS = [
     (True, "ddpm", 1000, "trailing", 1.0),  # fewer steps from t = T, valid on every process (check_start)
     (True, "ddim", 50, "trailing", 0.0),
     (True, "dpmpp2m", 15, "logsnr", 0.0),
-    (True, "unipc", 10, "logsnr", 0.0),  # the best at 10 NFE on spiral-mlp and spiral-ve (benchmarks/fewstep.py)
-]
+    (True, "unipc", 10, "tuned", 0.0),  # the best at 10 NFE on spiral-mlp and spiral-ve (benchmarks/fewstep.py),
+]  # on its timesteps tuned for the model (runs.tuned); where a model has none, the sampler's usual spacing
 FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]
 
 
-def row_settings(name: str, steps: int, spacing: str, eta: float | None, bound: float | None) -> SamplerSettings:
-    """One configuration row as the sampler settings a comparison and its curves run."""
-    return SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing, clip_x0=bound)
+def row_settings(
+    model: str, name: str, steps: int, spacing: str, eta: float | None, bound: float | None
+) -> SamplerSettings:
+    """One configuration row as the sampler settings a comparison and its curves run (with the
+    model's tuned timesteps when the spacing is "tuned")."""
+    settings = SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing, clip_x0=bound)
+    return with_tuned(settings, load_model(model)[0])
+
+
+def row_spacing(model: str, name: str, steps: int, spacing: str) -> str:
+    """A row's spacing on `model`: "tuned" only where the model has tuned timesteps for that sampler and
+    step count, else the sampler's usual spacing."""
+    if spacing != TUNED or has_tuned(load_model(model)[0], name, steps):
+        return spacing
+    return DEFAULT_SPACING[name]
 
 
 def default_configs(model: str) -> list[SamplerSettings]:
@@ -142,7 +155,8 @@ def default_configs(model: str) -> list[SamplerSettings]:
     for row, replacement in zip(rows, FLOW_ROWS if flow else [], strict=False):
         if row[1] in VP_ONLY:
             row[1:4] = replacement
-    return [row_settings(name, steps, spacing, eta, clip_bound(model)) for _, name, steps, spacing, eta in rows]
+    return [row_settings(model, name, steps, row_spacing(model, name, steps, spacing), eta, clip_bound(model))
+            for _, name, steps, spacing, eta in rows]  # fmt: skip
 
 
 def shipped_configs(model: str) -> list[SamplerSettings]:
@@ -155,7 +169,7 @@ def shipped_configs(model: str) -> list[SamplerSettings]:
     for name in SAMPLERS:
         taken = any(c.name == name and c.spacing == DEFAULT_SPACING[name] for c in configs)
         if not taken and not (flow and name in VP_ONLY):
-            configs.append(row_settings(name, 50, DEFAULT_SPACING[name], None, bound))
+            configs.append(row_settings(model, name, 50, DEFAULT_SPACING[name], None, bound))
     return configs
 
 
@@ -167,8 +181,7 @@ def clip_bound(model: str) -> float:
 def visited_timesteps(config: SamplerSettings, model: str) -> list[int]:
     """The paper's t (1..T) at which a configuration calls the model (Heun also calls at t_prev)."""
     _, schedule = load_model(model)
-    config = config.validated(schedule.T)
-    return [t + 1 for t in timesteps(schedule.T, config.resolved_steps(schedule.T), config.spacing, schedule)]
+    return [t + 1 for t in config.validated(schedule.T).visited(schedule)]
 
 
 def short_name(settings: SamplerSettings) -> str:

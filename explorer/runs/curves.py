@@ -21,6 +21,7 @@ from explorer.limits import MAX_CURVE_CACHE_BYTES
 from explorer.runs.common import draw_samples
 from explorer.runs.compare import short_name
 from explorer.sampling.registry import SamplerSettings
+from explorer.sampling.tuning import TUNED
 from explorer.store.files import prune_folder
 from explorer.store.registry import is_image_model, load_model
 
@@ -54,6 +55,8 @@ def curve_cache_path(model: str, config: SamplerSettings, ladder: list[int], n: 
     settings = asdict(replace(config, steps=None))
     if config.name != "pc":  # the corrector's options key only its own curves: the others keep their keys
         settings = {k: v for k, v in settings.items() if k not in ("snr", "corrector_steps")}
+    if not config.tuned:  # tuned timesteps key only their own curves
+        settings.pop("tuned")
     loaded = load_model(model)[0]  # its weights' SHA-256, as the checkpoint records it and loading verified
     fields = {"weights": loaded.weights, "config": settings, "ladder": ladder,
               "n": n, "seed": CURVE_SEED, "version": CURVE_VERSION}  # fmt: skip
@@ -79,7 +82,7 @@ def curve_key(
     loaded, schedule = load_model(model)
     config = replace(config, steps=None).validated(schedule.T)
     n = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS
-    ladder = curve_steps(schedule.T)
+    ladder = config.tuned_steps() if config.spacing == TUNED else curve_steps(schedule.T)
     return config, n, ladder, curve_cache_path(model, config, ladder, n, cond)
 
 

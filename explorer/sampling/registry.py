@@ -25,6 +25,7 @@ from explorer.sampling.gaussian import (
 )
 from explorer.sampling.multistep import dpm_solver_pp_steps, ipndm_steps, unipc_steps
 from explorer.sampling.spacings import SPACINGS, Spacing, step_pairs, timesteps
+from explorer.sampling.tuning import TUNED, check_tuned
 
 MAX_CLIP = 1000.0  # largest x0_hat clipping bound
 MAX_CHURN, MAX_SIGMA, NOISE_RANGE = 1000.0, 1e4, (0.5, 1.5)  # EDM's S_churn, S_tmin/S_tmax and S_noise bounds
@@ -103,12 +104,15 @@ class SamplerSettings:
     s_noise: float = Churn.s_noise
     snr: float = DEFAULT_SNR  # predictor-corrector: the Langevin step's signal-to-noise ratio r
     corrector_steps: int = 1  # predictor-corrector: Langevin steps M after each predictor step
+    tuned: tuple[tuple[int, ...], ...] = ()  # spacing "tuned": the model's tuned timesteps, one list per step count
 
     def validated(self, T: int) -> SamplerSettings:
         """These settings with every option checked against its bounds (ValueError says which)."""
         sampler_spec(self.name)
-        if self.spacing not in SPACINGS:
-            raise ValueError(f"unknown spacing {self.spacing!r}; choose from {sorted(SPACINGS)}")
+        if self.spacing == TUNED and not self.tuned:
+            raise ValueError("the tuned spacing needs the model's tuned timesteps (`python -m explorer tune`)")
+        if self.spacing not in (*SPACINGS, TUNED):
+            raise ValueError(f"unknown spacing {self.spacing!r}; choose from {sorted(SPACINGS)} or {TUNED!r}")
         if self.variance not in DDPM_VARIANCES:
             raise ValueError(f"unknown DDPM variance {self.variance!r}; choose from {list(DDPM_VARIANCES)}")
         return replace(
@@ -122,10 +126,26 @@ class SamplerSettings:
             s_noise=check_float("S_noise", self.s_noise, *NOISE_RANGE),
             snr=check_float("corrector SNR", self.snr, 1e-3, 1.0),
             corrector_steps=check_int("corrector steps", self.corrector_steps, 0, MAX_CORRECTOR_STEPS),
+            tuned=tuple(tuple(check_tuned(seq, T)) for seq in self.tuned),
         )
 
     def resolved_steps(self, T: int) -> int:
         return T if self.steps is None else self.steps
+
+    def tuned_steps(self) -> list[int]:
+        """The step counts the tuned timesteps exist for."""
+        return sorted(len(seq) for seq in self.tuned)
+
+    def visited(self, schedule: NoiseSchedule) -> list[int]:
+        """The descending timesteps this configuration visits: its spacing's, or its tuned list of that length."""
+        S = self.resolved_steps(schedule.T)
+        if self.spacing != TUNED:
+            return timesteps(schedule.T, S, self.spacing, schedule)
+        for seq in self.tuned:
+            if len(seq) == S:
+                return list(seq)
+        raise ValueError(f"tuned timesteps exist for {', '.join(map(str, self.tuned_steps())) or 'no'} steps of "
+                         f"{sampler_spec(self.name).short} on this model, not for {S}")  # fmt: skip
 
     def nfe(self, schedule: NoiseSchedule) -> int:
         """Model evaluations a run will make: one per visited timestep, and for Heun a second at the
@@ -136,7 +156,7 @@ class SamplerSettings:
             return S + self.corrector_steps * (S - 1)
         if self.name not in ("heun", "edm"):
             return S
-        seq = timesteps(schedule.T, S, self.spacing, schedule)
+        seq = self.visited(schedule)
         in_t = schedule.kind == "flow" and self.name == "heun"  # Heun integrates a flow in t, where t = 1 is fine
         second = [t_prev >= 0 and (in_t or float(schedule.alpha_bar[t]) > 0) for _, t, t_prev in step_pairs(seq)]
         return S + sum(second)
@@ -206,7 +226,7 @@ def sample_steps(
         raise ValueError(f"{sampler_spec(settings.name).label} is written for the variance-preserving process; sample "
                          "a rectified-flow model with euler (which is what DDIM with eta = 0 becomes), heun, em, pc "
                          "or dpmpp2m")  # fmt: skip
-    ts = timesteps(schedule.T, settings.resolved_steps(schedule.T), settings.spacing, schedule)
+    ts = settings.visited(schedule)
     check_start(schedule, ts[0], settings.spacing)
     estimator = Estimator(model, schedule, prediction, settings.clip_x0)
     return sampler_spec(settings.name).run(estimator, x_T, ts, generator, settings)

@@ -23,6 +23,7 @@ from explorer.runs.compare import (
     clip_bound,
     curve_label,
     row_settings,
+    row_spacing,
     run_comparison,
     score_comparison,
     table,
@@ -32,6 +33,7 @@ from explorer.runs.curves import curves_csv, quality_curve
 from explorer.runs.store import RunKey
 from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, VP_ONLY, SamplerSettings, starts_at_prior
 from explorer.sampling.spacings import SPACINGS
+from explorer.sampling.tuning import TUNED
 from explorer.serve.state import AppState
 from explorer.store.registry import load_model
 from explorer.ui import conditioning as cond_ui
@@ -89,7 +91,7 @@ def parse_rows(model: str | None, rows: tuple[Any, ...], clip: bool) -> tuple[Sa
         enabled, name, steps, spacing, eta = rows[i : i + FIELDS]
         if enabled:
             steps = check_int(f"steps (config {i // FIELDS + 1})", steps, 1, MAX_T)
-            configs.append(row_settings(name, steps, spacing, eta, bound))
+            configs.append(row_settings(model, name, steps, spacing, eta, bound))
     return tuple(configs)
 
 
@@ -208,31 +210,32 @@ def compare_default() -> str | None:
 
 
 def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
-    """The sample-count slider for the model's kind; for a rectified-flow model, the first two
-    configurations move from DDPM/DDIM (variance-preserving only) to Euler and Heun; on a VE model
-    a spacing that would start below t = T becomes trailing (registry.starts_at_prior)."""
-    updates = [gr.update()] * 6  # sampler, steps, spacing of the first two rows
+    """The sample-count slider for the model's kind, and each row's (sampler, steps, spacing) made valid
+    for the model: on a rectified-flow model the first two rows move from DDPM/DDIM (variance-preserving
+    only) to Euler and Heun; on a VE model their spacing becomes trailing where it would start below
+    t = T (registry.starts_at_prior); a "tuned" row becomes the sampler's usual spacing where the model
+    has no tuned timesteps for it (compare.row_spacing)."""
     try:
         schedule = load_model(model)[1] if model else None
     except ValueError:
         schedule = None
     kind = schedule.kind if schedule is not None else None
-    if kind == "ve":
-        updates = []
-        for i in range(2):
-            steps, spacing = rows[i * FIELDS + 2], rows[i * FIELDS + 3]
-            try:
-                fine = starts_at_prior(schedule, int(steps), spacing)
-            except (TypeError, ValueError):  # a bad step count or spacing: Run says what is wrong
-                fine = True
-            updates += [gr.update(), gr.update(), gr.update() if fine else gr.update(value="trailing")]
-    if kind == "flow":
-        updates = []
-        for i, (name, steps, spacing) in enumerate(FLOW_ROWS):
-            if rows[i * FIELDS + 1] in VP_ONLY:
-                updates += [gr.update(value=name), gr.update(value=steps), gr.update(value=spacing)]
-            else:
-                updates += [gr.update()] * 3
+    updates = []
+    for i in range(len(rows) // FIELDS):
+        name, steps, spacing = rows[i * FIELDS + 1 : i * FIELDS + 4]
+        row = {}
+        if kind == "flow" and i < len(FLOW_ROWS) and name in VP_ONLY:
+            name, steps, spacing = FLOW_ROWS[i]
+            row = {"sampler": name, "steps": steps, "spacing": spacing}
+        try:
+            if kind == "ve" and i < 2 and spacing != TUNED and not starts_at_prior(schedule, int(steps), spacing):
+                row["spacing"] = "trailing"
+            if schedule is not None and row_spacing(model, name, int(steps), spacing) != spacing:
+                row["spacing"] = row_spacing(model, name, int(steps), spacing)
+        except (TypeError, ValueError):  # a bad step count or spacing: Run says what is wrong
+            pass
+        updates += [gr.update(value=row[field]) if field in row else gr.update()
+                    for field in ("sampler", "steps", "spacing")]  # fmt: skip
     return (count_slider(model_kind(model), MAX_COMPARE_POINTS), *updates, *score_visibility(model_kind(model)))
 
 
@@ -260,7 +263,7 @@ def build(state: AppState) -> dict:
                 with gr.Row():
                     steps_box = gr.Number(steps, precision=0, minimum=1, label="Steps S", elem_id=f"cmp-steps-{i}",
                                           min_width=80)  # fmt: skip
-                    spacing_box = gr.Dropdown(list(SPACINGS), value=spacing, label="Spacing",
+                    spacing_box = gr.Dropdown([*SPACINGS, TUNED], value=spacing, label="Spacing",
                                               elem_id=f"cmp-spacing-{i}", min_width=100)  # fmt: skip
                 eta_box = gr.Slider(0, 1, eta, step=0.05, label="η (DDIM only)", elem_id=f"cmp-eta-{i}")
             sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
@@ -312,8 +315,8 @@ def build(state: AppState) -> dict:
                     **hidden)  # fmt: skip
     for component in [model, clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
-    first_two = [c for i in range(2) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]  # sampler, steps, spacing
-    model.change(on_model, [model, *rows], [n, *first_two, score, score_info], api_visibility="private")
+    row_fields = [c for i in range(len(DEFAULT_ROWS)) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]
+    model.change(on_model, [model, *rows], [n, *row_fields, score, score_info], api_visibility="private")
     model.change(lambda: gr.update(visible=False), None, scores, api_visibility="private")  # scores of another model
     score.click(gpu_call(on_score), [*settings, *rows], [scores, score_info], api_name="compare_score",
                 **sampling_queue())  # fmt: skip
