@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 DEVICE_ENV = "EXPLORER_DEVICE"
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set by Hugging Face on ZeroGPU hardware
 
 
 def pick_device(override: str | None = None) -> torch.device:
@@ -32,6 +33,28 @@ def pick_device(override: str | None = None) -> torch.device:
         return torch.device("cuda")
     if torch.backends.mps.is_available():
         return torch.device("mps")
+    return torch.device("cpu")
+
+
+def truthy(value: str | None) -> bool:
+    """An environment flag's value read as on or off."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def zero_gpu() -> bool:
+    """Whether this is Hugging Face ZeroGPU hardware (it lends its GPU one wrapped call at a time)."""
+    return truthy(os.environ.get(ZERO_GPU_ENV))
+
+
+def model_device() -> torch.device:
+    """The device the model registry loads onto when a caller names none: $EXPLORER_DEVICE if set, else
+    cuda where present, else the CPU. Not mps unless named (the likelihood runs and inversion compute in
+    float64, which MPS lacks), and not the GPU on ZeroGPU hardware, which lends it only inside a wrapped
+    call while the registry keeps models between calls."""
+    if os.environ.get(DEVICE_ENV):
+        return pick_device()
+    if torch.cuda.is_available() and not zero_gpu():
+        return torch.device("cuda")
     return torch.device("cpu")
 
 

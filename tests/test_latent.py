@@ -242,6 +242,7 @@ def test_the_shipped_models_round_trip_within_1e_5_with_refinement(model):
         x0 = spiral(1000, torch.Generator().manual_seed(0)).x.float()
     else:
         x0 = data_items(loaded, 64, 0)
+    x0 = x0.to(loaded.device)
     plain = round_trip(loaded.model, schedule, x0, prediction, 50, clip_x0=bound).mse()
     refined = round_trip(loaded.model, schedule, x0, prediction, 50, clip_x0=bound, refine=REFINE_ITERATIONS).mse()
     assert plain > 1e-4 and refined < 1e-5, (plain, refined)

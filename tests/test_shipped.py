@@ -74,7 +74,7 @@ def test_the_shipped_conditional_digits_model_draws_the_digit_asked_for():
     sampler = SamplerSettings("ddim", 20, 0.0, "trailing", clip_x0=1.0).validated(schedule.T)
     for digit in (0, 7):
         gen = torch.Generator().manual_seed(digit)
-        x_T = torch.randn(32, 1, 8, 8, generator=gen)
+        x_T = torch.randn(32, 1, 8, 8, generator=gen).to(loaded.device)
         x = last(sample_steps(sampler, Guided(loaded.model, digit, 2.0), schedule, x_T, gen, "eps")).x
         assert (predict_digits(x) == digit).float().mean() > 0.9, digit
 

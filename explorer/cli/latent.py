@@ -28,7 +28,7 @@ def cmd_invert(args: argparse.Namespace) -> str:
     from explorer.sampling.inversion import round_trip
 
     loaded, schedule, clip = _latent_model(args)
-    x0 = data_items(loaded, args.n, args.seed).to(next(loaded.model.parameters()).device)
+    x0 = data_items(loaded, args.n, args.seed).to(loaded.device)
     trip = round_trip(loaded.model, schedule, x0, loaded.prediction, args.steps, clip_x0=clip, refine=args.refine,
                       solver=args.solver)  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def cmd_interpolate(args: argparse.Namespace) -> str:
 
     loaded, schedule, clip = _latent_model(args)
     pool = data_items(loaded, args.pool, args.seed)
-    device = next(loaded.model.parameters()).device
+    device = loaded.device
     # the command line's user owns the machine: for an image model a spec that is not an index is a file
     files = [None if spec.strip().lstrip("-").isdigit() or not is_image_model(loaded) else spec
              for spec in (args.a, args.b)]  # fmt: skip

@@ -20,7 +20,7 @@ def noised_mixture(
     w = softmax_i(-|x_t - a x_i|^2 / (2 s^2)), and log q = logsumexp_i(...) - log M - D/2 log(2 pi s^2)."""
     a = float(schedule.sqrt_alpha_bar[t])
     var = float(schedule.sqrt_one_minus_alpha_bar[t]) ** 2  # 1 - ab_t; t^2 on rectified flow's path
-    flat_train = train.reshape(train.shape[0], -1).to(x.dtype)
+    flat_train = train.reshape(train.shape[0], -1).to(device=x.device, dtype=x.dtype)
     dims = flat_train.shape[1]
     log_norm = math.log(flat_train.shape[0]) + dims / 2 * math.log(2 * math.pi * var)
     means, log_q = [], []

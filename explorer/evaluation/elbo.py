@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.core import draws
 from explorer.core.discrete.loss import prior_kl, vb_terms
 from explorer.core.discrete.process import DiscreteProcess, categorical
 from explorer.core.likelihood import (
@@ -61,7 +62,7 @@ def strata(T: int, every: int) -> list[range]:
 
 
 def _draw(stratum: range, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    return stratum.start + torch.randint(0, len(stratum), (n,), generator=generator, device=device)
+    return stratum.start + draws.randint(len(stratum), (n,), generator, device)
 
 
 def _summary(per_item: dict[str, torch.Tensor], plotted: list[tuple[int, float]], every: int, nfe: int,
@@ -94,7 +95,7 @@ def gaussian_elbo(
         out = []
         for start in range(0, n, BATCH):
             x, tt = x0[start : start + BATCH], t[start : start + BATCH]
-            eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device)
+            eps = draws.randn(x.shape, generator, device, x.dtype)
             a = schedule.sqrt_alpha_bar.to(device)[tt].to(x.dtype).view(-1, *[1] * (x.dim() - 1))
             s = schedule.sqrt_one_minus_alpha_bar.to(device)[tt].to(x.dtype).view_as(a)
             xt = a * x + s * eps

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.core import draws
 from explorer.core.schedules import NoiseSchedule
 from explorer.limits import MAX_T, check_int
 from explorer.sampling.gaussian import Estimator, scales
@@ -61,7 +62,7 @@ def ode_grid(schedule: NoiseSchedule, steps: int) -> list[int]:
 
 
 def rademacher(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    return torch.randint(0, 2, shape, generator=generator, device=device).float() * 2 - 1
+    return draws.randint(2, shape, generator, device).float() * 2 - 1
 
 
 def drift_and_divergence(estimate: Estimator, x_tilde: torch.Tensor, t: int, probes: torch.Tensor | None

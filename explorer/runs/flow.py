@@ -74,7 +74,7 @@ def run_flow_comparison(settings: FlowComparisonSettings) -> FlowComparison:
     x_T = torch.randn(sample_shape(first.hyper, FLOW_PATHS[kind]), generator=gen)
     out = FlowComparison(settings, kind, metric.name, metric.higher_is_better, {}, {}, {}, {}, {})
     for name, (loaded, schedule, prediction, bound) in models.items():
-        paths = ode_paths(loaded.model, schedule, x_T, prediction, clip_x0=bound)
+        paths = ode_paths(loaded.model, schedule, x_T.to(loaded.device), prediction, clip_x0=bound)
         out.paths[name] = paths
         flat = paths.reshape(len(paths), paths.shape[1], -1)
         out.chord_deviation[name] = chord_deviation(flat)

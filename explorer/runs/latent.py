@@ -131,6 +131,7 @@ def run_invert(settings: LatentSettings) -> InvertRun:
         x0 = parse_item("", loaded, torch.empty(0), upload=settings.upload)
     else:
         x0 = data_items(loaded, settings.n, settings.seed)
+    x0 = x0.to(loaded.device)
     x_T, states = ddim_invert(loaded.model, schedule, x0, prediction, steps, keep=True)
     x0_rec = ddim_decode(loaded.model, schedule, x_T, prediction, steps, clip_x0=bound)
     trip = RoundTrip(x0, x_T, x0_rec)
@@ -138,15 +139,16 @@ def run_invert(settings: LatentSettings) -> InvertRun:
     paths = None
     if kind == "points":
         pick = np.linspace(0, len(x0) - 1, min(PATH_COUNT, len(x0))).round().astype(int)
-        paths = torch.stack(states)[:, pick].permute(1, 0, 2).numpy()
+        paths = torch.stack(states)[:, pick].permute(1, 0, 2).cpu().numpy()
     few = x0[: ERROR_CURVE_ITEMS[kind]]
     errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound)
     refined = round_trip(loaded.model, schedule, x0, prediction, steps, clip_x0=bound, refine=REFINE_ITERATIONS)
     refined_errors = {k: error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, refine=k)
                       for k in REFINE_CURVES}  # fmt: skip
     heun_errors = error_curve(loaded.model, schedule, few, prediction, clip_x0=bound, solver="heun")
-    return InvertRun(settings, kind, x0.numpy(), x_T.numpy(), x0_rec.numpy(), paths, trip.mse(), trip.psnr(), errors,
-                     refined.mse(), float(refined.x_T.std()), refined_errors, heun_errors)  # fmt: skip
+    x0, x_T, x0_rec = (v.cpu().numpy() for v in (x0, x_T, x0_rec))
+    return InvertRun(settings, kind, x0, x_T, x0_rec, paths, trip.mse(), trip.psnr(), errors, refined.mse(),
+                     float(refined.x_T.std()), refined_errors, heun_errors)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,6 @@ def run_interpolation(settings: InterpolationSettings) -> tuple[Morph, np.ndarra
     loaded, schedule, prediction, bound = model_parts(settings.model)
     steps = check_int("steps", settings.steps, 1, schedule.T)
     pool = data_items(loaded, settings.n, settings.seed)
-    a = parse_item(settings.a, loaded, pool, settings.upload_a)
-    b = parse_item(settings.b, loaded, pool, settings.upload_b)
+    a = parse_item(settings.a, loaded, pool, settings.upload_a).to(loaded.device)
+    b = parse_item(settings.b, loaded, pool, settings.upload_b).to(loaded.device)
     return interpolate(loaded.model, schedule, a, b, prediction, steps, settings.frames, bound), pool.numpy()

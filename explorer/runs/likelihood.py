@@ -100,7 +100,8 @@ def run_elbo(settings: ElboSettings, allow_path: bool = False) -> ElboRun:
     T = handle.process.T if handle.discrete else handle.schedule.T
     check_work("the ELBO", len(x0), -(-(T - 1) // every), "terms", MAX_ELBO_WORK, x0.ndim > 2,
                "score fewer items or raise 'every'")  # fmt: skip
-    gen = torch.Generator().manual_seed(settings.seed)
+    gen = torch.Generator().manual_seed(settings.seed)  # on the CPU: the same draws on every device (core.draws)
+    x0 = x0.to(handle.device)
     if handle.discrete:
         terms = discrete_elbo(handle.model, handle.process, quantize(x0, handle.process.K), gen, every)
         return ElboRun(settings, terms, items, {})
@@ -142,7 +143,8 @@ def model_log_density(estimate: Estimator, steps: int) -> np.ndarray:
     axis = torch.from_numpy(density_axis()).float()
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
-    log_p = ode_log_likelihood(estimate, grid, steps, torch.Generator().manual_seed(0)).log_p
+    device = next(estimate.model.parameters()).device
+    log_p = ode_log_likelihood(estimate, grid.to(device), steps, torch.Generator().manual_seed(0)).log_p
     return log_p.reshape(DENSITY_GRID, DENSITY_GRID).numpy()
 
 
@@ -171,7 +173,7 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
     gen = torch.Generator().manual_seed(settings.seed)
     estimate = Estimator(handle.model, handle.schedule, handle.prediction)
     if not is_image_model(handle):
-        result = ode_log_likelihood(estimate, x0, steps, gen, "exact")
+        result = ode_log_likelihood(estimate, x0.to(handle.device), steps, gen, "exact")
         nll = -result.log_p
         log_density = data_density = None
         if settings.density:
@@ -181,7 +183,7 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
                       data_density)  # fmt: skip
     half = 1.0 / (DIGIT_LEVELS - 1)  # a grey level's bin is [x - half, x + half]
     u = (torch.rand(x0.shape, generator=gen) * 2 - 1) * half
-    result = ode_log_likelihood(estimate, x0 + u, steps, gen, DIVERGENCES[1], probes)
+    result = ode_log_likelihood(estimate, (x0 + u).to(handle.device), steps, gen, DIVERGENCES[1], probes)
     dims = x0[0].numel()
     # P(level) >= bin^D exp(E_u log p(x + u)) (Jensen), bin = 2 half: bits/dim = (-log p - D log bin) / (D log 2)
     bits = (-result.log_p - dims * math.log(2 * half)) / (dims * math.log(2))

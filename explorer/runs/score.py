@@ -80,8 +80,8 @@ def run_score_field(settings: ScoreSettings) -> ScoreField:
     for index in sorted(timesteps(schedule.T, FIELD_FRAMES, "logsnr", schedule)):
         a, s = float(schedule.sqrt_alpha_bar[index]), float(schedule.sqrt_one_minus_alpha_bar[index])
 
-        def learned(x: torch.Tensor, index: int = index) -> torch.Tensor:
-            return score_from_eps(schedule, index, estimate(x, index)[1])
+        def learned(x: torch.Tensor, index: int = index) -> torch.Tensor:  # on the model's device, back on the CPU
+            return score_from_eps(schedule, index, estimate(x.to(handle.device), index)[1].cpu())
 
         exact, _ = empirical_score(schedule, arrows, index, train)
         cell_learned = learned(cells)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
+from explorer.config import truthy, zero_gpu  # noqa: F401  (zero_gpu: for the Train tab)
 from explorer.limits import check_int
 from explorer.training.config import MAX_TRAIN_STEPS
 
@@ -74,21 +75,17 @@ class ServerLimits:
         )
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def limits_from_env(env: dict[str, str] | None = None) -> ServerLimits:
     """The limits the environment asks for (see the module docstring); bad numbers raise ValueError."""
     env = dict(os.environ if env is None else env)
-    public = _flag(env.get("EXPLORER_PUBLIC"))
+    public = truthy(env.get("EXPLORER_PUBLIC"))
     steps = env.get("EXPLORER_MAX_TRAIN_STEPS") or (PUBLIC_MAX_TRAIN_STEPS if public else MAX_TRAIN_STEPS)
     queue = env.get("EXPLORER_TRAIN_QUEUE") or (PUBLIC_TRAIN_QUEUE if public else DEFAULT_TRAIN_QUEUE)
     threads = env.get("EXPLORER_TORCH_THREADS") or 1
     sampling = env.get("EXPLORER_SAMPLING_CONCURRENCY") or DEFAULT_SAMPLING_CONCURRENCY
     models = env.get("EXPLORER_MAX_MODELS") or (PUBLIC_MAX_MODELS if public else DEFAULT_MAX_MODELS)
     per_person = env.get("EXPLORER_MODELS_PER_PERSON") or (PUBLIC_MODELS_PER_PERSON if public else models)
-    read_only = _flag(env.get("EXPLORER_READ_ONLY"))
+    read_only = truthy(env.get("EXPLORER_READ_ONLY"))
     return ServerLimits(
         read_only=read_only,
         public=public,
@@ -117,11 +114,6 @@ def configure(new: ServerLimits) -> ServerLimits:
     global _current
     _current = new.validated()
     return _current
-
-
-def zero_gpu() -> bool:
-    """Whether this is Hugging Face ZeroGPU hardware (it lends its GPU one wrapped call at a time)."""
-    return _flag(os.environ.get("SPACES_ZERO_GPU"))
 
 
 def training_device() -> str | None:

@@ -143,6 +143,11 @@ class LoadedModel:
     model: torch.nn.Module
     info: CheckpointInfo
 
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters live: a run moves its inputs here and its results back to the CPU."""
+        return next(self.model.parameters()).device
+
 
 def load_checkpoint(folder: str | os.PathLike, device: torch.device | str = "cpu",
                     info: CheckpointInfo | None = None) -> LoadedModel:  # fmt: skip

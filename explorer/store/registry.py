@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explorer.config import model_roots, pick_device
+from explorer.config import model_device, model_roots, pick_device
 from explorer.core.discrete.process import DiscreteProcess, make_process
 from explorer.core.schedules import NoiseSchedule, make_schedule
 from explorer.data.registry import DataKind
@@ -190,10 +190,11 @@ class ModelRegistry:
         """The SHA-256 of the weights the name refers to now (read from its config, not loaded)."""
         return read_info(self.folder(name)).weights
 
-    def handle(self, name: str, device: str | None = "cpu", allow_path: bool = False) -> ModelHandle:
-        """The model called `name` (or, with allow_path, at that folder) on `device` (None: the best)."""
+    def handle(self, name: str, device: str | None = None, allow_path: bool = False) -> ModelHandle:
+        """The model called `name` (or, with allow_path, at that folder) on `device` (None: config.model_device,
+        the GPU where there is one): every run moves its inputs there and its results back (issue 20)."""
         folder = self.folder(name, allow_path)
-        target = str(pick_device(device))
+        target = str(pick_device(device) if device else model_device())
         info = read_info(folder)
         key = (str(folder), info.weights, target)
         with self._lock:
@@ -257,7 +258,7 @@ def load_model(name: str, registry: ModelRegistry = REGISTRY) -> tuple[ModelHand
 
 def load_discrete(name: str, device: str | None = None, registry: ModelRegistry = REGISTRY
                   ) -> tuple[ModelHandle, DiscreteProcess]:  # fmt: skip
-    """A discrete (D3PM) model by name on `device` (default the best available), and its process."""
+    """A discrete (D3PM) model by name on `device` (default config.model_device), and its process."""
     handle = registry.handle(name, device)
     if handle.process is None:
         raise ModelKindError(name, handle.kind, "a discrete (D3PM) model")
