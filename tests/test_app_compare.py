@@ -93,6 +93,9 @@ def test_quality_curve_and_csv(client, monkeypatch):
         (["spiral-mlp", 999_999, 0, True, "any", 1.0], ROWS, "greater than maximum value 5000"),
         (["../../etc/passwd", 300, 0, True, "any", 1.0], ROWS, "bad model name"),
         ([None, 300, 0, True, "any", 1.0], ROWS, "choose a model first"),
+        (SETTINGS, ROWS[:7] + [7, "tuned"] + ROWS[9:], "has no tuned timesteps for DDIM"),
+        (SETTINGS, ROWS[:11] + ["unipc", 7, "tuned"] + ROWS[14:], "exist for 5, 10 steps of UniPC on this"),
+        (SETTINGS, ROWS[:8] + ["Tuned"] + ROWS[9:], "'Spacing' expects one of its choices, got 'Tuned'"),
     ],
 )
 def test_bad_requests_get_clear_messages(client, settings, rows, message):
