@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 20's checks on a lent GPU, in one call of the device tool (about 5 minutes on an H100):
+# Issue 20's checks on a lent GPU, in one call of the device tool (about 6 minutes on an H100):
 #   run(command="bash scripts/gpu_checks.sh", timeout_s=540)
 # The device image's python3 holds a CUDA torch; a package it lacks (gradio, plotly) is carried
 # as wheels (../.library/device/README.md). Results come back in $OUT.
@@ -13,6 +13,8 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" >
 timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_devices.py > "$OUT/test-devices.txt" 2>&1
 # sampling throughput against the network's forward cost, and the Reverse tab's default run
 timeout 150 python3 -m benchmarks.sample --device cuda > "$OUT/sample.txt" 2>&1
+# mixed precision: quality and speed of bf16 and fp16 against float32
+timeout 150 python3 -m benchmarks.precision > "$OUT/precision.txt" 2>&1
 # the default spiral recipe's training time and quality
 timeout 120 python3 -m benchmarks.train --device cuda --quick > "$OUT/train.txt" 2>&1
 cp benchmarks/results/*cuda*.json "$OUT/" 2>/dev/null

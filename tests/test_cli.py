@@ -210,6 +210,19 @@ def test_sample_on_the_models_tuned_timesteps(tmp_path, capsys):
     assert "digits-unet has no tuned timesteps for UniPC" in capsys.readouterr().err
 
 
+def test_sample_in_bf16_and_its_refusal_for_a_discrete_model(tmp_path, capsys):
+    import numpy as np
+
+    from explorer.evaluation.metrics import mean_spiral_distance
+
+    out = tmp_path / "bf16.npy"
+    args = ["sample", "--model", "spiral-mlp", "--sampler", "ddim", "--steps", "50", "--n", "1000", "--out", str(out)]
+    assert main([*args, "--precision", "bf16"]) == 0
+    assert np.load(out).dtype == np.float32 and mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.02
+    assert main(["sample", "--model", "digits-absorbing", "--precision", "bf16", "--out", str(out)]) == 1
+    assert "takes --steps, not --sampler/--eta/--spacing/--precision" in capsys.readouterr().err
+
+
 def test_sample_refuses_bad_solver_settings(tmp_path, capsys):
     out = str(tmp_path / "x.npy")
     cases = [

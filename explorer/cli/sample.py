@@ -31,6 +31,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
     from explorer.config import pick_device
     from explorer.runs.common import trajectory
     from explorer.runs.tuned import with_tuned
+    from explorer.sampling.precision import with_precision
     from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings
     from explorer.store.registry import command_line_model, data_bound
     from explorer.viz.panels import panel_frame
@@ -59,6 +60,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
         if args.label is None:
             raise ValueError("--guidance needs --label (the class to steer towards)")
         model = conditioning(args.label, args.guidance).wrap(loaded.model)
+    model = with_precision(model or loaded.model, args.precision)
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
@@ -113,8 +115,9 @@ def _sample_discrete(args: argparse.Namespace, device, name: str, registry) -> s
 
     if args.label is not None or args.guidance is not None:
         raise ValueError(f"{args.model!r} is an unconditional discrete model: it takes no --label or --guidance")
-    if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None:
-        raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not --sampler/--eta/--spacing")
+    if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None or args.precision != "fp32":
+        raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not "
+                         "--sampler/--eta/--spacing/--precision")  # fmt: skip
     settings = DiscreteSettings(name, args.n, args.steps, args.seed, str(device))
     run = run_discrete(settings, registry)
     samples = run.samples.numpy()
@@ -131,6 +134,7 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True,
                    help="a name from `python -m explorer models`, or a checkpoint folder's path")  # fmt: skip
     from explorer.sampling.gaussian import DDPM_VARIANCES, Churn
+    from explorer.sampling.precision import PRECISIONS
     from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, SAMPLERS, SamplerSettings
     from explorer.sampling.spacings import SPACINGS
     from explorer.sampling.tuning import TUNED
@@ -157,6 +161,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--label", type=int, help="conditional models: the class to generate (see `models`)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale w (0 unconditional, 1 conditional, "
                                                   ">1 guided; default 1 with --label)")  # fmt: skip
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="the network under autocast in bf16 or fp16 (the sampler stays float32; "
+                        "benchmarks/precision.py measures the effect on quality)")  # fmt: skip
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
