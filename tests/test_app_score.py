@@ -34,7 +34,7 @@ def test_scrubbing_a_field_never_computes_one(client):
 def test_the_elbo_table_and_its_plots(client):
     table, terms, weights = client.predict("digits-absorbing", 16, 100, "beta", 0, api_name="/elbo")
     assert "bits/dim" in table and "prior L_T" in table and "categorical" in table
-    assert len(plot_traces(terms)[0]["x"]) == 10
+    assert len(plot_traces(terms)[0]["x"]) == 16  # runs of 1, 2, 4, ..., 64 up to t = 127, then of 100
     table, terms, weights = client.predict("spiral-mlp", 100, 50, "beta_tilde", 0, api_name="/elbo")
     assert "nats" in table and "a density and may be negative" in table
     assert [trace["name"] for trace in plot_traces(weights)] == ["ELBO (Ho et al. eq. 12)", "L_simple"]

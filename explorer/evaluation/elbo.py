@@ -2,8 +2,9 @@
 
 Every index t >= 1 is a term L_{t-1}; the full evaluation computes all T - 1 of them (T model calls
 with the decoder), the reference. The respaced estimate (`every` = k > 1) splits 1..T-1 into strata
-of k consecutive indices and draws one index per stratum and per item, uniformly, weighting its term
-by the stratum's size: an unbiased, stratified estimate of the same sum from about T / k model calls.
+of k consecutive indices (narrower near the data, see strata) and draws one index per stratum and per
+item, uniformly, weighting its term by the stratum's size: an unbiased, stratified estimate of the same
+sum from about T / k model calls.
 The standard error is that of the mean over items (it covers the noise draws, the strata draws and
 the data). Every draw takes the generator, which lives on the data's device.
 Time convention: `t` is the 0-based schedule index; the reported steps are the paper's t.
@@ -56,9 +57,18 @@ class ElboTerms:
 
 
 def strata(T: int, every: int) -> list[range]:
-    """Indices 1..T-1 in runs of `every` consecutive ones (the last may be shorter)."""
+    """Indices 1..T-1 in runs of `every` consecutive ones (the last may be shorter), narrower near the
+    data: a run is never wider than the index it starts at (1, 2-3, 4-7, 8-15, ... up to `every`). The
+    terms fall roughly like 1/t there (digits-unet: 0.38 bits/dim at t = 2, 0.059 at t = 10), so a run of
+    10 from t = 1 weighted a 6x spread of terms by 10, and its draws dominated the estimate's variance;
+    with runs no wider than their start, the terms within one differ by about 2x at most."""
     every = check_int("every", every, 1, MAX_T)
-    return [range(start, min(start + every, T)) for start in range(1, T, every)]
+    runs, start = [], 1
+    while start < T:
+        end = min(start + min(every, start), T)
+        runs.append(range(start, end))
+        start = end
+    return runs
 
 
 def _draw(stratum: range, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 from explorer import data
 from explorer.core.likelihood import REVERSE_VARIANCES, elbo_weight
 from explorer.data.images import quantize
-from explorer.evaluation.elbo import ElboTerms, discrete_elbo, gaussian_elbo
+from explorer.evaluation.elbo import ElboTerms, discrete_elbo, gaussian_elbo, strata
 from explorer.evaluation.ode_likelihood import DIVERGENCES, MAX_PROBES, ode_log_likelihood
 from explorer.limits import MAX_T, check_choice, check_int
 from explorer.models.d3pm import DIGIT_LEVELS
@@ -98,7 +98,7 @@ def run_elbo(settings: ElboSettings, allow_path: bool = False) -> ElboRun:
     handle = REGISTRY.handle(settings.model, allow_path=allow_path)
     x0, items = evaluation_items(handle, settings.n, settings.seed, (MAX_ELBO_POINTS, MAX_ELBO_IMAGES))
     T = handle.process.T if handle.discrete else handle.schedule.T
-    check_work("the ELBO", len(x0), -(-(T - 1) // every), "terms", MAX_ELBO_WORK, x0.ndim > 2,
+    check_work("the ELBO", len(x0), len(strata(T, every)), "terms", MAX_ELBO_WORK, x0.ndim > 2,
                "score fewer items or raise 'every'")  # fmt: skip
     gen = torch.Generator().manual_seed(settings.seed)  # on the CPU: the same draws on every device (core.draws)
     x0 = x0.to(handle.device)
