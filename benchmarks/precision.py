@@ -22,7 +22,7 @@ from explorer.runs.compare import clip_bound
 from explorer.runs.tuned import with_tuned
 from explorer.sampling.precision import PRECISIONS, with_precision
 from explorer.sampling.registry import SamplerSettings
-from explorer.store.registry import load_model
+from explorer.store.registry import ModelHandle, load_model
 
 POINTS, IMAGES, SEED = 4000, 297, 0
 CONFIGS = {
@@ -33,8 +33,8 @@ CONFIGS = {
 }  # fmt: skip
 
 
-def slow_fp16(loaded, config: SamplerSettings, T: int) -> bool:
-    """fp16 on a CPU is emulated: the digits UNet's 1,000 calls took over 4 minutes (against 83 s in
+def slow_fp16(loaded: ModelHandle, config: SamplerSettings, T: int) -> bool:
+    """fp16 on a CPU is emulated: the digits UNet's 1,000 calls took over 4 minutes (against 77-83 s in
     float32) and are left to a GPU."""
     return loaded.device.type == "cpu" and loaded.dataset == "digits" and config.resolved_steps(T) > 100
 

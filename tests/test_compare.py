@@ -187,6 +187,7 @@ def test_every_shipped_gaussian_and_flow_model_ships_the_curve_of_every_sampler(
         for config in configs:  # a tuned row over the step counts its timesteps were tuned for
             ladder = config.tuned_steps() if config.spacing == "tuned" else list(curves.CURVE_STEPS)
             assert [p.steps for p in quality_curve(name, config)] == ladder, (name, config)
+            assert made_by.get("own ladders", {}).get(curve_label(config), made_by["ladder"]) == ladder, name
 
 
 def test_ship_curves_stores_every_sampler_and_names_what_it_left_out(zero_snr_models, monkeypatch):

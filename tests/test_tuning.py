@@ -76,6 +76,8 @@ def test_the_tuned_spacing_visits_its_list_and_says_which_step_counts_it_has():
         SamplerSettings("unipc", 3, spacing="tuned").validated(100)
     with pytest.raises(ValueError, match="must start at t = T - 1"):
         SamplerSettings("unipc", 2, spacing="tuned", tuned=((50, 0),)).validated(100)
+    with pytest.raises(ValueError, match="exist for 3, 4 steps of UniPC on this model, not for 6"):
+        SamplerSettings("unipc", 6, spacing="tuned", tuned=settings.tuned).validated(100)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +133,12 @@ def test_tune_keeps_only_what_scores_better_on_held_out_seeds_and_the_tab_runs_i
     found[3] = ([99, 60, 9], 0.10, 0.12)
     tuned_runs.tune_model(loaded, "unipc", [3], "again")
     stored = json.loads(path.read_text())
+    stored["tuned"]["unipc"]["5"] = {"timesteps": [98, 40, 3, 2, 1]}  # not from t = T - 1: skipped
+    stored["tuned"]["ddim"] = "not a table"
+    path.write_text(json.dumps(stored))
+    assert tuned_runs.tuned_table(loaded, "unipc") == ((99, 60, 9),) and tuned_runs.tuned_table(loaded, "ddim") == ()
+    with pytest.raises(ValueError, match="draws noise on the way: only deterministic samplers"):
+        row_settings(small_model, "ddpm", 3, "tuned", None, 1.5)
     stored["weights"] = "0" * 64  # tuned for other weights: ignored
     path.write_text(json.dumps(stored))
     assert tuned_runs.tuned_table(loaded, "unipc") == ()

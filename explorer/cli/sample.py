@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
     from explorer.runs.tuned import with_tuned
     from explorer.sampling.precision import with_precision
     from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings
+    from explorer.sampling.tuning import TUNED
     from explorer.store.registry import command_line_model, data_bound
     from explorer.viz.panels import panel_frame
 
@@ -48,7 +50,10 @@ def cmd_sample(args: argparse.Namespace) -> str:
     sampler = SamplerSettings(args.sampler, steps, args.eta, spacing, args.variance, clip, churn=args.churn,
                               s_tmin=args.s_tmin, s_tmax=args.s_tmax, s_noise=args.s_noise, snr=args.snr,
                               corrector_steps=args.corrector_steps)  # fmt: skip
-    sampler = with_tuned(sampler, loaded).validated(schedule.T)
+    sampler = with_tuned(sampler, loaded)
+    if sampler.spacing == TUNED and args.steps is None:  # the most steps the model was tuned for
+        sampler = replace(sampler, steps=max(sampler.tuned_steps()))
+    sampler = sampler.validated(schedule.T)
     if sampler.resolved_steps(schedule.T) > MAX_KEPT_STEPS:
         keep = {int(k) for k in np.linspace(0, schedule.T, args.frames).round()} if args.gif else {0}
     else:
@@ -60,7 +65,7 @@ def cmd_sample(args: argparse.Namespace) -> str:
         if args.label is None:
             raise ValueError("--guidance needs --label (the class to steer towards)")
         model = conditioning(args.label, args.guidance).wrap(loaded.model)
-    model = with_precision(model or loaded.model, args.precision)
+    model = with_precision(loaded.model if model is None else model, args.precision)
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)

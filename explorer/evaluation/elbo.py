@@ -6,7 +6,7 @@ of k consecutive indices (narrower near the data, see strata) and draws one inde
 item, uniformly, weighting its term by the stratum's size: an unbiased, stratified estimate of the same
 sum from about T / k model calls.
 The standard error is that of the mean over items (it covers the noise draws, the strata draws and
-the data). Every draw takes the generator, which lives on the data's device.
+the data). Every draw takes the generator (a CPU one: core.draws moves its draws to the data's device).
 Time convention: `t` is the 0-based schedule index; the reported steps are the paper's t.
 """
 

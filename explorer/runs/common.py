@@ -42,7 +42,7 @@ def trajectory(
     keep = keep or set()
     limit = MAX_IMAGES if is_image_model(loaded) else MAX_POINTS
     n = check_int("number of samples", n, 1, limit)
-    device = loaded.device  # the registry put the model on the app's device
+    device = loaded.device  # the registry put the model on config.model_device
     gen = torch.Generator().manual_seed(chunk_seed(check_int("seed", seed, 0, 2**31 - 1), chunk))  # CPU: see draws
     x = draws.randn(sample_shape(loaded.hyper, n), gen, device) * schedule.prior_std
     steps, xs, x0s, nfe = [], [], [], 0

@@ -125,8 +125,10 @@ DEFAULT_ROWS = [
     (True, "ddpm", 1000, "trailing", 1.0),  # fewer steps from t = T, valid on every process (check_start)
     (True, "ddim", 50, "trailing", 0.0),
     (True, "dpmpp2m", 15, "logsnr", 0.0),
-    (True, "unipc", 10, "tuned", 0.0),  # the best at 10 NFE on spiral-mlp and spiral-ve (benchmarks/fewstep.py),
-]  # on its timesteps tuned for the model (runs.tuned); where a model has none, the sampler's usual spacing
+    # the best at 10 NFE (benchmarks/fewstep.py), on the model's tuned timesteps (runs.tuned); a model
+    # without them runs the sampler's usual spacing (row_spacing)
+    (True, "unipc", 10, "tuned", 0.0),
+]
 FLOW_ROWS = [("euler", 100, "trailing"), ("heun", 10, "trailing")]
 
 

@@ -131,17 +131,21 @@ def ship_curves(model: str, command: str, progress: Callable[[float, str], None]
     folder = Path(loaded.folder) / SHIPPED_CURVES
     folder.mkdir(exist_ok=True)
     n, ladder = CURVE_IMAGES if is_image_model(loaded) else CURVE_POINTS, curve_steps(schedule.T)
-    made, skipped = [], {}
+    made, skipped, own_ladders = [], {}, {}
     for config in shipped_configs(model):
         try:  # a spacing that starts below t = T on a VE or flow process is refused here
             points = quality_curve(model, config, progress)
         except ValueError as error:
             skipped[curve_label(config)] = str(error)
             continue
-        (folder / curve_key(model, config)[3].name).write_text(json.dumps([asdict(p) for p in points]))
+        _, _, config_ladder, path = curve_key(model, config)
+        path = folder / path.name
+        path.write_text(json.dumps([asdict(p) for p in points]))
         made.append(curve_label(config))
+        if config_ladder != ladder:  # tuned timesteps: the step counts they were tuned for
+            own_ladders[curve_label(config)] = config_ladder
     made_by = {"command": command, "seed": CURVE_SEED, "n": n, "ladder": ladder, "weights": loaded.weights,
-               "configurations": made, "left out": skipped}  # fmt: skip
+               "configurations": made, "own ladders": own_ladders, "left out": skipped}  # fmt: skip
     (folder / "made-by.json").write_text(json.dumps(made_by, indent=1))
     return folder
 

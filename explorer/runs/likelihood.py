@@ -138,12 +138,11 @@ def density_axis() -> np.ndarray:
     return np.linspace(-DENSITY_LIM, DENSITY_LIM, DENSITY_GRID)
 
 
-def model_log_density(estimate: Estimator, steps: int) -> np.ndarray:
+def model_log_density(estimate: Estimator, steps: int, device: torch.device) -> np.ndarray:
     """log p_theta on a DENSITY_GRID^2 grid over [-DENSITY_LIM, DENSITY_LIM]^2 (rows along y)."""
     axis = torch.from_numpy(density_axis()).float()
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
-    device = next(estimate.model.parameters()).device
     log_p = ode_log_likelihood(estimate, grid.to(device), steps, torch.Generator().manual_seed(0)).log_p
     return log_p.reshape(DENSITY_GRID, DENSITY_GRID).numpy()
 
@@ -177,7 +176,7 @@ def run_nll(settings: NllSettings, allow_path: bool = False) -> NllRun:
         nll = -result.log_p
         log_density = data_density = None
         if settings.density:
-            log_density, data_density = model_log_density(estimate, steps), training_histogram(handle)
+            log_density, data_density = model_log_density(estimate, steps, handle.device), training_histogram(handle)
         return NllRun(settings, float(nll.mean()), float(nll.std()) / math.sqrt(len(nll)), "nats", items, result.nfe,
                       "exact", "exact divergence (2 backward passes a call)", nll.numpy(), x0.numpy(), log_density,
                       data_density)  # fmt: skip

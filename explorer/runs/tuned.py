@@ -2,8 +2,9 @@
 
 The search (sampling.tuning) scores a sampler's samples from one seed set apart for tuning
 (TUNE_SEED), and the result is kept only where it also scores better on other seeds
-(HELD_OUT_SEEDS, the seeds the benchmarks and curves use). The file records both, the command,
-and the weights' hash: after retraining, the old timesteps are ignored.
+(HELD_OUT_SEEDS); the curves and benchmarks draw from seeds 0-2, which neither decision saw. The
+file records both scores, the command, and the weights' hash: after retraining, the old timesteps
+are ignored.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from explorer.limits import MAX_POINTS, check_int
 from explorer.runs.common import draw_samples
 from explorer.sampling.registry import DEFAULT_SPACING, SamplerSettings, sampler_spec
 from explorer.sampling.spacings import timesteps
-from explorer.sampling.tuning import TUNED, TunedSearch, tune_timesteps
+from explorer.sampling.tuning import TUNED, TunedSearch, check_tuned, tune_timesteps
 from explorer.store.registry import ModelHandle, data_bound, is_image_model
 
 TUNED_FILE = "tuned.json"
 TUNE_SEED = 100  # the seed the search scores on: apart from the curves' and the benchmarks' seeds 0-2
-HELD_OUT_SEEDS = (0, 1, 2)
+HELD_OUT_SEEDS = (200, 201, 202)  # apart from the seed searched and from the curves' and benchmarks' 0-2
 TUNE_POINTS, HELD_OUT_POINTS = 2000, 5000  # per seed; image models use FD's fixed n (evaluation.sample_report)
 MAX_TUNED_STEPS = 50  # a search costs about 40 passes of S model calls per timestep: few steps only
 
@@ -40,9 +41,18 @@ def _read(loaded: ModelHandle) -> dict[str, Any]:
 
 def tuned_table(loaded: ModelHandle, sampler: str) -> tuple[tuple[int, ...], ...]:
     """The model's tuned timesteps for `sampler`, one list per step count (none if not tuned, or
-    tuned for weights it no longer has)."""
-    entries = _read(loaded).get("tuned", {}).get(sampler, {})
-    return tuple(tuple(entry["timesteps"]) for _, entry in sorted(entries.items(), key=lambda kv: int(kv[0])))
+    tuned for weights it no longer has); an entry that is not a valid list for its schedule is skipped."""
+    table = []
+    try:
+        entries = _read(loaded).get("tuned", {}).get(sampler, {})
+        for _, entry in sorted(entries.items(), key=lambda kv: int(kv[0])):
+            try:
+                table.append(tuple(check_tuned(entry["timesteps"], loaded.schedule.T)))
+            except (KeyError, TypeError, ValueError):
+                continue
+    except (AttributeError, TypeError, ValueError):  # a file edited into another shape
+        return ()
+    return tuple(table)
 
 
 def with_tuned(settings: SamplerSettings, loaded: ModelHandle) -> SamplerSettings:
@@ -50,15 +60,18 @@ def with_tuned(settings: SamplerSettings, loaded: ModelHandle) -> SamplerSetting
     if the model has none for that sampler)."""
     if settings.spacing != TUNED:
         return settings
+    spec = sampler_spec(settings.name)
+    if spec.stochastic:
+        raise ValueError(f"{spec.label} draws noise on the way: only deterministic samplers have tuned timesteps")
     table = tuned_table(loaded, settings.name)
     if not table:
-        label = sampler_spec(settings.name).label
-        raise ValueError(f"{loaded.name} has no tuned timesteps for {label}: choose another spacing, or run "
+        raise ValueError(f"{loaded.name} has no tuned timesteps for {spec.label}: choose another spacing, or run "
                          f"`python -m explorer tune --model {loaded.name} --sampler {settings.name}`")  # fmt: skip
     return replace(settings, tuned=table)
 
 
 def has_tuned(loaded: ModelHandle, sampler: str, steps: int) -> bool:
+    """Whether the model has tuned timesteps for `sampler` at `steps`."""
     return any(len(seq) == steps for seq in tuned_table(loaded, sampler))
 
 
@@ -114,8 +127,9 @@ def tune_model(
     progress: Callable[[str], None] | None = None,
 ) -> Path:  # fmt: skip
     """Tune `sampler` at each step count and store the results in the checkpoint's tuned.json (other
-    samplers' entries for the same weights are kept). A result that scores worse on the held-out seeds
-    than the spacing it started from is recorded under "left out", not used. Returns the file."""
+    samplers' entries for the same weights are kept: run one tune at a time per model, since each
+    rewrites the whole file). A result that scores worse on the held-out seeds than the spacing it
+    started from is recorded under "left out", not used. Returns the file."""
     stored = _read(loaded)
     made = {"weights": loaded.weights, "metric": metric_for(loaded.dataset).name, "seed": TUNE_SEED,
             "held-out seeds": list(HELD_OUT_SEEDS), "tuned": stored.get("tuned", {}),

@@ -126,8 +126,15 @@ class SamplerSettings:
             s_noise=check_float("S_noise", self.s_noise, *NOISE_RANGE),
             snr=check_float("corrector SNR", self.snr, 1e-3, 1.0),
             corrector_steps=check_int("corrector steps", self.corrector_steps, 0, MAX_CORRECTOR_STEPS),
-            tuned=tuple(tuple(check_tuned(seq, T)) for seq in self.tuned),
+            tuned=self._checked_tuned(T),
         )
+
+    def _checked_tuned(self, T: int) -> tuple[tuple[int, ...], ...]:
+        """The tuned lists, each checked, with the step count among theirs when the spacing is tuned."""
+        tuned = tuple(tuple(check_tuned(seq, T)) for seq in self.tuned)
+        if self.spacing == TUNED and self.steps is not None and self.steps not in self.tuned_steps():
+            raise ValueError(self._no_tuned(self.steps))
+        return tuned
 
     def resolved_steps(self, T: int) -> int:
         return T if self.steps is None else self.steps
@@ -144,8 +151,11 @@ class SamplerSettings:
         for seq in self.tuned:
             if len(seq) == S:
                 return list(seq)
-        raise ValueError(f"tuned timesteps exist for {', '.join(map(str, self.tuned_steps())) or 'no'} steps of "
-                         f"{sampler_spec(self.name).short} on this model, not for {S}")  # fmt: skip
+        raise ValueError(self._no_tuned(S))
+
+    def _no_tuned(self, S: int) -> str:
+        return (f"tuned timesteps exist for {', '.join(map(str, self.tuned_steps())) or 'no'} steps of "
+                f"{sampler_spec(self.name).short} on this model, not for {S}")  # fmt: skip
 
     def nfe(self, schedule: NoiseSchedule) -> int:
         """Model evaluations a run will make: one per visited timestep, and for Heun a second at the

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from explorer.config import truthy, zero_gpu  # noqa: F401  (zero_gpu: for the Train tab)
+from explorer.config import truthy, zero_gpu
 from explorer.limits import check_int
 from explorer.training.config import MAX_TRAIN_STEPS
 

@@ -230,8 +230,9 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
         try:
             if kind == "ve" and i < 2 and spacing != TUNED and not starts_at_prior(schedule, int(steps), spacing):
                 row["spacing"] = "trailing"
-            if schedule is not None and row_spacing(model, name, int(steps), spacing) != spacing:
-                row["spacing"] = row_spacing(model, name, int(steps), spacing)
+            fitted = row_spacing(model, name, int(steps), spacing) if schedule is not None else spacing
+            if fitted != spacing:
+                row["spacing"] = fitted
         except (TypeError, ValueError):  # a bad step count or spacing: Run says what is wrong
             pass
         updates += [gr.update(value=row[field]) if field in row else gr.update()
@@ -313,10 +314,13 @@ def build(state: AppState) -> dict:
     percent.input(bind(on_frame, state), [run_key, percent, estimate], panels, api_name="compare_frame", **hidden)
     estimate.change(bind(on_estimate, state), [run_key, percent, estimate], panels, api_visibility="private",
                     **hidden)  # fmt: skip
-    for component in [model, clip, *rows]:
+    for component in [clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
     row_fields = [c for i in range(len(DEFAULT_ROWS)) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]
-    model.change(on_model, [model, *rows], [n, *row_fields, score, score_info], api_visibility="private")
+    # the plot follows a model change once the rows fit the new model (a tuned row may fall back first)
+    model.change(on_model, [model, *rows], [n, *row_fields, score, score_info], api_visibility="private").then(
+        on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden
+    )
     model.change(lambda: gr.update(visible=False), None, scores, api_visibility="private")  # scores of another model
     score.click(gpu_call(on_score), [*settings, *rows], [scores, score_info], api_name="compare_score",
                 **sampling_queue())  # fmt: skip

@@ -102,8 +102,8 @@ def on_field_frame(state: AppState, key: RunKey | None, i: float) -> tuple[Any, 
 
 def elbo_table(run: ElboRun) -> str:
     terms, unit = run.terms, run.terms.unit
-    respaced = (f"every {terms.every}th t: one t drawn in each run of {terms.every} (narrower below t = {terms.every}) "
-                "for each item, reweighted"
+    respaced = (f"every {terms.every}th t: one t drawn in each run of {terms.every} (narrower near the data: 1, 2-3, "
+                "4-7, ...) for each item, reweighted"
                 if terms.every > 1 else "all T terms")  # fmt: skip
     decoder = ("a Gaussian density −log N(x₀; μ_θ(x₁, 1), σ₁² I): points are continuous, so this term (and the "
                "total) is a density and may be negative" if terms.decoder_kind == "Gaussian density"

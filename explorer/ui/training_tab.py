@@ -13,10 +13,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from explorer.config import zero_gpu
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
 from explorer.serve.disk import client_address
-from explorer.serve.limits import limits, zero_gpu
+from explorer.serve.limits import limits
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
 from explorer.training.chunks import chunkable, lent_gpu_steps
