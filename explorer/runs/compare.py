@@ -138,7 +138,7 @@ def row_settings(
     """One configuration row as the sampler settings a comparison and its curves run (with the
     model's tuned timesteps when the spacing is "tuned")."""
     settings = SamplerSettings(name=name, steps=steps, eta=0.0 if eta is None else eta, spacing=spacing, clip_x0=bound)
-    return with_tuned(settings, load_model(model)[0])
+    return with_tuned(settings, load_model(model)[0]) if spacing == TUNED else settings
 
 
 def row_spacing(model: str, name: str, steps: int, spacing: str) -> str:

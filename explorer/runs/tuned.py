@@ -42,17 +42,15 @@ def _read(loaded: ModelHandle) -> dict[str, Any]:
 def tuned_table(loaded: ModelHandle, sampler: str) -> tuple[tuple[int, ...], ...]:
     """The model's tuned timesteps for `sampler`, one list per step count (none if not tuned, or
     tuned for weights it no longer has); an entry that is not a valid list for its schedule is skipped."""
+    tuned = _read(loaded).get("tuned")
+    entries = tuned.get(sampler) if isinstance(tuned, dict) else None
     table = []
-    try:
-        entries = _read(loaded).get("tuned", {}).get(sampler, {})
-        for _, entry in sorted(entries.items(), key=lambda kv: int(kv[0])):
-            try:
-                table.append(tuple(check_tuned(entry["timesteps"], loaded.schedule.T)))
-            except (KeyError, TypeError, ValueError):
-                continue
-    except (AttributeError, TypeError, ValueError):  # a file edited into another shape
-        return ()
-    return tuple(table)
+    for entry in entries.values() if isinstance(entries, dict) else ():
+        try:
+            table.append(tuple(check_tuned(entry["timesteps"], loaded.schedule.T)))
+        except (KeyError, TypeError, ValueError):  # an entry edited out of shape
+            continue
+    return tuple(sorted(table, key=len))
 
 
 def with_tuned(settings: SamplerSettings, loaded: ModelHandle) -> SamplerSettings:
