@@ -40,7 +40,7 @@ def samples(name: str, S: int) -> torch.Tensor:
     if name != "digits-unet":
         loaded, process = load_discrete(name)
         x_T = prior_sample(process, (N, 1, 8, 8), gen)
-        *_, final = reverse_steps(loaded.model, process, x_T, S, gen)
+        final = last(reverse_steps(loaded.model, process, x_T, S, gen))
         return to_images(final.x, process.K)
     loaded, schedule = load_model(name)
     settings = SamplerSettings("ddpm", S, spacing=DEFAULT_SPACING["ddpm"], clip_x0=1.0).validated(schedule.T)

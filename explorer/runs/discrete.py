@@ -53,11 +53,12 @@ def run_discrete(settings: DiscreteSettings, registry: ModelRegistry = REGISTRY)
     gen = torch.Generator().manual_seed(chunk_seed(seed, check_int("chunk", settings.chunk, 0, 2**16)))  # CPU: draws
     hyper = loaded.hyper
     x_T = prior_sample(process, (n, 1, hyper["size"], hyper["size"]), gen, device)
-    ts, xs, guesses = [process.T], [x_T.cpu()], []
+    ts, xs, guesses = [process.T], [x_T], []
     for step in reverse_steps(loaded.model, process, x_T, steps, gen):
         ts.append(step.s + 1)
         xs.append(step.x)
         guesses.append(step.x0_mean)
     guesses.append(guesses[-1])
+    xs, guesses = list(torch.stack(xs).cpu().unbind(0)), list(torch.stack(guesses).cpu().unbind(0))  # one transfer
     images = to_images(xs[-1], process.K)
     return DiscreteRun(settings, process, ts, xs, guesses, predict_digits(images).tolist())

@@ -40,7 +40,8 @@ def to_images(levels: torch.Tensor, K: int) -> torch.Tensor:
 @dataclass
 class DiscreteStep:
     """One reverse step from index k to s (-1: the data): the state reached, and the model's
-    x0 guess made at k as its expected grey level in [-1, 1] (CPU tensors)."""
+    x0 guess made at k as its expected grey level in [-1, 1] (on the model's device: a run moves
+    what it records in one transfer, not one a step)."""
 
     k: int
     s: int
@@ -72,4 +73,4 @@ def reverse_steps(
         prior = process.Qbar[s].float().to(device) if s >= 0 else torch.eye(process.states, device=device)
         x = categorical(bayes_posterior(p0, x, forward, prior), generator)
         mean = (p0[..., : process.K] * levels).sum(-1)
-        yield DiscreteStep(k, s, x.cpu(), to_images(mean, process.K).cpu(), i + 1)
+        yield DiscreteStep(k, s, x, to_images(mean, process.K), i + 1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -28,6 +29,7 @@ from explorer.core.parametrization import predict_x0_eps
 from explorer.core.schedules import NoiseSchedule, scales
 from explorer.sampling.spacings import step_pairs
 
+StepT = TypeVar("StepT")  # a sampler's step record (Step here, DiscreteStep for D3PM)
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> model output
 
 
@@ -288,8 +290,8 @@ def edm_steps(
         yield Step(t=t, t_prev=t_prev, x=x, x0_hat=x0_hat, nfe=nfe)
 
 
-def last(steps: Iterator[Step]) -> Step:
-    """Run a sampler to the end and keep its final step."""
+def last(steps: Iterator[StepT]) -> StepT:
+    """Run a sampler (Gaussian or discrete) to the end and keep its final step."""
     final = None
     for step in steps:
         final = step

@@ -141,8 +141,8 @@ class D3PMObjective:
     def samples(self, model: torch.nn.Module, n: int, generator: torch.Generator, steps: int | None) -> torch.Tensor:
         """n digits by ancestral sampling over `steps` of the T steps (None: all), as images in [-1, 1]."""
         x_T = prior_sample(self.process, (n, 1, 8, 8), generator, self.device)
-        *_, final = reverse_steps(model, self.process, x_T, steps or self.config.T, generator)
-        return to_images(final.x, self.process.K)
+        final = last(reverse_steps(model, self.process, x_T, steps or self.config.T, generator))
+        return to_images(final.x, self.process.K).cpu()
 
     def checkpoint_section(self) -> dict[str, Any]:
         c = self.config
