@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 
 # Low to high: a module may import its own layer and the ones below it, never one above.
 LAYERS = [
-    ("limits", "config"),
+    ("limits", "config", "activity"),
     ("core",),
     ("models", "sampling"),
     ("data", "evaluation"),

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.activity import Activity
+
 MAX_RUNS = 32
 MAX_RUN_BYTES = 1024 * 2**20  # the arrays of every kept run together
 
@@ -62,6 +64,7 @@ class RunStore:
         self._lock = threading.Lock()
         self._computing: dict[RunKey, threading.Lock] = {}
         self.computed = 0  # runs made so far (the tests count them)
+        self.requests = Activity()  # runs being made now, which background training gives way to
 
     def compute(self, key: RunKey, make: Callable[[], Any]) -> Any:
         """The run under `key`, made by make() if it is not kept (heavy endpoints only)."""
@@ -71,7 +74,8 @@ class RunStore:
             with gate:
                 found = self.get(key)
                 if found is None:
-                    found = make()
+                    with self.requests.request():
+                        found = make()
                     self.put(key, found)
                 return found
         finally:

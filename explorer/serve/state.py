@@ -40,8 +40,9 @@ class AppState:
 
 def make_state(make_job: JobFactory | None = None, registry: ModelRegistry = REGISTRY) -> AppState:
     """The state for a new app: the limits in force, the process's registry, an empty run store, and
-    a training queue whose finished runs invalidate their model in the registry."""
+    a training queue whose finished runs invalidate their model in the registry and whose jobs give way
+    to the store's runs in progress."""
     state = AppState(limits(), registry)
     if make_job is not None:
-        state.queue = TrainingQueue(make_job, on_saved=registry.invalidate)
+        state.queue = TrainingQueue(make_job, on_saved=registry.invalidate, yield_to=state.runs.requests)
     return state

@@ -3,7 +3,8 @@ line, first come first served, each with its position known to the person who as
 
 A job's Trainer is built only when its turn comes, so waiting jobs hold no memory. When a
 job ends (done, cancelled, failed: NaN loss, out of memory, any error) the device's cached
-memory is released and the next job starts; sampling requests never wait for training.
+memory is released and the next job starts. Sampling requests never wait for training: the job
+gives way to them before each step (explorer.activity).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from explorer.activity import Activity
 from explorer.config import SHIPPED_DIR, user_models_dir
 from explorer.limits import quote
 from explorer.serve.limits import limits, training_device
@@ -89,9 +91,11 @@ def read_owner(folder: Path) -> str | None:
 class TrainingQueue:
     """The line of training jobs; every method is safe to call from any thread."""
 
-    def __init__(self, make_job: JobFactory, on_saved: Callable[[str], None] | None = None):
+    def __init__(self, make_job: JobFactory, on_saved: Callable[[str], None] | None = None,
+                 yield_to: Activity | None = None):  # fmt: skip
         self._make_job = make_job
         self._on_saved = on_saved  # told the model's name when a job has ended (its checkpoint is final)
+        self._yield_to = yield_to  # the heavy requests every job gives way to (explorer.activity)
         self._lock = threading.Lock()
         self._running: Ticket | None = None
         self._waiting: list[Ticket] = []
@@ -168,6 +172,7 @@ class TrainingQueue:
             write_owner(trainer.out, ticket.owner)
         job = self._make_job(trainer)
         job.on_finish = lambda: self._finished(ticket)
+        job.yield_to = self._yield_to
         ticket.job, self._running = job, ticket
         job.start()
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import torch
 
+from explorer.activity import Activity
 from explorer.training.trainer import Advance, Progress, Trainer, one_step, run_training
 
 
@@ -45,6 +46,7 @@ class TrainingJob:
         )
         self.out, self.device = trainer.out, trainer.device
         self.on_finish: Callable[[], None] | None = None  # called in the job's thread once it has ended
+        self.yield_to: Activity | None = None  # heavy requests to give way to (set before start)
         self._thread = threading.Thread(target=self._run, name=f"train-{trainer.out.name}", daemon=True)
 
     def start(self) -> TrainingJob:
@@ -54,7 +56,7 @@ class TrainingJob:
     def _run(self) -> None:
         try:
             run_training(self.trainer, self._progress, self._stop, self._lock, self._evaluate, self._preview_every,
-                         self._advance)  # fmt: skip
+                         self._advance, self.yield_to)  # fmt: skip
         except Exception as error:  # noqa: BLE001 - the job reports, the thread must not die silently
             with self._lock:
                 self._progress.status = "failed"

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from explorer import data
+from explorer.activity import Activity
 from explorer.config import pick_device
 from explorer.core.discrete.process import DiscreteProcess
 from explorer.core.schedules import NoiseSchedule
@@ -62,6 +63,7 @@ class Progress:
     checkpoint: str = ""
     preview: Any = None  # (n, 2) numpy samples from the EMA model
     preview_step: int = 0
+    yielded_s: float = 0.0  # seconds spent waiting for heavy requests (explorer.activity)
 
 
 class Trainer:
@@ -230,6 +232,7 @@ def run_training(
     evaluate: Callable[[Trainer], dict[str, float]] | None = None,
     preview_every: int = 0,
     advance: Advance = one_step,
+    yield_to: Activity | None = None,
 ) -> Progress:
     """Train to the configured step count, updating `progress` under `lock`; checkpoint
     periodically, on cancel and at the end. With preview_every, the EMA model's samples are drawn at
@@ -243,6 +246,12 @@ def run_training(
     last_good = None
     while trainer.step < c.steps and not stop.is_set():
         first = trainer.step + 1
+        if yield_to is not None:
+            waited = yield_to.wait_idle(stop)
+            with lock:
+                progress.yielded_s += waited
+            if stop.is_set():
+                break
         losses = advance(trainer, next_event(trainer.step, c, preview_every) - trainer.step)
         if not losses or not math.isfinite(losses[-1]):  # a step whose loss is not finite is not applied
             loss = losses[-1] if losses else math.nan
