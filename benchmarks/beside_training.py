@@ -44,15 +44,20 @@ def requests(n: int, marks: Activity | None) -> list[float]:
     return seconds
 
 
+def running_job(out: str, yield_to: Activity | None) -> TrainingJob:
+    """The Train tab's default spiral job on the app's training device, past its first preview and warm-up."""
+    job = TrainingJob(Trainer(TrainConfig(dataset="spiral", steps=MAX_TRAIN_STEPS), out, device=training_device()))
+    job.yield_to = yield_to
+    job.start()
+    while job.snapshot().step < 200:
+        time.sleep(0.05)
+    return job
+
+
 def beside_job(n: int, gives_way: bool, out: str) -> dict:
     """n requests while a default spiral training job runs; the job's progress over them."""
     marks = Activity()
-    job = TrainingJob(Trainer(TrainConfig(dataset="spiral", steps=MAX_TRAIN_STEPS), out, device=training_device()))
-    if gives_way:
-        job.yield_to = marks
-    job.start()
-    while job.snapshot().step < 200:  # past the first preview and the warm-up
-        time.sleep(0.05)
+    job = running_job(out, marks if gives_way else None)
     before, start = job.snapshot(), time.perf_counter()
     seconds = requests(n, marks)
     after, elapsed = job.snapshot(), time.perf_counter() - start
@@ -63,9 +68,7 @@ def beside_job(n: int, gives_way: bool, out: str) -> dict:
 
 
 def training_alone(out: str, seconds: float = 5.0) -> float:
-    job = TrainingJob(Trainer(TrainConfig(dataset="spiral", steps=MAX_TRAIN_STEPS), out, device=training_device())).start()
-    while job.snapshot().step < 200:
-        time.sleep(0.05)
+    job = running_job(out, None)
     before, start = job.snapshot().step, time.perf_counter()
     time.sleep(seconds)
     rate = (job.snapshot().step - before) / (time.perf_counter() - start)

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +13,7 @@ from explorer.serve.state import make_state
 from explorer.training.config import TrainConfig
 from explorer.training.job import TrainingJob
 from explorer.training.trainer import Trainer
+from explorer.ui import training_tab
 
 SMALL = dict(dataset="spiral", width=16, depth=1, T=50, batch=64, n_data=500, checkpoint_every=10_000)
 
@@ -82,9 +84,14 @@ def test_a_training_job_takes_no_step_while_a_request_runs(tmp_path, monkeypatch
     assert progress.yielded_s > 0.2  # what it waited is reported
 
 
-def test_the_apps_training_queue_gives_way_to_the_apps_runs(tmp_path, monkeypatch):
+def test_the_apps_training_queue_gives_way_to_the_apps_runs_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(activity, "MAX_PAUSE_S", 30.0)
     state = make_state(TrainingJob)
+    thread = hold(state.runs.requests, 2.5)  # as a heavy request in the run store would be
     ticket = state.queue.submit(TrainConfig(**SMALL, steps=5), "mine", False, owner="me")
     assert ticket.job.yield_to is state.runs.requests
+    thread.join()
     assert ticket.done.wait(60) and ticket.job.snapshot().status == "done"
+    status = training_tab.on_poll(state, None, SimpleNamespace(session_hash="me"))[0]
+    assert "**mine** · done · step 5 / 5" in status and " s for sampling requests" in status

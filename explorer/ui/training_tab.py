@@ -147,6 +147,8 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
     text = (f"**{ticket.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
             f"{p.steps_per_s:.0f} steps/s · ETA {eta} · device {p.device}")  # fmt: skip
+    if p.yielded_s >= 1:  # explorer.activity: the job waits while sampling requests compute
+        text += f" · paused {p.yielded_s:.0f} s for sampling requests"
     waiting = len(state.queue.waiting())
     if waiting:
         text += f" · {waiting} job{'s' if waiting != 1 else ''} waiting"
