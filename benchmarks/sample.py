@@ -5,8 +5,9 @@ digits-unet: 5 batches of 64 digits (the app's cap), images per second, the Fré
 the digits evaluator's features (297 real held-out digits score about 5.3), the share of samples that are
 near-copies of a training digit, and the class histogram.
 Beside each, the network's forward passes alone (the sampler's overhead is the ratio), and the Reverse tab's
-default Sample as the server computes it.
-Run: python -m benchmarks.sample [--device cuda]
+default Sample as the server computes it. With --graphs (on a GPU) each model is sampled again with its
+network replayed as CUDA graphs (explorer.sampling.graphs), capture included in the time.
+Run: python -m benchmarks.sample [--device cuda] [--graphs]
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from explorer.evaluation.digits import classifier, evaluate_digits
 from explorer.evaluation.metrics import mean_spiral_distance
 from explorer.evaluation.sample_report import digits_fd
 from explorer.runs.common import trajectory
+from explorer.sampling.graphs import Graphed
 from explorer.sampling.registry import SamplerSettings
 from explorer.store.registry import REGISTRY
+from explorer.training.config import sample_shape
 
 CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 5)}  # batch size (the app's cap), batches
 
@@ -31,6 +34,8 @@ CASES = {"spiral-mlp": (10_000, 1), "digits-unet": (64, 5)}  # batch size (the a
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device")
+    parser.add_argument("--graphs", action="store_true",
+                        help="also sample with the network as CUDA graphs (sampling.graphs; GPU only)")  # fmt: skip
     args = parser.parse_args()
     device = pick_device(args.device)
     classifier()  # train or load the evaluator before timing anything
@@ -38,23 +43,27 @@ def main() -> None:
     for name, (n, batches) in CASES.items():
         loaded = REGISTRY.handle(name, str(device))
         schedule = loaded.schedule
-        start, finals = time.perf_counter(), []
-        for seed in range(batches):
-            _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0})
-            finals.append(xs[-1])
-        seconds = time.perf_counter() - start
-        samples = torch.cat(finals)
-        forward = forward_seconds(loaded.model, schedule.T, (n, *samples.shape[1:]), batches, device)
-        row = {"model": name, "device": str(device), "samples": len(samples), "NFE each": nfe,
-               "seconds": round(seconds, 1), "samples/s": round(len(samples) / seconds, 1),
-               "forward-only s": round(forward, 1), "sampler / forward": round(seconds / forward, 2)}  # fmt: skip
-        if name.startswith("spiral"):
-            row["quality"] = f"spiral distance {mean_spiral_distance(samples):.4f}"
-        else:
-            r = evaluate_digits(samples)
-            row["quality"] = (f"FD {digits_fd(samples):.2f}, near-copies {r.memorised:.1%}, "
-                              f"classes {r.histogram}")  # fmt: skip
-        rows.append(row)
+        forward = forward_seconds(loaded.model, schedule.T, (n, *sample_shape(loaded.hyper, 1)[1:]), batches, device)
+        networks = {"eager": loaded.model, **({"CUDA graphs": Graphed(loaded.model)} if args.graphs else {})}
+        for network, model in networks.items():
+            _sync(device)
+            start, finals = time.perf_counter(), []
+            for seed in range(batches):  # a graphed network records its shape in the first batch: counted
+                _, xs, _, nfe = trajectory(loaded, schedule, n, seed, SamplerSettings(), {0}, model=model)
+                finals.append(xs[-1])
+            _sync(device)
+            seconds = time.perf_counter() - start
+            samples = torch.cat(finals)
+            row = {"model": name, "device": str(device), "network": network, "samples": len(samples),
+                   "NFE each": nfe, "seconds": round(seconds, 2), "samples/s": round(len(samples) / seconds, 1),
+                   "forward-only s": round(forward, 2), "sampler / forward": round(seconds / forward, 2)}  # fmt: skip
+            if name.startswith("spiral"):
+                row["quality"] = f"spiral distance {mean_spiral_distance(samples):.4f}"
+            else:
+                r = evaluate_digits(samples)
+                row["quality"] = (f"FD {digits_fd(samples):.2f}, near-copies {r.memorised:.1%}, "
+                                  f"classes {r.histogram}")  # fmt: skip
+            rows.append(row)
     report(f"sample-{device.type}", rows, list(rows[0]))
     tab = reverse_tab_seconds()
     report(f"reverse-tab-{device.type}", [tab], list(tab))

@@ -9,10 +9,13 @@ OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
 python3 -c "import torch; print(torch.__version__, torch.cuda.is_available())" >> "$OUT/gpu.txt" 2>&1
-# every run's answer on cuda against the CPU's, and a seed's samples on both (tests/test_devices.py)
-timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_devices.py > "$OUT/test-devices.txt" 2>&1
-# sampling throughput against the network's forward cost, and the Reverse tab's default run
-timeout 150 python3 -m benchmarks.sample --device cuda > "$OUT/sample.txt" 2>&1
+# every run's answer on cuda against the CPU's, a seed's samples on both (tests/test_devices.py), and
+# CUDA-graph replays against eager samples (tests/test_graphs.py)
+timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_devices.py tests/test_graphs.py > "$OUT/test-devices.txt" 2>&1
+# sampling throughput, eager and as CUDA graphs, against the network's forward cost; the Reverse tab's default run
+timeout 150 python3 -m benchmarks.sample --device cuda --graphs > "$OUT/sample.txt" 2>&1
+# a Reverse run beside a training job on the GPU, with and without the job giving way
+timeout 120 python3 -m benchmarks.beside_training > "$OUT/beside-training.txt" 2>&1
 # mixed precision: quality and speed of bf16 and fp16 against float32
 timeout 150 python3 -m benchmarks.precision > "$OUT/precision.txt" 2>&1
 # the default spiral recipe's training time and quality

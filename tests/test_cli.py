@@ -222,7 +222,18 @@ def test_sample_in_bf16_and_its_refusal_for_a_discrete_model(tmp_path, capsys):
     assert main([*args, "--precision", "bf16"]) == 0
     assert np.load(out).dtype == np.float32 and mean_spiral_distance(torch.from_numpy(np.load(out))) < 0.02
     assert main(["sample", "--model", "digits-absorbing", "--precision", "bf16", "--out", str(out)]) == 1
-    assert "takes --steps, not --sampler/--eta/--spacing/--precision" in capsys.readouterr().err
+    assert "takes --steps, not --sampler/--eta/--spacing/--precision/--graphs" in capsys.readouterr().err
+
+
+def test_sample_with_graphs_is_the_eager_sample_off_the_gpu(tmp_path):
+    """--graphs replays the network as CUDA graphs on a GPU and runs it eagerly elsewhere: on the CPU
+    the samples are the eager ones, bit for bit (tests/test_graphs.py compares the two on a GPU)."""
+    import numpy as np
+
+    args = ["sample", "--model", "spiral-mlp", "--sampler", "ddim", "--steps", "20", "--n", "500", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "eager.npy")]) == 0
+    assert main([*args, "--graphs", "--out", str(tmp_path / "graphed.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "eager.npy"), np.load(tmp_path / "graphed.npy"))
 
 
 def test_sample_refuses_bad_solver_settings(tmp_path, capsys):

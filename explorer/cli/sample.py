@@ -66,6 +66,10 @@ def cmd_sample(args: argparse.Namespace) -> str:
             raise ValueError("--guidance needs --label (the class to steer towards)")
         model = conditioning(args.label, args.guidance).wrap(loaded.model)
     model = with_precision(loaded.model if model is None else model, args.precision)
+    if args.graphs:
+        from explorer.sampling.graphs import Graphed
+
+        model = Graphed(model)  # replays the network as CUDA graphs on a GPU; eager elsewhere
     steps, xs, _, nfe = trajectory(loaded, schedule, args.n, args.seed, sampler, keep, model=model)
     if args.gif and len(steps) > args.frames:
         picks = np.linspace(0, len(steps) - 1, args.frames).round().astype(int)
@@ -120,9 +124,9 @@ def _sample_discrete(args: argparse.Namespace, device, name: str, registry) -> s
 
     if args.label is not None or args.guidance is not None:
         raise ValueError(f"{args.model!r} is an unconditional discrete model: it takes no --label or --guidance")
-    if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None or args.precision != "fp32":
+    if args.sampler != "ddpm" or args.eta != 0.0 or args.spacing is not None or args.precision != "fp32" or args.graphs:
         raise ValueError(f"{args.model!r} is a discrete (D3PM) model: it takes --steps, not "
-                         "--sampler/--eta/--spacing/--precision")  # fmt: skip
+                         "--sampler/--eta/--spacing/--precision/--graphs")  # fmt: skip
     settings = DiscreteSettings(name, args.n, args.steps, args.seed, str(device))
     run = run_discrete(settings, registry)
     samples = run.samples.numpy()
@@ -169,6 +173,9 @@ def add_sample(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="the network under autocast in bf16 or fp16 (the sampler stays float32; "
                         "benchmarks/precision.py measures the effect on quality)")  # fmt: skip
+    p.add_argument("--graphs", action="store_true",
+                   help="on a GPU, record the network's forward pass as a CUDA graph and replay it at every step "
+                        "(fewer kernel launches; eager on a CPU; benchmarks/sample.py --graphs times it)")  # fmt: skip
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")

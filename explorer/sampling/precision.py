@@ -26,7 +26,7 @@ class Autocast:
     dtype: torch.dtype
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, dtype=self.dtype):
+        with torch.autocast(x.device.type, dtype=self.dtype, cache_enabled=False):  # capturable (sampling.graphs)
             out = self.model(x, t)
         return out.to(x.dtype)
 

@@ -1,0 +1,89 @@
+"""CUDA graphs for the network's forward pass (explorer.sampling.graphs): the buffer logic on the CPU
+through the `rerun` backend, the eager fallbacks, and graphed against eager samples on a GPU."""
+
+import logging
+
+import pytest
+import torch
+
+from explorer.runs.common import trajectory
+from explorer.sampling.graphs import Graphed, rerun
+from explorer.sampling.registry import SamplerSettings
+from explorer.store.registry import ModelRegistry
+
+CONFIGS = [SamplerSettings("ddpm", 40, spacing="trailing"), SamplerSettings("unipc", 10, spacing="logsnr"),
+           SamplerSettings("heun", 8, spacing="karras"), SamplerSettings("ipndm", 10, spacing="logsnr")]  # fmt: skip
+
+
+def samples(handle, config: SamplerSettings, model=None, n: int = 300) -> torch.Tensor:
+    return trajectory(handle, handle.schedule, n, 7, config, {0}, model=model)[1][-1]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
+def test_replaying_over_static_buffers_gives_the_eager_samples(config):
+    """Every step copies (x, t) into one shape's buffers and replays into one output buffer. The
+    solvers keep earlier outputs (Heun its first slope, iPNDM its last three eps of an eps model), so
+    each answer must be a copy of that buffer: returning the buffer itself fails heun and ipndm here."""
+    handle = ModelRegistry().handle("two_moons-mlp", "cpu")  # predicts eps, which the solvers keep as given
+    graphed = Graphed(handle.model, backend=rerun)
+    assert torch.equal(samples(handle, config, graphed), samples(handle, config))
+    assert graphed.shapes == 1 and graphed.failed is None
+
+
+def test_each_shape_is_recorded_once_and_the_oldest_are_let_go():
+    recorded = []
+
+    def counting(model, x, t):
+        recorded.append(tuple(x.shape))
+        return rerun(model, x, t)
+
+    graphed = Graphed(lambda x, t: 2 * x + t, backend=counting, max_shapes=2)
+    with torch.no_grad():
+        for n in (3, 3, 4, 3, 5, 4):
+            x = torch.full((n, 2), float(n))
+            assert torch.equal(graphed(x, torch.tensor(1.0)), 2 * x + 1)
+    # 3 and 4 recorded; 5 lets go of 4 (the least recently used), so 4 is recorded again
+    assert recorded == [(3, 2), (4, 2), (5, 2), (4, 2)] and graphed.shapes == 2
+
+
+def test_off_the_gpu_with_gradients_or_extra_arguments_the_network_runs_eagerly():
+    seen = []
+
+    def network(x, t, y=None):
+        seen.append(y)
+        return x * 0 + t
+
+    x, t = torch.ones(2, 2), torch.tensor(3.0)
+    on_cpu = Graphed(network)  # the CUDA backend on a CPU tensor
+    with torch.no_grad():
+        assert torch.equal(on_cpu(x, t), torch.full((2, 2), 3.0))
+    assert on_cpu.shapes == 0
+    local = Graphed(network, backend=rerun)
+    local(x, t)  # gradients on: a backward pass needs the eager graph
+    with torch.no_grad():
+        local(x, t, torch.tensor([1, 2]))  # a class label: guidance's call
+    assert local.shapes == 0 and len(seen) == 3
+
+
+def test_a_capture_that_fails_warns_once_and_stays_eager(caplog):
+    def cannot_capture(model, x, t):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    graphed = Graphed(lambda x, t: x + t, backend=cannot_capture)
+    with caplog.at_level(logging.WARNING), torch.no_grad():
+        for _ in range(3):
+            assert torch.equal(graphed(torch.ones(2), torch.tensor(1.0)), torch.full((2,), 2.0))
+    assert "not permitted" in graphed.failed and graphed.shapes == 0
+    assert sum("capture failed" in r.message for r in caplog.records) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("name", ["spiral-mlp", "digits-unet"])
+@pytest.mark.parametrize("config", CONFIGS[:2], ids=lambda c: c.name)
+def test_cuda_graphs_give_the_eager_samples_on_the_gpu(name, config):
+    handle = ModelRegistry().handle(name, "cuda")
+    graphed = Graphed(handle.model)
+    n = 300 if name.startswith("spiral") else 16
+    got, want = samples(handle, config, graphed, n), samples(handle, config, n=n)
+    assert graphed.failed is None and graphed.shapes == 1
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
