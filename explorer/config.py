@@ -15,6 +15,7 @@ import torch
 
 DEVICE_ENV = "EXPLORER_DEVICE"
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"  # set by Hugging Face on ZeroGPU hardware
+CUDA_GRAPHS_ENV = "EXPLORER_CUDA_GRAPHS"  # on: models on a GPU replay their forward pass as CUDA graphs
 
 
 def pick_device(override: str | None = None) -> torch.device:
@@ -44,6 +45,12 @@ def truthy(value: str | None) -> bool:
 def zero_gpu() -> bool:
     """Whether this is Hugging Face ZeroGPU hardware (it lends its GPU one wrapped call at a time)."""
     return truthy(os.environ.get(ZERO_GPU_ENV))
+
+
+def cuda_graphs() -> bool:
+    """Whether models loaded onto a GPU sample through CUDA graphs (sampling.graphs). Off unless
+    $EXPLORER_CUDA_GRAPHS is on: the graphed path has not yet been measured on a lent GPU (issue 20)."""
+    return truthy(os.environ.get(CUDA_GRAPHS_ENV))
 
 
 def model_device() -> torch.device:

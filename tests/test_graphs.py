@@ -86,4 +86,32 @@ def test_cuda_graphs_give_the_eager_samples_on_the_gpu(name, config):
     n = 300 if name.startswith("spiral") else 16
     got, want = samples(handle, config, graphed, n), samples(handle, config, n=n)
     assert graphed.failed is None and graphed.shapes == 1
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
+
+
+def test_the_registry_graphs_only_gpu_models_and_only_when_asked(monkeypatch):
+    monkeypatch.setenv("EXPLORER_CUDA_GRAPHS", "1")
+    handle = ModelRegistry().handle("spiral-mlp", "cpu")
+    assert handle.graphed is None and handle.network is handle.model  # a CPU model runs eagerly
+    assert ModelRegistry().handle("digits-absorbing", "cpu").network is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_with_cuda_graphs_on_the_apps_runs_replay_them_and_give_the_eager_answer(monkeypatch):
+    """$EXPLORER_CUDA_GRAPHS=1: the registry's GPU models carry a Graphed network, which every trajectory
+    (Reverse, Compare, curves) samples through; the Reverse default's samples match the eager ones."""
+    from explorer.runs.reverse import ReverseSettings, run_reverse
+    from explorer.store.registry import REGISTRY
+
+    settings = ReverseSettings("spiral-mlp", n=1000)
+    try:
+        REGISTRY.invalidate("spiral-mlp")
+        eager = run_reverse(settings).xs[-1]
+        monkeypatch.setenv("EXPLORER_CUDA_GRAPHS", "1")
+        REGISTRY.invalidate("spiral-mlp")
+        graphed = run_reverse(settings).xs[-1]
+        handle = REGISTRY.handle("spiral-mlp")
+        assert handle.graphed is not None and handle.graphed.shapes == 1 and handle.graphed.failed is None
+    finally:
+        REGISTRY.invalidate("spiral-mlp")  # the next tests load it eagerly again
+    torch.testing.assert_close(torch.from_numpy(graphed), torch.from_numpy(eager), rtol=1e-3, atol=1e-3)

@@ -48,7 +48,9 @@ def trajectory(
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
     prediction = prediction or loaded.prediction
-    for step in sample_steps(sampler, model or loaded.model, schedule, x, gen, prediction):
+    if model is None or model is loaded.model:  # the bare network: its CUDA graphs where the registry made them
+        model = loaded.network
+    for step in sample_steps(sampler, model, schedule, x, gen, prediction):
         if first and (keep_all or schedule.T in keep):
             steps.append(schedule.T), xs.append(x), x0s.append(step.x0_hat)
         first = False

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explorer.config import model_device, model_roots, pick_device
+from explorer.config import cuda_graphs, model_device, model_roots, pick_device
 from explorer.core.discrete.process import DiscreteProcess, make_process
 from explorer.core.schedules import NoiseSchedule, make_schedule
 from explorer.data.registry import DataKind
+from explorer.sampling.graphs import Graphed
 from explorer.store.checkpoint import CONFIG, LoadedModel, check_name, load_checkpoint, read_info
 from explorer.store.info import CheckpointInfo
 from explorer.training.config import TrainConfig
@@ -113,6 +114,12 @@ class ModelHandle(LoadedModel):
     weights: str  # SHA-256 of the weights file these parameters were read from
     schedule: NoiseSchedule | None  # Gaussian and flow models
     process: DiscreteProcess | None  # discrete (D3PM) models
+    graphed: Graphed | None = None  # the network as CUDA graphs, where config.cuda_graphs() and on a GPU
+
+    @property
+    def network(self) -> Callable[..., Any]:
+        """What a sampler calls: the graphed network where there is one, else the model itself."""
+        return self.graphed or self.model
 
     @property
     def discrete(self) -> bool:
@@ -231,7 +238,8 @@ def _load_handle(folder: Path, device: str, info: CheckpointInfo) -> ModelHandle
     else:
         s = info.schedule
         schedule = make_schedule(s.name, s.T, s.zero_terminal_snr, s.sigma_max)
-    return ModelHandle(loaded.name, loaded.model, info, folder, info.weights, schedule, process)
+    graphed = Graphed(loaded.model) if cuda_graphs() and loaded.device.type == "cuda" and process is None else None
+    return ModelHandle(loaded.name, loaded.model, info, folder, info.weights, schedule, process, graphed)
 
 
 REGISTRY = ModelRegistry()  # the process's registry: the app's state and the command line share it
