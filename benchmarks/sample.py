@@ -39,6 +39,8 @@ def main() -> None:
                         help="also sample with the network as CUDA graphs (sampling.graphs; GPU only)")  # fmt: skip
     args = parser.parse_args()
     device = pick_device(args.device)
+    if args.graphs and device.type != "cuda":
+        parser.error(f"--graphs records CUDA graphs: it needs a cuda device, not {device.type}")
     classifier()  # train or load the evaluator before timing anything
     rows = []
     for name, (n, batches) in CASES.items():
