@@ -158,7 +158,10 @@ def test_shipped_curves_answer_at_once_and_are_the_curves_the_tab_would_compute(
     n = curves.CURVE_IMAGES if is_image_model(loaded) else curves.CURVE_POINTS
     samples, _ = real_draw(loaded, schedule, n, curves.CURVE_SEED, replace(ddim, steps=5))
     fresh = sample_quality(loaded.dataset, loaded.train.noise, samples)
-    assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=1e-5)
+    # an FD's matrix square root moves by ~1e-4 between numpy/scipy releases (5.0443 -> 5.0439 with numpy
+    # 2.4.6, scipy 1.17.1); another seed or step count moves it by percents
+    tolerance = 1e-3 if is_image_model(loaded) else 1e-5
+    assert fresh == pytest.approx(shipped["ddim"][0].quality, rel=tolerance)
 
 
 def test_every_shipped_gaussian_and_flow_model_ships_the_curve_of_every_sampler(monkeypatch):
