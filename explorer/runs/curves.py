@@ -86,6 +86,18 @@ def curve_key(
     return config, n, ladder, curve_cache_path(model, config, ladder, n, cond)
 
 
+def stored_curve(model: str, config: SamplerSettings, cond: Conditioning = UNCONDITIONAL) -> list[CurvePoint] | None:
+    """The curve of quality_curve as shipped with the model or cached on disk, or None: never samples."""
+    loaded = load_model(model)[0]
+    path = curve_key(model, config, cond)[3]
+    for stored in (Path(loaded.folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
+        try:
+            return [CurvePoint(**p) for p in json.loads(stored.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
+    return None
+
+
 def quality_curve(
     model: str,
     config: SamplerSettings,
@@ -98,11 +110,9 @@ def quality_curve(
     network = cond.wrap(loaded.model)
     config, n, ladder, path = curve_key(model, config, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
-        for stored in (Path(loaded.folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
-            try:
-                return [CurvePoint(**p) for p in json.loads(stored.read_text())]
-            except (OSError, ValueError, TypeError):
-                pass
+        found = stored_curve(model, config, cond)
+        if found is not None:
+            return found
         points = []
         for i, S in enumerate(ladder):
             if progress:

@@ -201,7 +201,8 @@ class ForwardProcess:
     def histograms(self, steps: list[int]) -> tuple[Histogram, np.ndarray, np.ndarray]:
         """The histogram of histogram() at many steps at once, for the browser's player: a Histogram
         holding the shared axes (edges, grid, N(0, 1), label), the densities (K, bins) and the exact densities of
-        q(x_k) on the grid (K, grid; zero at k = 0). The exact mixture is evaluated over the data
+        q(x_k) on the grid (K, grid; at k = 0, where q(x_0) is the data's spikes, the data's own histogram).
+        The exact mixture is evaluated over the data
         coordinates binned into DENSITY_BINS weighted centres, which moves each centre by at most
         half a bin (0.006 on [-HIST_RANGE, HIST_RANGE]), far under the grid's spacing."""
         r = self.hist_range
@@ -224,8 +225,9 @@ class ForwardProcess:
             if noise > 0:
                 z = (grid[:, None] - signal * centres[None, :]) / noise
                 exact.append((torch.exp(-0.5 * z * z) @ share / (noise * math.sqrt(2 * math.pi))).numpy())
-            else:
-                exact.append(np.zeros(len(grid), dtype=np.float32))
+            else:  # no noise: q(x_0) is the data itself, drawn at the bins' resolution (zero would read as no mass)
+                bins = np.clip(np.searchsorted(edges, grid64.numpy(), side="right") - 1, 0, HIST_BINS - 1)
+                exact.append(density[-1][bins].astype(np.float32))
         return axes, np.stack(density), np.stack(exact)
 
 

@@ -78,4 +78,4 @@ class TrainingJob:
 
     def snapshot(self) -> Progress:
         with self._lock:
-            return replace(self._progress, losses=list(self._progress.losses))
+            return replace(self._progress, losses=list(self._progress.losses), metrics=dict(self._progress.metrics))

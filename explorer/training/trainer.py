@@ -64,6 +64,8 @@ class Progress:
     preview: Any = None  # (n, 2) numpy samples from the EMA model
     preview_step: int = 0
     yielded_s: float = 0.0  # seconds spent waiting for heavy requests (explorer.activity)
+    metrics: dict[str, float] = field(default_factory=dict)  # the finished model's quality (training.evaluate)
+    shipped: tuple[int, float] | None = None  # digits: the step whose weights ship, and their held-out FD
 
 
 class Trainer:
@@ -292,8 +294,10 @@ def run_training(
         progress.message = f"saved {path} at step {trainer.step}" + (
             "".join(f"; {k} = {v:.4f}" for k, v in metrics.items())
         )
+        progress.metrics = dict(metrics)
         chosen = trainer.selection
         if chosen is not None and chosen.best_weights is not None:
+            progress.shipped = (chosen.best_step, chosen.best_fd)
             progress.message += (f"; shipped the weights of step {chosen.best_step}, whose samples were nearest "
                                  f"the held-out digits (FD {chosen.best_fd:.2f})")  # fmt: skip
     return progress

@@ -29,7 +29,7 @@ from explorer.runs.compare import (
     table,
     visited_timesteps,
 )
-from explorer.runs.curves import curves_csv, quality_curve
+from explorer.runs.curves import curves_csv, quality_curve, stored_curve
 from explorer.runs.store import RunKey
 from explorer.sampling.registry import DEFAULT_SPACING, SAMPLER_LABELS, VP_ONLY, SamplerSettings, starts_at_prior
 from explorer.sampling.spacings import SPACINGS
@@ -109,8 +109,9 @@ def frame(comparison: Comparison, percent: float, estimate: bool) -> Any:
 def summary(comparison: Comparison) -> str:
     cond = comparison.settings.cond
     steered = "" if cond.label is None else f" · {cond.caption(comparison.classes)} for every sampler"
-    start = (f"every run starts from the same x_T (seed {comparison.settings.seed}){steered}; wall time includes "
-             f"recording the trajectory")  # fmt: skip
+    start = (f"every run starts from the same x_T (seed {comparison.settings.seed}){steered}; ms: each sampler's "
+             "wall time, recording included, when this comparison was made (the same settings again are read "
+             "back, not re-timed)")  # fmt: skip
     if comparison.kind == "image":  # a run's 64 images at most are too few for FD
         return f"{start} · {SCORE_HINT}"
     better = "higher" if comparison.metric.higher_is_better else "lower"
@@ -179,6 +180,11 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
             progress((i + fraction) / len(configs), desc=text)
 
         curves[curve_label(config)] = quality_curve(model, config, report, cond)
+    return curves_outputs(model, curves)
+
+
+def curves_outputs(model: str, curves: dict[str, list[Any]]) -> tuple[Any, Any]:
+    """The quality-against-NFE figure of `curves` and its CSV's download button."""
     loaded, _ = load_model(model)
     metric = metric_for(loaded.dataset)
     fig = figures.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name,
@@ -188,6 +194,22 @@ def on_curve(progress: Any = CURVE_PROGRESS, *inputs: Any) -> tuple[Any, ...]:
     return plot_value(fig), gr.update(value=str(path), visible=True)
 
 
+def on_curves_shown(model, clip, label, w, *rows) -> tuple[Any, Any]:
+    """Opening the curves: drawn at once where every enabled row's curve is shipped or cached (reading,
+    never sampling); else the panel says how many are ready and what to press."""
+    try:
+        configs, cond = parse_rows(model, tuple(rows), clip), conditioning(label, w)
+        found = {curve_label(c): stored_curve(model, c, cond) for c in configs}
+    except ValueError:  # rows Run would refuse: the button's press words the error
+        return gr.skip(), gr.skip()
+    if found and all(curve is not None for curve in found.values()):
+        return curves_outputs(model, found)
+    ready = sum(curve is not None for curve in found.values())
+    waiting = (f"{ready} of {len(found)} enabled samplers' curves are ready for this model: press Compute the curves "
+               "(each missing one samples its whole ladder once, then is kept)")  # fmt: skip
+    return plot_value(figures.waiting_figure("quality against NFE", waiting, 340)), gr.update(visible=False)
+
+
 @user_errors
 def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, size, fmt, *rows) -> tuple[Any, ...]:
     _, comparison = record(state, model, n, seed, clip, label, w, *rows)
@@ -195,10 +217,15 @@ def on_export(state: AppState, model, n, seed, clip, label, w, n_frames, fps, si
     return export_result(write_animation(compare_animation(comparison, n_frames, size), path, fps))
 
 
-def on_sampler(name: str) -> tuple[Any, Any]:
-    """A sampler's usual spacing and step count when it is picked."""
+def on_sampler(name: str) -> tuple[Any, Any, Any]:
+    """A sampler's usual spacing and step count when it is picked; η is DDIM's alone to set."""
     steps = 1000 if name == "ddpm" else 15 if name == "dpmpp2m" else 50
-    return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps)
+    return gr.update(value=DEFAULT_SPACING.get(name, "leading")), gr.update(value=steps), eta_update(name)
+
+
+def eta_update(name: str) -> Any:
+    """The η slider for a row's sampler: DDIM's to set; DDPM is η = 1 by definition, the others have none."""
+    return gr.update(interactive=name == "ddim", label="η" if name == "ddim" else "η (DDIM only)")
 
 
 COMPARE_MODEL = "spiral-ve"  # its UniPC reaches DDPM-1000's picture in 10 calls (benchmarks/fewstep.py)
@@ -266,8 +293,9 @@ def build(state: AppState) -> dict:
                                           min_width=80)  # fmt: skip
                     spacing_box = gr.Dropdown([*SPACINGS, TUNED], value=spacing, label="Spacing",
                                               elem_id=f"cmp-spacing-{i}", min_width=100)  # fmt: skip
-                eta_box = gr.Slider(0, 1, eta, step=0.05, label="η (DDIM only)", elem_id=f"cmp-eta-{i}")
-            sampler.input(on_sampler, sampler, [spacing_box, steps_box], api_visibility="private")
+                eta_box = gr.Slider(0, 1, eta, step=0.05, label="η" if name == "ddim" else "η (DDIM only)",
+                                    interactive=name == "ddim", elem_id=f"cmp-eta-{i}")  # fmt: skip
+            sampler.input(on_sampler, sampler, [spacing_box, steps_box, eta_box], api_visibility="private")
             rows += [use, sampler, steps_box, spacing_box, eta_box]
     run = gr.Button("Run side by side", variant="primary", elem_id="cmp-run")
     gr.Markdown(
@@ -294,7 +322,7 @@ def build(state: AppState) -> dict:
                 show_label=False, label="timesteps each sampler visits, on the log-SNR curve", elem_id="cmp-timesteps"
             )
     curves_title = "Quality against NFE (steps 5 to 1000; shipped with every model, computed once for a new one)"
-    with gr.Accordion(curves_title, open=False):
+    with gr.Accordion(curves_title, open=False) as curves_box:
         curve_button = gr.Button("Compute the curves for the enabled samplers", elem_id="cmp-curve-run")
         curve = result_plot("quality against NFE", "cmp-curve", "Press Compute the curves", 340)
         csv = gr.DownloadButton("Download the table (CSV)", visible=False, elem_id="cmp-csv")
@@ -328,6 +356,7 @@ def build(state: AppState) -> dict:
     curve_button.click(
         gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve", **sampling_queue()
     )
+    curves_box.expand(on_curves_shown, [model, clip, label, w, *rows], [curve, csv], api_visibility="private")
     export.click(
         gpu_call(bind(on_export, state)),
         [*settings, n_frames, fps, size, fmt, *rows],

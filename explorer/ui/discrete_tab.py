@@ -91,6 +91,12 @@ def on_view(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
 
 
 @user_errors
+def data_controls(dataset: str) -> tuple[Any, ...]:
+    """Only the controls of the chosen data show: how many digits, the sentence, or the image and its K."""
+    return (gr.update(visible=dataset == "digits"), gr.update(visible=dataset == "image"),
+            gr.update(visible=dataset == "text"), gr.update(visible=dataset == "image"))  # fmt: skip
+
+
 def on_setting(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
     """Redraw when any setting changes (the view never shows one transition under another's name);
     the image set waits for an upload instead of answering with an error."""
@@ -204,7 +210,8 @@ def build_reverse(state: AppState) -> None:
             score, score_info = score_controls("d3r", True)
         with gr.Column(scale=3):
             playback = player("d3r-player", "Reverse process", "Generate")
-            step = gr.Slider(0, 100, 0, step=1, label="reverse step (0: x_T)", elem_id="d3r-step")
+            step = gr.Slider(0, 100, 0, step=1, label="Reverse step k of the run (0: x_T at t = T; the last: the "
+                             "samples at t = 0)", elem_id="d3r-step")  # fmt: skip
             info = gr.Markdown(elem_id="d3r-info")
             frame = picture(label="x_t and the model's x_0 guess", elem_id="d3r-frame")
             with gr.Accordion("Export the reverse process (GIF or MP4)", open=False):
@@ -241,12 +248,12 @@ def build(state: AppState) -> dict:
             transition = gr.Radio(TRANSITION_CHOICES, value="absorbing", label="Transition", elem_id="d3-transition")
             T = gr.Slider(2, 1000, 100, step=1, label="T", elem_id="d3-T")
             n = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Digits", elem_id="d3-n")
-            K = gr.Slider(MIN_CATEGORIES, 32, 4, step=1, label="Image: levels K", elem_id="d3-K")
+            K = gr.Slider(MIN_CATEGORIES, 32, 4, step=1, label="Image: levels K", elem_id="d3-K", visible=False)
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="d3-seed")
-            text = gr.Textbox(DEFAULT_TEXT, label="Text: a sentence", elem_id="d3-text")
-            image = gr.File(
-                label="Image: upload", file_types=["image"], type="filepath", height=140, elem_id="d3-image"
-            )  # a file: its size is checked before it is decoded
+            text = gr.Textbox(DEFAULT_TEXT, label="Text: a sentence", elem_id="d3-text", visible=False)
+            # a file, not an image: its size is checked before it is decoded
+            image = gr.File(label="Image: upload", file_types=["image"], type="filepath", height=140,
+                            elem_id="d3-image", visible=False)  # fmt: skip
             show = gr.Button("Show", variant="primary", elem_id="d3-show")
         with gr.Column(scale=3):
             t = gr.Slider(0, 100, 50, step=1, label="t", elem_id="d3-t")
@@ -265,6 +272,7 @@ def build(state: AppState) -> dict:
                 export, fmt, exported = export_outputs("d3", "Corruption")
     settings = [dataset, transition, T, K, n, seed, text, image]
     outputs = [sample, sentence, heat, bars, curve, info]
+    dataset.change(data_controls, dataset, [n, K, text, image], api_visibility="private")
     show.click(on_view, [*settings, t], [t, *outputs], api_name="d3pm_view")
     for control in (dataset, transition, T, K, n, seed, image):  # every setting the view depends on redraws it
         control.change(on_setting, [*settings, t], [t, *outputs], api_visibility="private", show_progress="hidden",

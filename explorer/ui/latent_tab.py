@@ -108,10 +108,12 @@ def on_interpolate(state: AppState, model, steps, n, seed, a, b, upload_a, uploa
                                       for name, values in morph.norms.items()},
                                      "Latent norm along the path", "alpha", "|z| / sqrt(D)",
                                      log_x=False)  # fmt: skip
-    info = (f"Mid-way, lerp's latent has {morph.norms['lerp'][len(morph.alphas) // 2]:.2f} of unit norm per "
-            f"dimension and slerp's {morph.norms['slerp'][len(morph.alphas) // 2]:.2f}: samples of N(0, I) in D "
-            "dimensions have norm close to sqrt(D), so lerp's midpoints leave the typical set the model was "
-            "trained on (most visibly for images, D = 64)")  # fmt: skip
+    mid, ends = len(morph.alphas) // 2, morph.norms["slerp"][[0, -1]]
+    info = (f"|z| / sqrt(D) is {ends[0]:.2f} at A and {ends[1]:.2f} at B; mid-way, slerp's latent keeps "
+            f"{morph.norms['slerp'][mid]:.2f} and lerp's falls to {morph.norms['lerp'][mid]:.2f}. Samples of N(0, I) "
+            "in D dimensions have norm close to sqrt(D) (1 on this axis), so lerp's midpoints move further from "
+            "the typical set the model was trained on than its ends (most visibly for images, D = 64); inverted "
+            "latents of real data may sit below 1 themselves")  # fmt: skip
     played = morph_payload(morph, cloud)
     if morph.decoded["slerp"].ndim == 2:
         fig = figures.interpolation_figure(cloud, morph.decoded, POINT_LIM, "Decoded paths from A to B")

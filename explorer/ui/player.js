@@ -68,6 +68,18 @@
 
   function pack(rgb) { return (255 << 24) | (rgb[2] << 16) | (rgb[1] << 8) | rgb[0]; }
 
+  // the bar's glyphs as inline SVG: a font may lack "⏸" (Debian's Chromium with DejaVu drew an empty box)
+  const ICONS = {
+    play: '<path d="M4 2.5v11l9-5.5z"/>',
+    pause: '<rect x="3.5" y="2.5" width="3" height="11"/><rect x="9.5" y="2.5" width="3" height="11"/>',
+    back: '<rect x="2.5" y="3" width="2" height="10"/><path d="M13 3v10L5.5 8z"/>',
+    next: '<rect x="11.5" y="3" width="2" height="10"/><path d="M3 3v10l7.5-5z"/>',
+  };
+
+  function icon(button, name) {
+    button.innerHTML = `<svg viewBox="0 0 16 16" width="14" height="14" fill="currentColor" aria-hidden="true">${ICONS[name]}</svg>`;
+  }
+
   function make(tag, attrs, parent) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -91,9 +103,12 @@
       root.tabIndex = 0;
       root.classList.add("xp-root");
       const bar = make("div", { class: "xp-bar" }, root);
-      this.playButton = make("button", { class: "xp-play", type: "button", "aria-label": "play", text: "▶" }, bar);
-      this.backButton = make("button", { class: "xp-back", type: "button", "aria-label": "step back", text: "◀" }, bar);
-      this.nextButton = make("button", { class: "xp-next", type: "button", "aria-label": "step forward", text: "▷" }, bar);
+      this.playButton = make("button", { class: "xp-play", type: "button", "aria-label": "play" }, bar);
+      this.backButton = make("button", { class: "xp-back", type: "button", "aria-label": "step back" }, bar);
+      this.nextButton = make("button", { class: "xp-next", type: "button", "aria-label": "step forward" }, bar);
+      icon(this.playButton, "play");
+      icon(this.backButton, "back");
+      icon(this.nextButton, "next");
       this.scrub = make("input", { class: "xp-scrub", type: "range", min: "0", max: "0", value: "0", step: "1",
         "aria-label": "frame" }, bar);
       this.speedBox = make("select", { class: "xp-speed", "aria-label": "speed" }, bar);
@@ -407,14 +422,14 @@
       if (this.tick >= this.value.frames - 1) this.show(0);
       this.playing = true;
       this.last = null;
-      this.playButton.textContent = "⏸";
+      icon(this.playButton, "pause");
       this.playButton.setAttribute("aria-label", "pause");
       requestAnimationFrame(this.frame);
     }
 
     pause() {
       this.playing = false;
-      this.playButton.textContent = "▶";
+      icon(this.playButton, "play");
       this.playButton.setAttribute("aria-label", "play");
     }
 

@@ -16,7 +16,8 @@ CSS = """
 .xp-root:focus-visible {outline: 2px solid #6366f1; outline-offset: 2px}
 .xp-bar {display: flex; align-items: center; gap: 6px; flex-wrap: wrap; margin-bottom: 4px}
 .xp-bar button {min-width: 34px; padding: 3px 8px; border: 1px solid #d1d5db; border-radius: 6px;
-                background: #fff; cursor: pointer}
+                background: #fff; cursor: pointer; color: #28283a; line-height: 0}
+.xp-bar button svg {display: inline-block; vertical-align: middle}
 .xp-scrub {flex: 1 1 200px; min-width: 120px}
 .xp-stage {display: grid; gap: 8px}
 .xp-panel {margin: 0; min-width: 0}

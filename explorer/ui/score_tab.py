@@ -75,7 +75,7 @@ def field_view(field: ScoreField, i: Any) -> tuple[Any, str]:
     title = f"{field.settings.model}: the score at t = {frame.t} of {field.T}"
     fig = field_figures.score_field_figure(field.grid, frame.learned, frame.exact, field.axis, frame.weighted_error,
                                      frame.noisy, frame.tweedie, field.data, FIELD_LIM, title)  # fmt: skip
-    info = (f"**t = {frame.t}** · relative error E‖s_θ − s*‖² / E‖s*‖² = {frame.relative_error:.4f} over noised "
+    info = (f"**t = {frame.t}** · relative error E‖s_θ − s*‖² / E‖s*‖² = {frame.relative_error:.3g} over noised "
             "training points · arrows: s = −ε̂ / s_t, one scale for both panels (longest ones clipped) · "
             "green: Tweedie's x̂₀ = (x_t + s_t² s) / a_t from a few x_t (x_t = a_t x₀ + s_t ε: a_t = √ᾱ_t and "
             "s_t = √(1 − ᾱ_t) for VP, a_t = 1 and s_t = σ_t for VE) · far from the data, where q_t ≈ 0 and "
@@ -208,7 +208,8 @@ def build_field(state: AppState) -> gr.Dropdown:
             run = gr.Button("Compute the field", variant="primary", elem_id="score-run")
         with gr.Column(scale=3):
             frame_i = gr.Slider(0, FIELD_FRAMES - 1, 0, step=1, elem_id="score-frame",
-                                label=f"t ({FIELD_FRAMES} values, evenly spaced in log-SNR)")  # fmt: skip
+                                label=f"Which t: one of {FIELD_FRAMES}, evenly spaced in log-SNR (its t is in "
+                                      "the plot's title)")  # fmt: skip
             info = gr.Markdown(elem_id="score-info")
             plot = result_plot("the learned and the exact score", "score-plot", "Press Compute the field", 500)
     key = gr.State(None)

@@ -83,7 +83,15 @@ def on_start(state: AppState, dataset, size, corruption, conditional, schedule, 
 def on_cancel(state: AppState, name: str | None, request: gr.Request) -> str:
     """Cancel the job called `name` (empty: the asker's latest running or waiting job)."""
     name = name if isinstance(name, str) else None
-    return state.queue.cancel(owner_of(request), (name or "").strip() or None)
+    message = state.queue.cancel(owner_of(request), (name or "").strip() or None)
+    gr.Info(message.replace("**", ""))  # the status line is redrawn by the next poll: the toast stays a while
+    return message
+
+
+def on_started(state: AppState, request: gr.Request) -> Any:
+    """After Start: the cancel picker names the job just started (not the one it showed before)."""
+    ticket = state.queue.ticket_of(owner_of(request))
+    return jobs_table(state, owner_of(request), ticket.name if ticket is not None else None)[1]
 
 
 def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[str, Any]:
@@ -95,7 +103,8 @@ def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[
     table = "| your job | state | place in line |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
     active = [state.queue.running, *state.queue.waiting()]
     cancellable = [t.name for t in active if t is not None and (t.owner == owner or not limits().public)]
-    keep = picked if picked in cancellable else cancellable[-1] if cancellable else None
+    own = [t.name for t in active if t is not None and t.owner == owner]
+    keep = picked if picked in cancellable else (own or cancellable or [None])[-1]  # one's own latest first
     return table, gr.update(choices=cancellable, value=keep)
 
 
@@ -123,14 +132,72 @@ def on_dataset(dataset: str) -> tuple[Any, ...]:
                                                fresh_name(f"my-{dataset.replace('_', '-')}")))  # fmt: skip
 
 
+# a finished run's metrics (training.evaluate, keys "<name>_<sampler tag>") in words
+METRIC_WORDS = {
+    "spiral_distance": "mean distance to the spiral {v:.4f}",
+    "sliced_wasserstein": "sliced Wasserstein distance to fresh data {v:.4f}",
+    "energy_distance": "energy distance to fresh data {v:.4f}",
+    "fd": "Fréchet distance to the training digits {v:.2f}",
+    "fd_held_out": "to the 297 held-out digits {v:.2f}",
+    "precision": "precision {v:.2f}",
+    "recall": "recall {v:.2f}",
+    "memorised_share": "near-copies of training digits {v:.1%}",
+}
+FLOOR_WORDS = {"fd": "real digits score {f:.2f}",
+               "sliced_wasserstein": "two fresh data sets of this size differ by {f:.4f}",
+               "energy_distance": "two fresh data sets of this size differ by {f:.4f}"}  # fmt: skip
+
+
+def metrics_text(metrics: dict[str, float]) -> str:
+    """The finished model's quality as a sentence: each metric named, beside the floor that sampling
+    noise alone sets at this sample size (a model at its floor is as good as the measure can tell)."""
+    parts, tag = [], ""
+    for key, value in metrics.items():
+        base, _, tag_here = key.rpartition("_")
+        if tag_here == "floor":
+            continue
+        tag = tag_here
+        words = METRIC_WORDS.get(base)
+        text = words.format(v=value) if words else f"{key} {value:.4g}"
+        floor = metrics.get(f"{base}_floor")
+        if floor is not None and base in FLOOR_WORDS:
+            text += f" ({FLOOR_WORDS[base].format(f=floor)})"
+        parts.append(text)
+    return f"Its samples ({tag.upper()} over all T steps): " + "; ".join(parts) + "." if parts else ""
+
+
+def finished_text(name: str, p: Any) -> str:
+    """What a finished job says, in the tab's words (the command line prints the folder instead)."""
+    if p.status == "done":
+        text = f"Saved: **{name}** is in every tab's model list now."
+    elif p.status == "cancelled":
+        text = f"Cancelled at step {p.step}: the weights so far are saved as **{name}**, in every tab's model list."
+    else:
+        return p.message
+    if p.shipped is not None:
+        step, fd = p.shipped
+        text += f" It keeps the weights of step {step}, whose samples were nearest the held-out digits (FD {fd:.2f})."
+    quality = metrics_text(p.metrics)
+    return f"{text} {quality}" if quality else text
+
+
+def cleared(waiting: str) -> tuple[Any, Any, Any]:
+    """The loss and preview panels emptied (another job is shown now, or none), saying what fills them."""
+    loss = plot_value(figures.waiting_figure("training loss", waiting, 300))
+    preview = plot_value(figures.waiting_figure("samples of the model in training", waiting, 300))
+    return loss, gr.update(value=preview, visible=True), gr.update(value=None, visible=False)
+
+
 def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
     """Refresh the progress, the loss curve and the preview: of the asker's job (or, without
-    one, the running job), with the asker's place in the queue while it waits."""
+    one, the running job), with the asker's place in the queue while it waits. Panels with nothing
+    of the shown job yet are emptied, never left showing an earlier job's."""
     owner = owner_of(request)
     jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
     ticket = state.queue.ticket_of(owner) or state.queue.running
     if ticket is None:
-        return "No job yet: choose settings and press **Start**.", gr.skip(), gr.skip(), gr.skip(), *jobs
+        return ("No job yet: choose settings and press **Start**.", *cleared("Press Start: the model's loss and "
+                "samples draw here as it trains"), *jobs)  # fmt: skip
     position = state.queue.position(ticket)
     if ticket.job is None:  # waiting, left the queue, or could not start
         if ticket.error:
@@ -141,24 +208,25 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
             running = state.queue.running
             ahead = f" (now training: **{running.name}**)" if running else ""
             text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
-        return text, gr.skip(), gr.skip(), gr.skip(), *jobs
+        return text, *cleared(f"{ticket.name}: its loss and samples draw here once it starts"), *jobs
     job = ticket.job
     p = job.snapshot()
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
-    text = (f"**{ticket.name}** · {p.status} · step {p.step} / {p.total} · loss {p.smoothed:.4f} · "
-            f"{p.steps_per_s:.0f} steps/s · ETA {eta} · device {p.device}")  # fmt: skip
+    loss_now = f"{p.smoothed:.4f}" if np.isfinite(p.smoothed) else "…"
+    rate = f"{p.steps_per_s:.0f} steps/s · ETA {eta}" if p.steps_per_s > 0 else "starting"
+    text = f"**{ticket.name}** · {p.status} · step {p.step} / {p.total} · loss {loss_now} · {rate} · device {p.device}"
     if p.yielded_s >= 1:  # explorer.activity: the job waits while sampling requests compute
         text += f" · paused {p.yielded_s:.0f} s for sampling requests"
     waiting = len(state.queue.waiting())
     if waiting:
         text += f" · {waiting} job{'s' if waiting != 1 else ''} waiting"
-    if p.message:
-        text += f"\n\n{p.message}"
-    loss = gr.skip()
+    message = finished_text(ticket.name, p)
+    if message:
+        text += f"\n\n{message}"
+    loss, preview, preview_image = cleared(f"{ticket.name}: its loss and samples draw here from its first steps")
     if p.losses:
         steps, values = np.array(p.losses).T
         loss = plot_value(figures.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
-    preview = preview_image = gr.skip()
     if p.preview is not None and p.preview.ndim == 2:
         fig = figures.points_figure(p.preview, np.linspace(0, 1, len(p.preview)), POINT_LIM,
                                     f"EMA model samples at step {p.preview_step}", height=380)  # fmt: skip
@@ -225,7 +293,7 @@ def build(state: AppState) -> None:
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, prediction, steps, batch, lr, name], api_visibility="private")
     start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
-                concurrency_limit=1)  # fmt: skip
+                concurrency_limit=1).success(bind(on_started, state), None, job, api_visibility="private")  # fmt: skip
     cancel.click(bind(on_cancel, state), job, status, api_name="train_cancel")
     timer.tick(bind(on_poll, state), job, [status, loss, preview, preview_image, jobs, job], api_visibility="private",
                show_progress="hidden", concurrency_limit=None)  # fmt: skip

@@ -11,6 +11,7 @@ Only drawing lives here; the numbers come from the core.
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any
 
 import numpy as np
@@ -190,11 +191,23 @@ def variance_figure(schedules: list[NoiseSchedule], data_variance: float, step: 
     figure = curves_figure(np.arange(schedules[0].T + 1), curves, f"Var(x_t) = a_t² Var(x₀) + s_t², Var(x₀) = "
                            f"{data_variance:.3g}", "t", "variance per coordinate", marker_x=step)  # fmt: skip
     values = np.concatenate(list(curves.values()))
-    ticks = [m * 10.0**e for e in range(-3, 6) for m in (1, 2, 5)]
-    ticks = [v for v in ticks if values.min() / 2 <= v <= values.max() * 2]
-    figure["layout"]["yaxis"] |= {"type": "log", "rangemode": "normal", "tickvals": ticks,
-                                  "ticktext": [f"{v:g}" for v in ticks]}  # fmt: skip
+    figure["layout"]["yaxis"] |= {"type": "log", "rangemode": "normal", **log_ticks(values)}
     return figure
+
+
+def log_ticks(values: np.ndarray | list[float]) -> dict[str, Any]:
+    """Labelled ticks for a log axis over `values`: 1, 2, 5 in each decade over up to three decades, the
+    decades alone beyond, written as plain numbers (plotly's own mixes '2 5' minor labels with SI
+    prefixes such as '100µ')."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return {}
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    steps = (1, 2, 5) if hi - lo <= 3 else (1,)
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in steps]
+    ticks = [t for t in ticks if v.min() / 2 <= t <= v.max() * 2]
+    return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
 def histogram_figure(
@@ -253,7 +266,7 @@ def timesteps_figure(log_snr: np.ndarray, visits: dict[str, list[int]], height: 
     layout = base_layout(
         "Timesteps visited, on the log-SNR curve",
         height,
-        xaxis=dict(AXIS, title=dict(text="t"), range=[0, T + 1]),
+        xaxis=dict(AXIS, title=dict(text="t"), range=[0, T + 1], anchor="y2"),  # under the rug rows, not over them
         yaxis=dict(AXIS, title=dict(text="log-SNR"), domain=[0.4, 1.0]),
         yaxis2=dict(
             AXIS,
@@ -282,11 +295,13 @@ def log_curves_figure(
     layout = base_layout(
         title,
         height,
-        xaxis=dict(AXIS, title=dict(text=x_title), type="log" if log_x else "linear"),
-        yaxis=dict(AXIS, title=dict(text=y_title), type="log" if log_y else "linear"),
+        xaxis=dict(AXIS, title=dict(text=x_title), type="log" if log_x else "linear",
+                   **(log_ticks([x for _, (xs, _) in curves.items() for x in xs]) if log_x else {})),
+        yaxis=dict(AXIS, title=dict(text=y_title), type="log" if log_y else "linear",
+                   **(log_ticks([y for _, (_, ys) in curves.items() for y in ys]) if log_y else {})),
         legend=dict(orientation="h", y=-0.25),
-    )
-    layout["margin"] = dict(_MARGIN, l=72)  # log ticks ("0.001", "100µ") are wider: keep them off the axis title
+    )  # fmt: skip
+    layout["margin"] = dict(_MARGIN, l=72)  # log ticks ("0.001", "1e-05") are wider: keep them off the axis title
     return {"data": traces, "layout": layout}
 
 

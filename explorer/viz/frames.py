@@ -50,7 +50,8 @@ def viridis(values: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _font(px: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+def font(px: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's own font at `px` pixels (no system font is assumed)."""
     return ImageFont.load_default(size=px)
 
 
@@ -65,7 +66,7 @@ def _finish(canvas: np.ndarray, caption: str, progress: float | None) -> np.ndar
     band, bar = _layout(size)
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
-    draw.text((size // 40 + 2, band // 2), caption, fill=INK, font=_font(int(band * 0.62)), anchor="lm")
+    draw.text((size // 40 + 2, band // 2), caption, fill=INK, font=font(int(band * 0.62)), anchor="lm")
     if progress is not None:
         width = round(float(np.clip(progress, 0.0, 1.0)) * (size - 1))
         draw.rectangle([0, canvas.shape[0] - bar, width, canvas.shape[0] - 1], fill=ACCENT)
@@ -161,5 +162,5 @@ def render_text(
     lines = [text[i : i + columns] for i in range(0, len(text), columns)] or [""]
     px = max(8, min(int((size - 16) / (columns * 0.62)), int((size - band - bar - 8) / (len(lines) * 1.4))))
     for row, line in enumerate(lines):
-        draw.text((8, band + 6 + row * px * 1.4), line, fill=INK, font=_font(px))
+        draw.text((8, band + 6 + row * px * 1.4), line, fill=INK, font=font(px))
     return _finish(np.asarray(image).copy(), caption, progress)

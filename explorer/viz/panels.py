@@ -105,13 +105,19 @@ def morph_frames(morph: Morph, size: int, background: np.ndarray | None = None) 
 
 
 def morph_strip(morph: Morph, cell: int = 48, gap: int = 4) -> np.ndarray:
-    """Images only: a two-row strip, slerp above lerp, one column per interpolation step."""
+    """Images only: a two-row strip, slerp above lerp, one column per interpolation step, each row
+    named at its left."""
+    from PIL import Image, ImageDraw
+
     rows = []
     for name in INTERPOLATIONS:
         cells = [frames.image_grid(image[None], cell, gap=0) for image in morph.decoded[name]]
         spacer = np.full((cell, gap, 3), 255, dtype=np.uint8)
-        rows.append(np.concatenate([c for pair in zip(cells, [spacer] * len(cells), strict=True) for c in pair][:-1],
-                                   axis=1))  # fmt: skip
+        name_cell = Image.new("RGB", (cell, cell), "white")
+        label_font = frames.font(max(11, cell // 4))
+        ImageDraw.Draw(name_cell).text((cell - 6, cell // 2), name, fill=frames.INK, font=label_font, anchor="rm")
+        row = [np.asarray(name_cell), *(c for pair in zip(cells, [spacer] * len(cells), strict=True) for c in pair)]
+        rows.append(np.concatenate(row[:-1], axis=1))
     return np.concatenate([rows[0], np.full((gap, rows[0].shape[1], 3), 255, dtype=np.uint8), rows[1]])
 
 

@@ -148,7 +148,8 @@ def sweep_payload(sweep: Sweep) -> dict[str, Any]:
     color = frames.viridis(frames.angle_colors(first[0].numpy())) if points else None
     for w, xs in sweep.frames.items():
         stack = np.stack([x.numpy() for x in xs])
-        captions = [f"w = {w:g}  t = {t}  precision {sweep.precision[w]:.2f}" for t in sweep.steps]
+        final = f"  precision {sweep.precision[w]:.2f}"  # of the finished samples: shown on the last frame only
+        captions = [f"w = {w:g}  t = {t}" + (final if t == sweep.steps[-1] else "") for t in sweep.steps]
         if points:
             panels.append(points_panel(f"w = {w:g}", stack, color, captions))
         else:
@@ -222,10 +223,11 @@ def forward_payload(process: ForwardProcess, label: Callable[[int], str],
         else:
             panels = [images_panel("x_t", xs, captions)]
     first, densities, exact = process.histograms([int(t) for t in picked])
+    nearest = f" (the nearest of {len(picked)} histograms)" if len(picked) < len(ticks) else ""
     lines = {"q(x_t), exact": (first.grid, exact, (236, 72, 153)),
              prior_label(process.schedule): (first.grid, first.standard[None], (107, 114, 128))}  # fmt: skip
     panels.append(bars_panel(f"Histogram of {first.label}", first.edges, densities,
-                             [f"{first.label} at t = {t}" for t in picked], lines))  # fmt: skip
+                             [f"{first.label} at t = {t}" + nearest for t in picked], lines))  # fmt: skip
     series, colors = {}, {}
     for i, schedule in enumerate([process.schedule, *compare]):  # each schedule in its colour of the Plotly chart
         name = f"signal a_t ({schedule.name})"
