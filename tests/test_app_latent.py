@@ -44,7 +44,7 @@ def test_interpolate_digits_and_export(client):
     assert played["labels"][0].startswith("alpha = 0.00") and played["labels"][-1].startswith("alpha = 1.00")
     by_name = {t["name"]: t["y"] for t in plot_traces(norms)}
     assert by_name["lerp"][3] < by_name["slerp"][3]
-    assert iio.imread(update_value(strip)["path"]).shape[1] == 7 * 56 + 6 * 4
+    assert iio.imread(update_value(strip)["path"]).shape[1] == 56 + 7 * 56 + 6 * 4  # the rows' names, 7 images
     gif, *_ = client.predict(*args, 4, 96, api_name="/latent_gif")
     assert iio.imread(update_value(gif)["path"], index=None).shape[0] == 7
 

@@ -109,8 +109,8 @@ def on_interpolate(state: AppState, model, steps, n, seed, a, b, upload_a, uploa
                                      "Latent norm along the path", "alpha", "|z| / sqrt(D)",
                                      log_x=False)  # fmt: skip
     mid, ends = len(morph.alphas) // 2, morph.norms["slerp"][[0, -1]]
-    info = (f"|z| / sqrt(D) is {ends[0]:.2f} at A and {ends[1]:.2f} at B; mid-way, slerp's latent keeps "
-            f"{morph.norms['slerp'][mid]:.2f} and lerp's falls to {morph.norms['lerp'][mid]:.2f}. Samples of N(0, I) "
+    info = (f"Mid-way, slerp's latent keeps {morph.norms['slerp'][mid]:.2f} of unit norm per dimension and lerp's "
+            f"falls to {morph.norms['lerp'][mid]:.2f} (A: {ends[0]:.2f}, B: {ends[1]:.2f}). Samples of N(0, I) "
             "in D dimensions have norm close to sqrt(D) (1 on this axis), so lerp's midpoints move further from "
             "the typical set the model was trained on than its ends (most visibly for images, D = 64); inverted "
             "latents of real data may sit below 1 themselves")  # fmt: skip

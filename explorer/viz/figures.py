@@ -206,7 +206,7 @@ def log_ticks(values: np.ndarray | list[float]) -> dict[str, Any]:
     lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
     steps = (1, 2, 5) if hi - lo <= 3 else (1,)
     ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in steps]
-    ticks = [t for t in ticks if v.min() / 2 <= t <= v.max() * 2]
+    ticks = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5]  # plotly pads the range a little
     return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 

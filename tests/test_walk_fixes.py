@@ -1,0 +1,89 @@
+"""What a newcomer's walk through the app found, each pinned: the Train tab's panels and words, log
+axes' labels, the curves on opening, η for DDIM only, the forward histogram at t = 0, D3PM's controls."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from explorer.training.trainer import Progress
+from explorer.ui import compare_tab, discrete_tab, training_tab
+from explorer.viz import figures
+
+
+def test_a_finished_run_is_named_and_its_metrics_worded_beside_their_floors():
+    p = Progress(status="done", step=3500, message="saved /tmp/x/my-spiral at step 3500",
+                 metrics={"sliced_wasserstein_ddpm": 0.0229, "sliced_wasserstein_floor": 0.0235,
+                          "spiral_distance_ddpm": 0.0022})  # fmt: skip
+    text = training_tab.finished_text("my-spiral", p)
+    assert "/tmp" not in text and "**my-spiral** is in every tab's model list" in text
+    assert "Its samples (DDPM over all T steps)" in text
+    assert (
+        "sliced Wasserstein distance to fresh data 0.0229 (two fresh data sets of this size differ by 0.0235)" in text
+    )
+    assert "mean distance to the spiral 0.0022" in text and "_floor" not in text
+    digits = Progress(status="done", metrics={"fd_ddpm": 4.1, "fd_floor": 5.3, "memorised_share_ddpm": 0.0},
+                      shipped=(2500, 3.9))  # fmt: skip
+    text = training_tab.finished_text("d", digits)
+    assert "keeps the weights of step 2500" in text and "(FD 3.90)" in text
+    assert "Fréchet distance to the training digits 4.10 (real digits score 5.30)" in text
+    cancelled = training_tab.finished_text("c", Progress(status="cancelled", step=12))
+    assert cancelled.startswith("Cancelled at step 12: the weights so far are saved as **c**")
+    failed = Progress(status="failed", message="the loss became nan at step 3")
+    assert training_tab.finished_text("f", failed) == failed.message  # failures keep their own words
+
+
+def test_the_panels_of_another_job_are_emptied_not_kept():
+    state = SimpleNamespace(queue=SimpleNamespace(ticket_of=lambda owner: None, running=None,
+                                                  jobs_of=lambda owner: [], waiting=lambda: []))  # fmt: skip
+    status, loss, preview, image, *_ = training_tab.on_poll(state, None, SimpleNamespace(session_hash="new"))
+    assert status.startswith("No job yet")
+    assert "Press Start" in loss.plot and preview["visible"] and image == {"value": None, "visible": False,
+                                                                            "__type__": "update"}  # fmt: skip
+
+
+def test_log_axes_label_one_two_five_or_decades_as_plain_numbers():
+    nfe = figures.log_ticks([5, 10, 20, 50, 100, 200, 500, 1000])
+    assert nfe["ticktext"] == ["5", "10", "20", "50", "100", "200", "500", "1000"]
+    wide = figures.log_ticks([1e-6, 3e-2])
+    assert wide["ticktext"] == ["1e-06", "1e-05", "0.0001", "0.001", "0.01"]  # decades only, no "µ"
+    assert figures.log_ticks([0.0, -1.0, float("nan")]) == {}
+
+
+def test_the_timesteps_plot_puts_its_t_axis_under_the_rug_rows():
+    fig = figures.timesteps_figure(np.linspace(5, -5, 100), {"a": [100, 50, 1], "b": [100, 10]})
+    assert fig["layout"]["xaxis"]["anchor"] == "y2" and fig["layout"]["yaxis2"]["domain"][0] == 0.0
+
+
+def test_opening_the_curves_draws_the_shipped_ones_at_once_and_never_samples(monkeypatch):
+    from explorer.runs import curves
+
+    monkeypatch.setattr(curves, "draw_samples", lambda *a, **k: (_ for _ in ()).throw(AssertionError("sampled")))
+    rows = [value for row in compare_tab.DEFAULT_ROWS for value in row]
+    plot, csv = compare_tab.on_curves_shown("spiral-mlp", True, None, 1.0, *rows)
+    assert "model evaluations" in plot.plot and csv["visible"]  # every default row ships its curve
+    rows[1], rows[2], rows[3] = "heun", 7, "karras"  # a curve nobody made: say so, do not compute it
+    plot, csv = compare_tab.on_curves_shown("spiral-mlp", True, None, 1.0, *rows)
+    assert "3 of 4 enabled samplers' curves are ready" in plot.plot and not csv["visible"]
+
+
+def test_eta_is_set_only_for_ddim():
+    assert compare_tab.eta_update("ddim")["interactive"] is True
+    assert compare_tab.eta_update("ddpm") == {"interactive": False, "label": "η (DDIM only)", "__type__": "update"}
+    assert compare_tab.on_sampler("unipc")[2]["interactive"] is False
+
+
+def test_the_forward_histogram_at_t_0_is_the_data_not_a_flat_zero():
+    from explorer.runs.forward import ForwardProcess, ForwardSettings
+
+    process = ForwardProcess(ForwardSettings())
+    axes, densities, exact = process.histograms([0, 500])
+    assert exact[0].max() > 0.3 and np.isclose(exact[0].max(), densities[0].max(), rtol=1e-5)
+    bins = np.clip(np.searchsorted(axes.edges, axes.grid, side="right") - 1, 0, len(densities[0]) - 1)
+    assert np.allclose(exact[0], densities[0][bins], atol=1e-5)  # each grid point reads its bin's height
+    assert exact[1].min() > 0  # t > 0: the closed-form mixture, positive everywhere
+
+
+def test_d3pm_shows_only_the_chosen_datas_controls():
+    visible = {data: [u["visible"] for u in discrete_tab.data_controls(data)] for data in ("digits", "text", "image")}
+    assert visible == {"digits": [True, False, False, False], "text": [False, False, True, False],
+                       "image": [False, True, False, True]}  # fmt: skip
