@@ -87,3 +87,23 @@ def test_d3pm_shows_only_the_chosen_datas_controls():
     visible = {data: [u["visible"] for u in discrete_tab.data_controls(data)] for data in ("digits", "text", "image")}
     assert visible == {"digits": [True, False, False, False], "text": [False, False, True, False],
                        "image": [False, True, False, True]}  # fmt: skip
+
+
+def test_the_cancel_picker_names_ones_latest_job_and_the_status_follows_the_live_one(tmp_path, monkeypatch):
+    from explorer.serve.state import make_state
+    from explorer.training.config import TrainConfig
+    from explorer.training.job import TrainingJob
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    state, me = make_state(TrainingJob), SimpleNamespace(session_hash="me")
+    small = dict(dataset="spiral", width=16, depth=1, T=50, batch=64, n_data=500, checkpoint_every=10_000)
+    first = state.queue.submit(TrainConfig(**small, steps=100_000), "first", False, owner="me")
+    state.queue.submit(TrainConfig(**small, steps=10), "second", False, owner="me")
+    assert training_tab.jobs_table(state, "me")[1]["value"] == "second"  # the one just started, not the running one
+    assert training_tab.jobs_table(state, "me", "first")[1]["value"] == "first"  # unless one picked it
+    state.queue.cancel("me", "second")
+    status = training_tab.on_poll(state, None, me)[0]
+    assert status.startswith("**first** · running")  # the live job, not the cancelled one
+    state.queue.cancel("me", "first")
+    assert first.done.wait(60)
+    assert training_tab.on_poll(state, None, me)[0].startswith("**first** · cancelled")  # the last that trained

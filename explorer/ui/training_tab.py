@@ -88,12 +88,6 @@ def on_cancel(state: AppState, name: str | None, request: gr.Request) -> str:
     return message
 
 
-def on_started(state: AppState, request: gr.Request) -> Any:
-    """After Start: the cancel picker names the job just started (not the one it showed before)."""
-    ticket = state.queue.ticket_of(owner_of(request))
-    return jobs_table(state, owner_of(request), ticket.name if ticket is not None else None)[1]
-
-
 def jobs_table(state: AppState, owner: str, picked: str | None = None) -> tuple[str, Any]:
     """The owner's recent jobs as a Markdown table, and the picker of those that can be cancelled
     (on a private server every running or waiting job can be), keeping the `picked` one chosen."""
@@ -194,7 +188,10 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
     of the shown job yet are emptied, never left showing an earlier job's."""
     owner = owner_of(request)
     jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
-    ticket = state.queue.ticket_of(owner) or state.queue.running
+    mine = state.queue.jobs_of(owner)
+    live = [t for t in mine if state.queue.position(t) is not None]  # running or waiting
+    ran = [t for t in mine if t.job is not None]  # what it trained is worth showing after it ends
+    ticket = (live or ran or mine or [state.queue.running])[-1]  # one's own live job, else the last that ran
     if ticket is None:
         return ("No job yet: choose settings and press **Start**.", *cleared("Press Start: the model's loss and "
                 "samples draw here as it trains"), *jobs)  # fmt: skip
@@ -208,7 +205,9 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
             running = state.queue.running
             ahead = f" (now training: **{running.name}**)" if running else ""
             text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
-        return text, *cleared(f"{ticket.name}: its loss and samples draw here once it starts"), *jobs
+        empty = (f"{ticket.name}: its loss and samples draw here once it starts" if position
+                 else f"{ticket.name} did not start: there is nothing to draw")  # fmt: skip
+        return text, *cleared(empty), *jobs
     job = ticket.job
     p = job.snapshot()
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
@@ -290,10 +289,14 @@ def build(state: AppState) -> None:
                 )
                 preview_image = picture(label="preview", visible=False, elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
+    chosen = gr.State(None)  # the job this session picked to cancel (None: its latest running or waiting one)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, prediction, steps, batch, lr, name], api_visibility="private")
     start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
-                concurrency_limit=1).success(bind(on_started, state), None, job, api_visibility="private")  # fmt: skip
+                concurrency_limit=1).success(lambda: None, None, chosen, api_visibility="private")  # fmt: skip
     cancel.click(bind(on_cancel, state), job, status, api_name="train_cancel")
-    timer.tick(bind(on_poll, state), job, [status, loss, preview, preview_image, jobs, job], api_visibility="private",
-               show_progress="hidden", concurrency_limit=None)  # fmt: skip
+    # the picker shows one's latest live job unless one picked another: the poll reads the pick, not the
+    # picker's value (a tick sent just before a Start's answer would otherwise put the older job back)
+    job.input(lambda name: name, job, chosen, api_visibility="private")
+    timer.tick(bind(on_poll, state), chosen, [status, loss, preview, preview_image, jobs, job],
+               api_visibility="private", show_progress="hidden", concurrency_limit=None)  # fmt: skip
