@@ -201,7 +201,9 @@ def build_reverse(state: AppState) -> None:
             with gr.Row():
                 model = gr.Dropdown(names, value=names[0] if names else None, label="Discrete model",
                                     elem_id="d3r-model", scale=4, allow_custom_value=True)  # fmt: skip
-                refresh = gr.Button("↻", scale=1, min_width=40, elem_id="d3r-refresh")
+                refresh = gr.Button(
+                    "↻ list", scale=1, min_width=64, elem_id="d3r-refresh", elem_classes=["refresh-models"]
+                )  # re-reads the models (one trained just now)
             n = gr.Slider(1, MAX_IMAGES, 16, step=1, label="Digits", elem_id="d3r-n")
             steps = gr.Slider(1, 1000, 100, step=1, label="Reverse steps (model calls, up to the model's T)",
                               elem_id="d3r-steps")  # fmt: skip

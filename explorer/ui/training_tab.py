@@ -13,11 +13,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from explorer.config import zero_gpu
+from explorer.config import pick_device, zero_gpu
 from explorer.core.parametrization import PREDICTIONS
 from explorer.core.schedules import PROCESSES
 from explorer.serve.disk import client_address
-from explorer.serve.limits import limits
+from explorer.serve.limits import limits, training_device
 from explorer.serve.state import AppState
 from explorer.store.registry import REGISTRY
 from explorer.training.chunks import chunkable, lent_gpu_steps
@@ -120,6 +120,9 @@ def fresh_name(base: str) -> str:
 def on_dataset(dataset: str) -> tuple[Any, ...]:
     """Sensible settings for the chosen kind of data (the user may still change them)."""
     if dataset == "digits":  # the shipped digits models' recipe (docs/tabs.md)
+        if not zero_gpu() and pick_device(training_device()).type == "cpu":  # ZeroGPU: steps on its GPU
+            gr.Info(f"A digits UNet trains at a few steps a second on a CPU: {DIGITS_STEPS:,} steps take 10-15 "
+                    "minutes on 2 cores (the status shows the ETA). Fewer steps give blurrier digits.")  # fmt: skip
         return tuple(gr.update(value=v) for v in (DIGITS_SIZE, "cosine", "eps", DIGITS_STEPS, 128, 1e-3,
                                                    fresh_name("my-digits")))  # fmt: skip
     return tuple(gr.update(value=v) for v in (POINTS_SIZE, "linear", POINTS.prediction, POINTS.steps, 1024, POINTS.lr,
