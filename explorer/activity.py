@@ -3,9 +3,11 @@
 A training job and a sampling request share the machine's cores (and its GPU, where there is one).
 Left alone, the job takes its half: on 2 CPU cores a request computed beside it took longer (see
 benchmarks/beside_training.py). The policy here is "requests first, training never starved": every
-heavy run marks itself active while it computes (runs.store.RunStore.compute), and the job, before
-each of its steps, waits while any run is active, but never longer than MAX_PAUSE_S at a time, so a
-stream of requests slows training to a step every MAX_PAUSE_S and never stops it.
+heavy request marks itself active in REQUESTS while it computes (each event of the app's sampling
+group, ui.common.gpu_call, and every run the run store makes), and the job, before each of its
+steps, waits while any is active, but never longer than MAX_PAUSE_S at a time, so a stream of
+requests slows training to a step every MAX_PAUSE_S and never stops it. (Its previews and its final
+evaluation do not wait.) REQUESTS is the process's: every request and job in it share one machine.
 """
 
 from __future__ import annotations
@@ -54,3 +56,6 @@ class Activity:
                     break
                 self._changed.wait(min(left, 0.05))  # wake to see `stop`, which does not notify
         return time.perf_counter() - start
+
+
+REQUESTS = Activity()  # the heavy requests in flight in this process

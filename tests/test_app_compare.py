@@ -103,11 +103,17 @@ def test_bad_requests_get_clear_messages(client, settings, rows, message):
         client.predict(*settings, 100, False, *rows, api_name="/compare_run")
 
 
+def row_values(updates: list[dict]) -> list:
+    """on_model's (sampler, steps, spacing) values of each row; every row's fourth update is its η slider's."""
+    return [u.get("value") for i, u in enumerate(updates) if i % 4 != 3]
+
+
 def test_picking_a_flow_model_moves_ddpm_and_ddim_rows_to_euler_and_heun(client):
     from explorer.ui.compare_tab import on_model
 
     _, *updates, button, hint = on_model("spiral-flow", *ROWS)
-    assert [u.get("value") for u in updates] == ["euler", 100, "trailing", "heun", 10, "trailing", *[None] * 6]
+    assert row_values(updates) == ["euler", 100, "trailing", "heun", 10, "trailing", *[None] * 6]
+    assert [updates[i]["interactive"] for i in (3, 7, 11)] == [False, False, False]  # Euler, Heun: no η
     assert button["visible"] is False and hint["value"] == "", "points are scored as they run: no Score button"
     _, *unchanged, button, hint = on_model("spiral-mlp", *ROWS)
     assert all("value" not in u for u in unchanged)
@@ -145,7 +151,8 @@ def test_the_tab_opens_on_spiral_ve_and_a_ve_model_moves_leading_spacings_to_tra
     assert (True, "unipc", 10, "tuned", 0.0) in DEFAULT_ROWS
     rows = [True, "ddpm", 200, "leading", 1.0, True, "ddim", 20, "quadratic", 0.0, *ROWS[10:]]
     _, *updates, _, _ = on_model("spiral-ve", *rows)
-    assert [u.get("value") for u in updates] == [None, None, "trailing", None, None, "trailing", *[None] * 6]
+    assert row_values(updates) == [None, None, "trailing", None, None, "trailing", *[None] * 6]
+    assert updates[7]["interactive"] is True  # the DDIM row's η
 
 
 def test_a_tuned_row_keeps_its_spacing_where_the_model_has_tuned_timesteps_and_falls_back_elsewhere():
@@ -154,8 +161,8 @@ def test_a_tuned_row_keeps_its_spacing_where_the_model_has_tuned_timesteps_and_f
     rows = [*ROWS[:15], True, "unipc", 10, "tuned", 0.0]
     for model in ("spiral-ve", "spiral-mlp"):
         _, *updates, _, _ = on_model(model, *rows)
-        assert all("value" not in u for u in updates), model
+        assert all("value" not in u for u in updates), model  # η's updates carry no value either
     _, *updates, _, _ = on_model("digits-unet", *rows)  # not tuned: UniPC's usual log-SNR steps
-    assert [u.get("value") for u in updates] == [*[None] * 11, "logsnr"]
+    assert row_values(updates) == [*[None] * 11, "logsnr"]
     _, *updates, _, _ = on_model("spiral-mlp", *rows[:17], 7, *rows[18:])  # tuned at 5 and 10 steps, not 7
-    assert updates[-1]["value"] == "logsnr"
+    assert updates[-2]["value"] == "logsnr"

@@ -89,11 +89,29 @@ def test_cuda_graphs_give_the_eager_samples_on_the_gpu(name, config):
     torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3)
 
 
-def test_the_registry_graphs_only_gpu_models_and_only_when_asked(monkeypatch):
+def test_the_registry_graphs_only_gaussian_models_on_a_gpu_and_only_when_asked(monkeypatch):
+    from explorer.core.guidance import Conditioning
+    from explorer.store.registry import graphs_for
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    monkeypatch.delenv("EXPLORER_CUDA_GRAPHS", raising=False)
+    assert not graphs_for(cuda, False)  # off unless asked
     monkeypatch.setenv("EXPLORER_CUDA_GRAPHS", "1")
+    assert graphs_for(cuda, False) and not graphs_for(cuda, True) and not graphs_for(cpu, False)
     handle = ModelRegistry().handle("spiral-mlp", "cpu")
     assert handle.graphed is None and handle.network is handle.model  # a CPU model runs eagerly
-    assert ModelRegistry().handle("digits-absorbing", "cpu").network is not None
+    guided = ModelRegistry().handle("patterns-cond", "cpu").network_for(Conditioning(1, 2.0))
+    assert type(guided).__name__ == "Guided"  # a class asked for: the guided model, whatever the network
+
+
+def test_an_out_of_memory_capture_is_the_requests_error_and_keeps_graphs_on():
+    def out_of_memory(model, x, t):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    graphed = Graphed(lambda x, t: x + t, backend=out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError), torch.no_grad():
+        graphed(torch.ones(2), torch.tensor(1.0))
+    assert graphed.failed is None  # the next request may capture once memory is free
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -1,6 +1,7 @@
 """What a newcomer's walk through the app found, each pinned: the Train tab's panels and words, log
 axes' labels, the curves on opening, η for DDIM only, the forward histogram at t = 0, D3PM's controls."""
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,6 +29,7 @@ def test_a_finished_run_is_named_and_its_metrics_worded_beside_their_floors():
     assert "Fréchet distance to the training digits 4.10 (real digits score 5.30)" in text
     cancelled = training_tab.finished_text("c", Progress(status="cancelled", step=12))
     assert cancelled.startswith("Cancelled at step 12: the weights so far are saved as **c**")
+    assert "in the Discrete tab's model list" in training_tab.finished_text("c", Progress(status="done"), discrete=True)
     failed = Progress(status="failed", message="the loss became nan at step 3")
     assert training_tab.finished_text("f", failed) == failed.message  # failures keep their own words
 
@@ -102,6 +104,10 @@ def test_the_cancel_picker_names_ones_latest_job_and_the_status_follows_the_live
     assert training_tab.jobs_table(state, "me")[1]["value"] == "second"  # the one just started, not the running one
     assert training_tab.jobs_table(state, "me", "first")[1]["value"] == "first"  # unless one picked it
     state.queue.cancel("me", "second")
+    deadline = time.monotonic() + 60
+    while first.job.snapshot().status != "running":  # its thread has started
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     status = training_tab.on_poll(state, None, me)[0]
     assert status.startswith("**first** · running")  # the live job, not the cancelled one
     state.queue.cancel("me", "first")

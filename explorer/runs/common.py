@@ -48,7 +48,7 @@ def trajectory(
     steps, xs, x0s, nfe = [], [], [], 0
     first = True
     prediction = prediction or loaded.prediction
-    if model is None or model is loaded.model:  # the bare network: its CUDA graphs where the registry made them
+    if model is None:  # the handle's network: its CUDA graphs where the registry made them
         model = loaded.network
     for step in sample_steps(sampler, model, schedule, x, gen, prediction):
         if first and (keep_all or schedule.T in keep):

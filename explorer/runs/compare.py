@@ -100,7 +100,7 @@ def run_comparison(settings: CompareSettings) -> Comparison:
     loaded, schedule = load_model(settings.model)
     images = is_image_model(loaded)
     settings = validate(settings, schedule.T, images)
-    model, label = settings.cond.wrap(loaded.model), settings.cond.label  # wrap checks the label
+    model, label = loaded.network_for(settings.cond), settings.cond.label  # a guided model checks the label
     runs = []
     for config in settings.configs:
         start = time.perf_counter()

@@ -107,7 +107,7 @@ def quality_curve(
     """Quality and NFE of `config` at each step count of the ladder (fixed n and seed), from the
     disk cache when this model's weights were measured before."""
     loaded, schedule = load_model(model)
-    network = cond.wrap(loaded.model)
+    network = loaded.network_for(cond)
     config, n, ladder, path = curve_key(model, config, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
         found = stored_curve(model, config, cond)

@@ -68,7 +68,7 @@ def _digits(settings: EvaluateSettings, handle: ModelHandle) -> tuple[torch.Tens
         return torch.cat(chunks), f"D3PM ancestral, {nfe} steps", nfe
     sampler = _gaussian_sampler(settings, handle)
     _check_work("images", n, sampler.nfe(handle.schedule))
-    images, nfe = draw_samples(handle, handle.schedule, n, settings.seed, sampler, settings.cond.wrap(handle.model))
+    images, nfe = draw_samples(handle, handle.schedule, n, settings.seed, sampler, handle.network_for(settings.cond))
     return images, sampler.label(), nfe
 
 
@@ -104,7 +104,7 @@ def run_evaluation(settings: EvaluateSettings, allow_path: bool = False) -> Eval
     n = check_int("number of samples", settings.n, 1, MAX_POINTS)
     sampler = _gaussian_sampler(settings, handle)
     _check_work("points", n, sampler.nfe(handle.schedule))
-    samples, nfe = draw_samples(handle, handle.schedule, n, seed, sampler, settings.cond.wrap(handle.model))
+    samples, nfe = draw_samples(handle, handle.schedule, n, seed, sampler, handle.network_for(settings.cond))
     metrics = points_quality(samples, handle.dataset, handle.train.noise, seed)
     return EvaluationRun(settings.model, "points", n, sampler.label(), nfe, metrics, time.perf_counter() - start)
 

@@ -80,7 +80,7 @@ def run_reverse(settings: ReverseSettings) -> ReverseRun:
     if settings.ideal and settings.n > MAX_IDEAL_POINTS:
         raise ValueError(f"the ideal denoiser compares each sample with the training set: at most {MAX_IDEAL_POINTS}")
     cond = settings.cond
-    model, prediction = cond.wrap(loaded.model), None  # checks the label against the model
+    model, prediction = loaded.network_for(cond), None  # a guided model checks the label
     if settings.ideal and cond.label is not None and cond.scale != 1.0:
         raise ValueError(
             "the ideal denoiser of a class samples that class exactly (w = 1): set w to 1, or "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.activity import Activity
+from explorer.activity import REQUESTS, Activity
 
 MAX_RUNS = 32
 MAX_RUN_BYTES = 1024 * 2**20  # the arrays of every kept run together
@@ -58,13 +58,13 @@ class RunStore:
     """A bounded, least-recently-used map from run keys to recorded runs; safe across threads.
     Two requests for the same missing key compute it once (the second waits for the first)."""
 
-    def __init__(self, max_runs: int = MAX_RUNS, max_bytes: int = MAX_RUN_BYTES):
+    def __init__(self, max_runs: int = MAX_RUNS, max_bytes: int = MAX_RUN_BYTES, requests: Activity = REQUESTS):
         self.max_runs, self.max_bytes = max_runs, max_bytes
         self._runs: OrderedDict[RunKey, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[RunKey, threading.Lock] = {}
         self.computed = 0  # runs made so far (the tests count them)
-        self.requests = Activity()  # runs being made now, which background training gives way to
+        self.requests = requests  # where a run being made marks itself active (training gives way to it)
 
     def compute(self, key: RunKey, make: Callable[[], Any]) -> Any:
         """The run under `key`, made by make() if it is not kept (heavy endpoints only)."""

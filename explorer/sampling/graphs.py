@@ -9,7 +9,7 @@ step copies its (x, t) in, replays the recorded kernels with one launch, and cop
 `Graphed(model)` is a denoiser like the model itself. Off CUDA, with gradients on, or with extra
 arguments it calls the model eagerly; if a capture fails it warns once and stays eager. The
 recording is a backend, `cuda_graph` on a GPU; the tests drive the same buffer logic on the CPU
-with `rerun`, and compare graphed and eager samples on a GPU (tests/test_devices.py).
+with `rerun`, and compare graphed and eager samples on a GPU (tests/test_graphs.py).
 """
 
 from __future__ import annotations
@@ -32,18 +32,30 @@ Replay = Callable[[], None]
 Backend = Callable[[Denoiser, torch.Tensor, torch.Tensor], tuple[torch.Tensor, Replay]]
 
 
+_CAPTURE_LOCK = threading.Lock()  # one capture at a time in the process (PyTorch's rule for torch.cuda.graph)
+
+
 def cuda_graph(model: Denoiser, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, Replay]:
     """Capture model(x, t) as a CUDA graph over the static buffers x and t; returns the output buffer
-    it writes and the graph's replay."""
-    stream = torch.cuda.Stream(device=x.device)
-    stream.wait_stream(torch.cuda.current_stream(x.device))
-    with torch.cuda.stream(stream):
-        for _ in range(WARMUP_CALLS):
-            model(x, t)
-    torch.cuda.current_stream(x.device).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other requests may use the GPU meanwhile
-        out = model(x, t)
+    it writes and the graph's replay (launched on the caller's stream: every caller samples on the
+    device's current stream, so replays of one graph run in order). The caller's stream is restored
+    even when the capture fails, so its eager fallback never runs on the capture stream."""
+    with _CAPTURE_LOCK, torch.cuda.device(x.device):
+        caller = torch.cuda.current_stream()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(caller)
+        try:
+            with torch.cuda.stream(stream):
+                for _ in range(WARMUP_CALLS):
+                    model(x, t)
+            caller.wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            # thread_local: other requests' threads may use the GPU meanwhile
+            with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+                out = model(x, t)
+        finally:
+            torch.cuda.set_stream(caller)
+        caller.wait_stream(stream)
     return out, graph.replay
 
 
@@ -91,6 +103,8 @@ class Graphed:
             if recorded is None:
                 try:
                     recorded = Recorded(self.model, x, t, self.backend)
+                except torch.OutOfMemoryError:
+                    raise  # the request's own message (ui.common.user_errors); graphs stay on for the next
                 except RuntimeError as error:  # e.g. an operation that cannot be captured
                     self.failed = f"{type(error).__name__}: {error}"
                     log.warning("CUDA graph capture failed; the network runs eagerly: %s", self.failed)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from explorer.activity import REQUESTS
 from explorer.runs.store import RunKey, RunStore
 from explorer.serve.limits import ServerLimits, limits
 from explorer.serve.training_queue import JobFactory, TrainingQueue
@@ -41,8 +42,8 @@ class AppState:
 def make_state(make_job: JobFactory | None = None, registry: ModelRegistry = REGISTRY) -> AppState:
     """The state for a new app: the limits in force, the process's registry, an empty run store, and
     a training queue whose finished runs invalidate their model in the registry and whose jobs give way
-    to the store's runs in progress."""
+    to the process's heavy requests (activity.REQUESTS)."""
     state = AppState(limits(), registry)
     if make_job is not None:
-        state.queue = TrainingQueue(make_job, on_saved=registry.invalidate, yield_to=state.runs.requests)
+        state.queue = TrainingQueue(make_job, on_saved=registry.invalidate, yield_to=REQUESTS)
     return state

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from explorer.config import cuda_graphs, model_device, model_roots, pick_device
 from explorer.core.discrete.process import DiscreteProcess, make_process
+from explorer.core.guidance import Conditioning
 from explorer.core.schedules import NoiseSchedule, make_schedule
 from explorer.data.registry import DataKind
 from explorer.sampling.graphs import Graphed
@@ -121,6 +124,11 @@ class ModelHandle(LoadedModel):
         """What a sampler calls: the graphed network where there is one, else the model itself."""
         return self.graphed or self.model
 
+    def network_for(self, cond: Conditioning) -> Callable[..., Any]:
+        """What a sampler calls under `cond`: the network unconditionally, else the model guided
+        towards the class (Guided checks the label against the model's classes)."""
+        return self.network if cond.label is None else cond.wrap(self.model)
+
     @property
     def discrete(self) -> bool:
         return self.process is not None
@@ -229,6 +237,12 @@ class ModelRegistry:
             return [(Path(folder).name, weights) for folder, weights, _ in self._loaded]
 
 
+def graphs_for(device: torch.device, discrete: bool) -> bool:
+    """Whether a model loaded onto `device` samples through CUDA graphs: a Gaussian or flow model on a
+    GPU, when config.cuda_graphs() asks for them (D3PM's sampler draws categories between calls)."""
+    return cuda_graphs() and device.type == "cuda" and not discrete
+
+
 def _load_handle(folder: Path, device: str, info: CheckpointInfo) -> ModelHandle:
     loaded = load_checkpoint(folder, device, info)
     info = loaded.info
@@ -238,7 +252,7 @@ def _load_handle(folder: Path, device: str, info: CheckpointInfo) -> ModelHandle
     else:
         s = info.schedule
         schedule = make_schedule(s.name, s.T, s.zero_terminal_snr, s.sigma_max)
-    graphed = Graphed(loaded.model) if cuda_graphs() and loaded.device.type == "cuda" and process is None else None
+    graphed = Graphed(loaded.model) if graphs_for(loaded.device, process is not None) else None
     return ModelHandle(loaded.name, loaded.model, info, folder, info.weights, schedule, process, graphed)
 
 

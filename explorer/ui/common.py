@@ -17,6 +17,7 @@ import gradio as gr
 import plotly.graph_objects as go
 from gradio.components.plot import PlotData
 
+from explorer.activity import REQUESTS
 from explorer.config import app_device
 from explorer.data.registry import DataKind
 from explorer.limits import quote
@@ -231,10 +232,27 @@ GPU_CALL_S = 120  # the longest a wrapped call may hold a ZeroGPU device
 
 
 def gpu_call(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """fn wrapped in spaces.GPU where the `spaces` package is present (ZeroGPU); fn unchanged elsewhere."""
-    if spaces is None:
-        return fn
-    return spaces.GPU(duration=GPU_CALL_S)(fn)
+    """A heavy handler (the sampling group's): marked active in activity.REQUESTS while it runs, so a
+    training job gives way to it, and wrapped in spaces.GPU where the `spaces` package is present
+    (ZeroGPU). The mark is made outside spaces.GPU, in the process that holds the training job."""
+    inner = fn if spaces is None else spaces.GPU(duration=GPU_CALL_S)(fn)
+    if inspect.isgeneratorfunction(inner):
+
+        @functools.wraps(inner)
+        def marked_generator(*args: Any, **kwargs: Any) -> Any:
+            with REQUESTS.request():
+                yield from inner(*args, **kwargs)
+
+        marked: Callable[..., Any] = marked_generator
+    else:
+
+        @functools.wraps(inner)
+        def marked(*args: Any, **kwargs: Any) -> Any:
+            with REQUESTS.request():
+                return inner(*args, **kwargs)
+
+    marked.marks_activity = True  # type: ignore[attr-defined]  (tests/test_activity.py walks the events)
+    return marked
 
 
 # a tab's control column: beside the view on a wide screen, after it on a phone (CSS in explorer.ui)

@@ -264,6 +264,7 @@ def on_model(model: str | None, *rows: Any) -> tuple[Any, ...]:
             pass
         updates += [gr.update(value=row[field]) if field in row else gr.update()
                     for field in ("sampler", "steps", "spacing")]  # fmt: skip
+        updates.append(eta_update(name))  # a row moved to Euler or Heun has no η
     return (count_slider(model_kind(model), MAX_COMPARE_POINTS), *updates, *score_visibility(model_kind(model)))
 
 
@@ -344,7 +345,7 @@ def build(state: AppState) -> dict:
                     **hidden)  # fmt: skip
     for component in [clip, *rows]:
         component.change(on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden)
-    row_fields = [c for i in range(len(DEFAULT_ROWS)) for c in rows[i * FIELDS + 1 : i * FIELDS + 4]]
+    row_fields = [c for i in range(len(DEFAULT_ROWS)) for c in rows[i * FIELDS + 1 : i * FIELDS + 5]]  # sampler to η
     # the plot follows a model change once the rows fit the new model (a tuned row may fall back first)
     model.change(on_model, [model, *rows], [n, *row_fields, score, score_info], api_visibility="private").then(
         on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden

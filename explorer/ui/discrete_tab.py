@@ -90,13 +90,13 @@ def on_view(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ..
     return (gr.update(maximum=c.process.T), *view(settings, t))
 
 
-@user_errors
 def data_controls(dataset: str) -> tuple[Any, ...]:
     """Only the controls of the chosen data show: how many digits, the sentence, or the image and its K."""
     return (gr.update(visible=dataset == "digits"), gr.update(visible=dataset == "image"),
             gr.update(visible=dataset == "text"), gr.update(visible=dataset == "image"))  # fmt: skip
 
 
+@user_errors
 def on_setting(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any, ...]:
     """Redraw when any setting changes (the view never shows one transition under another's name);
     the image set waits for an upload instead of answering with an error."""

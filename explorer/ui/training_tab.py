@@ -163,12 +163,13 @@ def metrics_text(metrics: dict[str, float]) -> str:
     return f"Its samples ({tag.upper()} over all T steps): " + "; ".join(parts) + "." if parts else ""
 
 
-def finished_text(name: str, p: Any) -> str:
+def finished_text(name: str, p: Any, discrete: bool = False) -> str:
     """What a finished job says, in the tab's words (the command line prints the folder instead)."""
+    where = "the Discrete tab's model list" if discrete else "every tab's model list"
     if p.status == "done":
-        text = f"Saved: **{name}** is in every tab's model list now."
+        text = f"Saved: **{name}** is in {where} now."
     elif p.status == "cancelled":
-        text = f"Cancelled at step {p.step}: the weights so far are saved as **{name}**, in every tab's model list."
+        text = f"Cancelled at step {p.step}: the weights so far are saved as **{name}**, in {where}."
     else:
         return p.message
     if p.shipped is not None:
@@ -185,34 +186,28 @@ def cleared(waiting: str) -> tuple[Any, Any, Any]:
     return loss, gr.update(value=preview, visible=True), gr.update(value=None, visible=False)
 
 
-def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
-    """Refresh the progress, the loss curve and the preview: of the asker's job (or, without
-    one, the running job), with the asker's place in the queue while it waits. Panels with nothing
-    of the shown job yet are emptied, never left showing an earlier job's."""
-    owner = owner_of(request)
-    jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
+def shown_ticket(state: AppState, owner: str) -> Any:
+    """The job the asker sees: their running or waiting one, else the last of theirs that trained,
+    else their last ticket, else (a newcomer on a private server) the running job."""
     mine = state.queue.jobs_of(owner)
-    live = [t for t in mine if state.queue.position(t) is not None]  # running or waiting
-    ran = [t for t in mine if t.job is not None]  # what it trained is worth showing after it ends
-    ticket = (live or ran or mine or [state.queue.running])[-1]  # one's own live job, else the last that ran
-    if ticket is None:
-        return ("No job yet: choose settings and press **Start**.", *cleared("Press Start: the model's loss and "
-                "samples draw here as it trains"), *jobs)  # fmt: skip
-    position = state.queue.position(ticket)
-    if ticket.job is None:  # waiting, left the queue, or could not start
-        if ticket.error:
-            text = f"**{ticket.name}** {ticket.error}"
-        elif ticket.cancelled:
-            text = f"**{ticket.name}** left the queue before it started"
-        else:
-            running = state.queue.running
-            ahead = f" (now training: **{running.name}**)" if running else ""
-            text = f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
-        empty = (f"{ticket.name}: its loss and samples draw here once it starts" if position
-                 else f"{ticket.name} did not start: there is nothing to draw")  # fmt: skip
-        return text, *cleared(empty), *jobs
-    job = ticket.job
-    p = job.snapshot()
+    live = [t for t in mine if state.queue.position(t) is not None]
+    ran = [t for t in mine if t.job is not None]
+    return (live or ran or mine or [state.queue.running])[-1]
+
+
+def ticket_text(state: AppState, ticket: Any, position: int | None) -> str:
+    """A ticket that has no job: waiting in line, left it, or could not start."""
+    if ticket.error:
+        return f"**{ticket.name}** {ticket.error}"
+    if ticket.cancelled:
+        return f"**{ticket.name}** left the queue before it started"
+    running = state.queue.running
+    ahead = f" (now training: **{running.name}**)" if running else ""
+    return f"**{ticket.name}** is waiting: position {position} in the training queue{ahead}"
+
+
+def progress_text(state: AppState, ticket: Any, p: Any) -> str:
+    """A job's status line (step, loss, speed, ETA, device, pauses, the line behind it) and its message."""
     eta = f"{p.eta_s:.0f} s" if np.isfinite(p.eta_s) else "…"
     loss_now = f"{p.smoothed:.4f}" if np.isfinite(p.smoothed) else "…"
     rate = f"{p.steps_per_s:.0f} steps/s · ETA {eta}" if p.steps_per_s > 0 else "starting"
@@ -222,10 +217,13 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
     waiting = len(state.queue.waiting())
     if waiting:
         text += f" · {waiting} job{'s' if waiting != 1 else ''} waiting"
-    message = finished_text(ticket.name, p)
-    if message:
-        text += f"\n\n{message}"
-    loss, preview, preview_image = cleared(f"{ticket.name}: its loss and samples draw here from its first steps")
+    message = finished_text(ticket.name, p, ticket.config.transition is not None)
+    return f"{text}\n\n{message}" if message else text
+
+
+def progress_panels(name: str, p: Any) -> tuple[Any, Any, Any]:
+    """The loss curve and the preview (a point plot, or a grid of images) of a job's progress."""
+    loss, preview, preview_image = cleared(f"{name}: its loss and samples draw here from its first steps")
     if p.losses:
         steps, values = np.array(p.losses).T
         loss = plot_value(figures.curves_figure(steps, {"loss": values}, "Training loss (L_simple)", "step", "loss"))
@@ -241,7 +239,26 @@ def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[A
     elif p.preview is not None:
         grid = render_images(p.preview, 320, f"EMA model samples at step {p.preview_step}")
         preview, preview_image = gr.update(visible=False), gr.update(value=grid, visible=True)
-    return text, loss, preview, preview_image, *jobs
+    return loss, preview, preview_image
+
+
+def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
+    """Refresh the status, the loss curve and the preview of the job the asker sees (shown_ticket),
+    with their place in the queue while it waits. Panels with nothing of that job yet are emptied,
+    never left showing an earlier job's."""
+    owner = owner_of(request)
+    jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
+    ticket = shown_ticket(state, owner)
+    if ticket is None:
+        return ("No job yet: choose settings and press **Start**.", *cleared("Press Start: the model's loss and "
+                "samples draw here as it trains"), *jobs)  # fmt: skip
+    position = state.queue.position(ticket)
+    if ticket.job is None:  # waiting, left the queue, or could not start
+        empty = (f"{ticket.name}: its loss and samples draw here once it starts" if position
+                 else f"{ticket.name} did not start: there is nothing to draw")  # fmt: skip
+        return ticket_text(state, ticket, position), *cleared(empty), *jobs
+    p = ticket.job.snapshot()
+    return progress_text(state, ticket, p), *progress_panels(ticket.name, p), *jobs
 
 
 def build(state: AppState) -> None:
