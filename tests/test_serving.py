@@ -224,7 +224,8 @@ def test_gpu_calls_are_wrapped_by_spaces_only_where_it_is_installed(monkeypatch)
     def plain(x):
         return x + 1
 
-    assert common.gpu_call(plain) is plain  # no `spaces` package here
+    local = common.gpu_call(plain)  # no `spaces` package here: only the activity mark (explorer.activity)
+    assert local(1) == 2 and local.__wrapped__ is plain and local.marks_activity
     wrapped = []
     fake = types.ModuleType("spaces")
     fake.GPU = lambda duration: lambda fn: wrapped.append((fn, duration)) or fn
