@@ -37,10 +37,12 @@ def test_a_finished_run_is_named_and_its_metrics_worded_beside_their_floors():
 def test_the_panels_of_another_job_are_emptied_not_kept():
     state = SimpleNamespace(queue=SimpleNamespace(ticket_of=lambda owner: None, running=None,
                                                   jobs_of=lambda owner: [], waiting=lambda: []))  # fmt: skip
-    status, loss, preview, image, *_ = training_tab.on_poll(state, None, SimpleNamespace(session_hash="new"))
+    status, loss, preview, image, *_, drawn = training_tab.on_poll(state, None, SimpleNamespace(session_hash="new"))
     assert status.startswith("No job yet")
     assert "Press Start" in loss.plot and preview["visible"] and image == {"value": None, "visible": False,
                                                                             "__type__": "update"}  # fmt: skip
+    again = training_tab.on_poll(state, None, SimpleNamespace(session_hash="new"), drawn)
+    assert [again[i]["__type__"] for i in (1, 2, 3)] == ["update"] * 3 and len(again[1]) == 1  # skipped: unchanged
 
 
 def test_log_axes_label_one_two_five_or_decades_as_plain_numbers():
@@ -113,3 +115,21 @@ def test_the_cancel_picker_names_ones_latest_job_and_the_status_follows_the_live
     state.queue.cancel("me", "first")
     assert first.done.wait(60)
     assert training_tab.on_poll(state, None, me)[0].startswith("**first** · cancelled")  # the last that trained
+
+
+def test_a_finished_jobs_panels_are_sent_once_not_every_poll(tmp_path, monkeypatch):
+    from explorer.serve.state import make_state
+    from explorer.training.config import TrainConfig
+    from explorer.training.job import TrainingJob
+
+    monkeypatch.setenv("EXPLORER_MODELS_DIR", str(tmp_path))
+    state, me = make_state(TrainingJob), SimpleNamespace(session_hash="me")
+    small = dict(dataset="spiral", width=16, depth=1, T=50, batch=64, n_data=500, checkpoint_every=10_000)
+    ticket = state.queue.submit(TrainConfig(**small, steps=10), "quick", False, owner="me")
+    assert ticket.done.wait(60)
+    first = training_tab.on_poll(state, None, me)
+    assert (
+        "Training loss" in first[1].plot and first[-1] == "quick | done | 0"
+    )  # no preview: a bare TrainingJob draws none
+    second = training_tab.on_poll(state, None, me, first[-1])
+    assert second[0] == first[0] and second[1] == {"__type__": "update"}  # the same status, the figure not re-sent

@@ -8,6 +8,7 @@ appear in every model picker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -242,23 +243,34 @@ def progress_panels(name: str, p: Any) -> tuple[Any, Any, Any]:
     return loss, preview, preview_image
 
 
-def on_poll(state: AppState, picked: str | None, request: gr.Request) -> tuple[Any, ...]:
+def on_poll(state: AppState, picked: str | None, request: gr.Request, shown: str | None = None) -> tuple[Any, ...]:
     """Refresh the status, the loss curve and the preview of the job the asker sees (shown_ticket),
     with their place in the queue while it waits. Panels with nothing of that job yet are emptied,
-    never left showing an earlier job's."""
+    never left showing an earlier job's. `shown` names what the panels hold (returned last): panels
+    that would not change are skipped, so a finished job's figures are not re-sent every second."""
     owner = owner_of(request)
     jobs = jobs_table(state, owner, picked if isinstance(picked, str) else None)
     ticket = shown_ticket(state, owner)
     if ticket is None:
-        return ("No job yet: choose settings and press **Start**.", *cleared("Press Start: the model's loss and "
-                "samples draw here as it trains"), *jobs)  # fmt: skip
+        text = "No job yet: choose settings and press **Start**."
+        empty = "Press Start: the model's loss and samples draw here as it trains"
+        return unchanged_or(shown, f"empty: {empty}", text, lambda: cleared(empty), jobs)
     position = state.queue.position(ticket)
     if ticket.job is None:  # waiting, left the queue, or could not start
         empty = (f"{ticket.name}: its loss and samples draw here once it starts" if position
                  else f"{ticket.name} did not start: there is nothing to draw")  # fmt: skip
-        return ticket_text(state, ticket, position), *cleared(empty), *jobs
+        text = ticket_text(state, ticket, position)
+        return unchanged_or(shown, f"empty: {empty}", text, lambda: cleared(empty), jobs)
     p = ticket.job.snapshot()
-    return progress_text(state, ticket, p), *progress_panels(ticket.name, p), *jobs
+    drawn = f"{ticket.name} | {p.step if p.status == 'running' else p.status} | {p.preview_step}"
+    return unchanged_or(shown, drawn, progress_text(state, ticket, p), lambda: progress_panels(ticket.name, p), jobs)
+
+
+def unchanged_or(shown: str | None, drawn: str, text: str, panels: Callable[[], tuple[Any, ...]],
+                 jobs: tuple[Any, Any]) -> tuple[Any, ...]:  # fmt: skip
+    """The poll's outputs: the panels made only when what they show (`drawn`) differs from `shown`."""
+    made = panels() if drawn != shown else (gr.skip(), gr.skip(), gr.skip())
+    return text, *made, *jobs, drawn
 
 
 def build(state: AppState) -> None:
@@ -310,6 +322,7 @@ def build(state: AppState) -> None:
                 preview_image = picture(label="preview", visible=False, elem_id="train-preview-img")
     timer = gr.Timer(POLL_S)
     chosen = gr.State(None)  # the job this session picked to cancel (None: its latest running or waiting one)
+    drawn = gr.State(None)  # what the loss and preview panels show now (on_poll skips them while unchanged)
     inputs = [dataset, size, corruption, conditional, schedule, T, prediction, steps, batch, lr, seed, name, resume]
     dataset.change(on_dataset, dataset, [size, schedule, prediction, steps, batch, lr, name], api_visibility="private")
     start.click(bind(on_start, state), inputs, status, api_name="train_start", concurrency_id="train",
@@ -318,5 +331,5 @@ def build(state: AppState) -> None:
     # the picker shows one's latest live job unless one picked another: the poll reads the pick, not the
     # picker's value (a tick sent just before a Start's answer would otherwise put the older job back)
     job.input(lambda name: name, job, chosen, api_visibility="private")
-    timer.tick(bind(on_poll, state), chosen, [status, loss, preview, preview_image, jobs, job],
+    timer.tick(bind(on_poll, state), [chosen, drawn], [status, loss, preview, preview_image, jobs, job, drawn],
                api_visibility="private", show_progress="hidden", concurrency_limit=None)  # fmt: skip
