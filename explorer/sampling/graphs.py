@@ -6,10 +6,12 @@ products). A sampling loop calls the network with one shape at every step, which
 graph needs: the forward pass is captured once into static input and output buffers, and each
 step copies its (x, t) in, replays the recorded kernels with one launch, and copies the output out.
 
-`Graphed(model)` is a denoiser like the model itself. Off CUDA, with gradients on, or with extra
-arguments it calls the model eagerly; if a capture fails it warns once and stays eager. The
-recording is a backend, `cuda_graph` on a GPU; the tests drive the same buffer logic on the CPU
-with `rerun`, and compare graphed and eager samples on a GPU (tests/test_graphs.py).
+`Graphed(model)` is a denoiser like the model itself. A shape is recorded at its second call (a
+capture synchronises the device and empties its cache, too dear for a one-off call). Off CUDA,
+with gradients on, or with extra arguments it calls the model eagerly; if a capture fails it warns
+once and stays eager. The recording is a backend, `cuda_graph` on a GPU; the tests drive the same
+buffer logic on the CPU with `rerun`, and compare graphed and eager samples on a GPU
+(tests/test_graphs.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 WARMUP_CALLS = 3  # eager calls on a side stream before capture (cuDNN/cuBLAS pick their kernels)
 MAX_SHAPES = 8  # recorded input shapes kept per network (each holds its buffers and graph memory)
+SEEN_SHAPES = 64  # shapes remembered as called once (a sampling loop calls one shape at every step)
 
 Replay = Callable[[], None]
 Backend = Callable[[Denoiser, torch.Tensor, torch.Tensor], tuple[torch.Tensor, Replay]]
@@ -88,6 +91,7 @@ class Graphed:
         self.model, self.backend, self.max_shapes = model, backend, max_shapes
         self.failed: str | None = None  # why capture failed: the network then runs eagerly
         self._recorded: OrderedDict[tuple, Recorded] = OrderedDict()
+        self._seen: OrderedDict[tuple, None] = OrderedDict()  # shapes called once: recorded at their second call
         self._lock = threading.Lock()
 
     def eager(self, x: torch.Tensor) -> bool:
@@ -100,7 +104,12 @@ class Graphed:
         key = (tuple(x.shape), x.dtype, x.device, tuple(t.shape), t.dtype)
         with self._lock:
             recorded = self._recorded.get(key)
-            if recorded is None:
+            first_call = recorded is None and key not in self._seen
+            if first_call:  # a capture synchronises the device and empties its cache: not for a one-off call
+                self._seen[key] = None
+                while len(self._seen) > SEEN_SHAPES:
+                    self._seen.popitem(last=False)
+            elif recorded is None:
                 try:
                     recorded = Recorded(self.model, x, t, self.backend)
                 except torch.OutOfMemoryError:
@@ -112,8 +121,10 @@ class Graphed:
                 self._recorded[key] = recorded
                 while len(self._recorded) > self.max_shapes:
                     self._recorded.popitem(last=False)
-            self._recorded.move_to_end(key)
-            return recorded(x, t)
+            if not first_call:
+                self._recorded.move_to_end(key)
+                return recorded(x, t)
+        return self.model(x, t)
 
     @property
     def shapes(self) -> int:
