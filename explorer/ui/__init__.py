@@ -36,6 +36,8 @@ CSS = f"""
 .gradio-container {{max-width: 1800px !important}}
 #fwd-info p {{font-size: 0.95em; margin: 0}}
 @media (max-width: {PHONE_PX}px) {{ .xp-controls {{order: 1}} }}
+/* a long choice in a narrow dropdown ends in an ellipsis before the arrow, not under it */
+input[role="combobox"] {{text-overflow: ellipsis; min-width: 0; padding-right: 22px !important}}
 """
 
 
