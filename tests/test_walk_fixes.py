@@ -133,3 +133,19 @@ def test_a_finished_jobs_panels_are_sent_once_not_every_poll(tmp_path, monkeypat
     )  # no preview: a bare TrainingJob draws none
     second = training_tab.on_poll(state, None, me, first[-1])
     assert second[0] == first[0] and second[1] == {"__type__": "update"}  # the same status, the figure not re-sent
+
+
+def test_choosing_the_image_set_empties_the_texts_panels_until_an_upload():
+    outputs = discrete_tab.on_setting("image", "absorbing", 100, 4, 16, 0, "a sentence", None, 50)
+    _, sample, sentence, heat, bars, curve, note = outputs
+    assert sample == {"value": None, "visible": True, "__type__": "update"} and sentence["visible"] is False
+    assert heat["value"] is None and bars["value"] is None and curve["value"] is None
+    assert note.startswith("Upload an image (left)")
+
+
+def test_interpolation_paths_take_the_colours_of_the_norm_plot_beside_them():
+    paths = {"slerp": np.zeros((5, 2)), "lerp": np.ones((5, 2))}
+    fig = figures.interpolation_figure(np.zeros((3, 2)), paths, 2.0, "t")
+    norms = figures.log_curves_figure({"slerp": ([0, 1], [1, 1]), "lerp": ([0, 1], [1, 0.7])}, "n", "a", "b")
+    by_name = {t["name"]: t["line"]["color"] for t in fig["data"] if t.get("name") in paths}
+    assert by_name == {t["name"]: t["line"]["color"] for t in norms["data"]}

@@ -349,7 +349,7 @@ def build(state: AppState) -> dict:
     # the plot follows a model change once the rows fit the new model (a tuned row may fall back first)
     model.change(on_model, [model, *rows], [n, *row_fields, score, score_info], api_visibility="private").then(
         on_timesteps, [model, clip, *rows], diagnostic, api_visibility="private", **hidden
-    )
+    ).then(on_curves_shown, [model, clip, label, w, *rows], [curve, csv], api_visibility="private", **hidden)
     model.change(lambda: gr.update(visible=False), None, scores, api_visibility="private")  # scores of another model
     score.click(gpu_call(on_score), [*settings, *rows], [scores, score_info], api_name="compare_score",
                 **sampling_queue())  # fmt: skip
@@ -358,6 +358,9 @@ def build(state: AppState) -> dict:
         gpu_call(on_curve), [model, clip, label, w, *rows], [curve, csv], api_name="compare_curve", **sampling_queue()
     )
     curves_box.expand(on_curves_shown, [model, clip, label, w, *rows], [curve, csv], api_visibility="private")
+    for component in [clip, label, w, *rows]:  # the curves follow the rows: shipped or cached ones, never sampled
+        component.change(on_curves_shown, [model, clip, label, w, *rows], [curve, csv], api_visibility="private",
+                         **hidden)  # fmt: skip
     export.click(
         gpu_call(bind(on_export, state)),
         [*settings, n_frames, fps, size, fmt, *rows],

@@ -330,7 +330,7 @@ def interpolation_figure(cloud: np.ndarray, paths: dict[str, np.ndarray], lim: f
     traces = [dict(type="scattergl", x=typed(cloud[:, 0]), y=typed(cloud[:, 1]), mode="markers", name="data",
                    hoverinfo="skip", marker=dict(size=3, color="#c7d2fe"))]  # fmt: skip
     for i, (name, path) in enumerate(paths.items()):
-        color = SCHEDULE_COLORS[(i + 1) % len(SCHEDULE_COLORS)]
+        color = SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)]  # as in the latent-norm plot beside it
         traces.append(dict(type="scatter", x=typed(path[:, 0]), y=typed(path[:, 1]), mode="lines+markers", name=name,
                            line=dict(color=color, width=2), marker=dict(size=6)))  # fmt: skip
     ends = np.stack([next(iter(paths.values()))[0], next(iter(paths.values()))[-1]])

@@ -28,7 +28,8 @@ def sweep_frame(sweep: Sweep, i: int, size: int) -> np.ndarray:
     for w, xs in sweep.frames.items():
         x = xs[i].numpy()
         color = angle_colors(xs[0].numpy()) if x.ndim == 2 else None
-        caption = f"w = {w:g}  t = {t}  precision {sweep.precision[w]:.2f}"
+        final = f"  precision {sweep.precision[w]:.2f}" if i == len(sweep.steps) - 1 else ""  # of the finished samples
+        caption = f"w = {w:g}  t = {t}{final}"
         panels.append(panel_frame(x, color, size, caption, 1 - t / sweep.steps[0]))
     return hstack_frames(panels)
 
