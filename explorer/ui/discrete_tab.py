@@ -102,8 +102,10 @@ def on_setting(dataset, transition, T, K, n, seed, text, image, t) -> tuple[Any,
     the image set waits for an upload instead of answering with an error."""
     if dataset == "image" and not image:
         note = "Upload an image (left) to see it corrupted; it is quantised to K grey levels."
-        empty = gr.update(value=None)  # the previous data's sentence and plots must not stay under the note
-        return (gr.skip(), gr.update(value=None, visible=True), gr.update(visible=False), empty, empty, empty, note)
+        # the previous data's sentence and plots must not stay under the note (one update each: Gradio
+        # consumes an update's value as it applies it, so a shared one empties only the first plot)
+        empty = [gr.update(value=None) for _ in range(3)]
+        return (gr.skip(), gr.update(value=None, visible=True), gr.update(visible=False), *empty, note)
     t = min(t or 0, T or 0)  # a shorter T clamps the current t
     return on_view(dataset, transition, T, K, n, seed, text, image, t)
 
