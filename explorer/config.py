@@ -6,7 +6,6 @@ digits evaluator, quality curves), EXPLORER_DEVICE overrides the device (cuda, t
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 from pathlib import Path
@@ -63,12 +62,6 @@ def model_device() -> torch.device:
     if torch.cuda.is_available() and not zero_gpu():
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-@functools.lru_cache(maxsize=1)
-def app_device() -> torch.device:
-    """The device this process computes on, chosen once: $EXPLORER_DEVICE, else cuda, mps, cpu."""
-    return pick_device()
 
 
 SHIPPED_ENV = "EXPLORER_SHIPPED_DIR"  # overrides where the shipped checkpoints are

@@ -319,7 +319,7 @@ def test_a_request_that_runs_out_of_device_memory_gets_a_message_and_frees_the_m
 
     with pytest.raises(gr.Error, match="ran out of memory for this request") as caught:
         greedy()
-    assert "fewer samples or steps" in str(caught.value) and released == [common.app_device()]
+    assert "fewer samples or steps" in str(caught.value) and released == [common.model_device()]
 
     @common.user_errors
     def mps_greedy():

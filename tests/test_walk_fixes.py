@@ -149,3 +149,17 @@ def test_interpolation_paths_take_the_colours_of_the_norm_plot_beside_them():
     norms = figures.log_curves_figure({"slerp": ([0, 1], [1, 1]), "lerp": ([0, 1], [1, 0.7])}, "n", "a", "b")
     by_name = {t["name"]: t["line"]["color"] for t in fig["data"] if t.get("name") in paths}
     assert by_name == {t["name"]: t["line"]["color"] for t in norms["data"]}
+
+
+def test_a_redrawn_curves_table_is_written_once(tmp_path, monkeypatch):
+    """The curves follow every row edit: the same table gives the same file, not a new one each time."""
+    from explorer.ui import common
+
+    monkeypatch.setattr(common, "OUTPUT_DIR", tmp_path)
+    first, again = (
+        common.output_file("quality-vs-nfe", ".csv", "a,b\n1,2\n"),
+        common.output_file("quality-vs-nfe", ".csv", "a,b\n1,2\n"),
+    )
+    other = common.output_file("quality-vs-nfe", ".csv", "a,b\n1,3\n")
+    assert first == again != other and first.read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, other.name])

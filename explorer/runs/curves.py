@@ -88,9 +88,11 @@ def curve_key(
 
 def stored_curve(model: str, config: SamplerSettings, cond: Conditioning = UNCONDITIONAL) -> list[CurvePoint] | None:
     """The curve of quality_curve as shipped with the model or cached on disk, or None: never samples."""
-    loaded = load_model(model)[0]
-    path = curve_key(model, config, cond)[3]
-    for stored in (Path(loaded.folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
+    return _read_curve(load_model(model)[0].folder, curve_key(model, config, cond)[3])
+
+
+def _read_curve(folder: str | Path, path: Path) -> list[CurvePoint] | None:
+    for stored in (Path(folder) / SHIPPED_CURVES / path.name, path):  # shipped first, then the cache
         try:
             return [CurvePoint(**p) for p in json.loads(stored.read_text())]
         except (OSError, ValueError, TypeError):
@@ -110,7 +112,7 @@ def quality_curve(
     network = loaded.network_for(cond)
     config, n, ladder, path = curve_key(model, config, cond)
     with _CURVE_LOCK:  # one curve at a time: a second request for the same one then reads the cache
-        found = stored_curve(model, config, cond)
+        found = _read_curve(loaded.folder, path)
         if found is not None:
             return found
         points = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import logging
 import math
@@ -18,7 +19,7 @@ import plotly.graph_objects as go
 from gradio.components.plot import PlotData
 
 from explorer.activity import REQUESTS
-from explorer.config import app_device
+from explorer.config import model_device
 from explorer.data.registry import DataKind
 from explorer.limits import quote
 from explorer.runs.store import RunMissing
@@ -49,7 +50,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def translate(error: Exception) -> gr.Error:
         if is_out_of_memory(error):  # free what the failed request cached, so the next one (or training) fits
-            release_device(app_device())
+            release_device(model_device())  # where the registry put the request's model
             return gr.Error(OUT_OF_MEMORY, print_exception=False)
         if isinstance(error, RunMissing):
             return gr.Error(MISSING_RUN, print_exception=False)
@@ -198,12 +199,29 @@ def field_message(block: Any, payload: Any, expects: str | None = None) -> str:
     return f"'{name}' expects {expects}, got {shown}"
 
 
-def new_output_path(stem: str, suffix: str) -> Path:
-    """A fresh file path in the app's output folder; exports older than OUTPUT_MAX_AGE_S, then
-    the oldest beyond OUTPUT_MAX_BYTES in all, are removed first, so disk use stays bounded."""
+def output_folder() -> Path:
+    """The app's output folder, with exports older than OUTPUT_MAX_AGE_S, then the oldest beyond
+    OUTPUT_MAX_BYTES in all, removed first, so disk use stays bounded."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     prune_folder(OUTPUT_DIR, OUTPUT_MAX_AGE_S, OUTPUT_MAX_BYTES)
-    return OUTPUT_DIR / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+    return OUTPUT_DIR
+
+
+def new_output_path(stem: str, suffix: str) -> Path:
+    """A fresh file path in the app's output folder (output_folder)."""
+    return output_folder() / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def output_file(stem: str, suffix: str, text: str) -> Path:
+    """`text` in the app's output folder under a name made from its content, written only if absent:
+    a view redrawn with the same content (the curves follow every row edit) writes nothing new."""
+    path = OUTPUT_DIR / f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}{suffix}"
+    if not path.exists():
+        output_folder()
+        tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
 
 
 def plot_value(fig: Figure) -> PlotData:

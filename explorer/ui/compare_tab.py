@@ -43,6 +43,7 @@ from explorer.ui.common import (
     export_result,
     gpu_call,
     new_output_path,
+    output_file,
     picture,
     plot_value,
     result_plot,
@@ -189,8 +190,7 @@ def curves_outputs(model: str, curves: dict[str, list[Any]]) -> tuple[Any, Any]:
     metric = metric_for(loaded.dataset)
     fig = figures.nfe_figure({k: ([p.nfe for p in v], [p.quality for p in v]) for k, v in curves.items()}, metric.name,
                              log_y=True if metric.log_axis else None, floor=metric_floor(loaded.dataset))  # fmt: skip
-    path = new_output_path("quality-vs-nfe", ".csv")
-    path.write_text(curves_csv(model, curves, metric))
+    path = output_file("quality-vs-nfe", ".csv", curves_csv(model, curves, metric))
     return plot_value(fig), gr.update(value=str(path), visible=True)
 
 
