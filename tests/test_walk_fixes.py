@@ -163,3 +163,11 @@ def test_a_redrawn_curves_table_is_written_once(tmp_path, monkeypatch):
     other = common.output_file("quality-vs-nfe", ".csv", "a,b\n1,3\n")
     assert first == again != other and first.read_text() == "a,b\n1,2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, other.name])
+
+
+def test_a_sweeps_precision_is_captioned_on_its_finished_frame_only():
+    from explorer.viz.panels import sweep_caption
+
+    sweep = SimpleNamespace(steps=[1000, 500, 0], precision={0.0: 0.27, 4.0: 0.65})
+    assert [sweep_caption(sweep, 4.0, i) for i in range(3)] == ["w = 4  t = 1000", "w = 4  t = 500",
+                                                                "w = 4  t = 0  precision 0.65"]  # fmt: skip

@@ -18,6 +18,12 @@ from explorer.sampling.inversion import INTERPOLATIONS, Morph
 from explorer.viz import frames
 
 
+def sweep_caption(sweep: Sweep, w: float, i: int) -> str:
+    """Frame i of scale w: its t, and the class precision of the finished samples on the last frame only."""
+    final = f"  precision {sweep.precision[w]:.2f}" if i == len(sweep.steps) - 1 else ""
+    return f"w = {w:g}  t = {sweep.steps[i]}{final}"
+
+
 def sweep_frame(sweep: Sweep, i: int, size: int) -> np.ndarray:
     """Recorded frame i of every scale, side by side, each captioned with its readings."""
     from explorer.viz.frames import angle_colors, hstack_frames
@@ -28,9 +34,7 @@ def sweep_frame(sweep: Sweep, i: int, size: int) -> np.ndarray:
     for w, xs in sweep.frames.items():
         x = xs[i].numpy()
         color = angle_colors(xs[0].numpy()) if x.ndim == 2 else None
-        final = f"  precision {sweep.precision[w]:.2f}" if i == len(sweep.steps) - 1 else ""  # of the finished samples
-        caption = f"w = {w:g}  t = {t}{final}"
-        panels.append(panel_frame(x, color, size, caption, 1 - t / sweep.steps[0]))
+        panels.append(panel_frame(x, color, size, sweep_caption(sweep, w, i), 1 - t / sweep.steps[0]))
     return hstack_frames(panels)
 
 

@@ -21,7 +21,7 @@ from explorer.runs.reverse import ReverseRun, optimal_reference
 from explorer.sampling.inversion import Morph
 from explorer.viz import frames
 from explorer.viz.figures import NOISE_COLOR, SCHEDULE_COLORS
-from explorer.viz.panels import path_indices, point_colors, to_rgb
+from explorer.viz.panels import path_indices, point_colors, sweep_caption, to_rgb
 from explorer.viz.player import (
     COARSE_LEVELS,
     FINE_LEVELS,
@@ -148,8 +148,7 @@ def sweep_payload(sweep: Sweep) -> dict[str, Any]:
     color = frames.viridis(frames.angle_colors(first[0].numpy())) if points else None
     for w, xs in sweep.frames.items():
         stack = np.stack([x.numpy() for x in xs])
-        final = f"  precision {sweep.precision[w]:.2f}"  # of the finished samples: shown on the last frame only
-        captions = [f"w = {w:g}  t = {t}" + (final if t == sweep.steps[-1] else "") for t in sweep.steps]
+        captions = [sweep_caption(sweep, w, i) for i in range(K)]
         if points:
             panels.append(points_panel(f"w = {w:g}", stack, color, captions))
         else:
